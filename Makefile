@@ -1,0 +1,80 @@
+# ThreadPoolKit: the commands a user and CI run. `make help` lists them.
+SWIFT ?= swift
+CC ?= cc
+BIN := bin
+C_SOURCES := $(wildcard Sources/CThreadPool/*.c)
+C_HEADERS := $(wildcard Sources/CThreadPool/*.h Sources/CThreadPool/include/*.h)
+CFLAGS_STRICT := -std=c11 -Wall -Wextra -Werror -O2 -pthread -ISources/CThreadPool/include
+C_TESTS := $(patsubst Tests/CThreadPoolTests/%.c,$(BIN)/%,$(wildcard Tests/CThreadPoolTests/test_*.c))
+
+.PHONY: help demo test swift-test c-test c-example c-warnings sanitize sanitize-swift sanitize-c clean
+
+help:
+	@echo "make demo      run the tutorial's two programs (InitializeWorkers, WorkerNames)"
+	@echo "make test      every test: C warnings, C tests, the C example, Swift tests"
+	@echo "make sanitize  the tests under the thread and address sanitizers"
+	@echo "make clean     remove build products"
+
+demo:
+	$(SWIFT) build --product InitializeWorkers
+	$(SWIFT) build --product WorkerNames
+	@echo "== InitializeWorkers"
+	@$(SWIFT) run --skip-build InitializeWorkers
+	@echo "== WorkerNames"
+	@$(SWIFT) run --skip-build WorkerNames
+
+test: c-warnings c-test c-example swift-test
+
+swift-test:
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+# The C target must build -Wall -Wextra clean with both compilers at hand.
+c-warnings: $(C_SOURCES) $(C_HEADERS)
+	@mkdir -p $(BIN)
+	for cc in $(CC) $$(command -v clang gcc); do \
+	  for f in $(C_SOURCES); do $$cc $(CFLAGS_STRICT) -c $$f -o $(BIN)/warnings.o || exit 1; done; \
+	done
+	@rm -f $(BIN)/warnings.o
+
+$(BIN)/test_ring: Tests/CThreadPoolTests/test_ring.c $(C_SOURCES) $(C_HEADERS)
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS_STRICT) -g -ISources/CThreadPool $< Sources/CThreadPool/ring.c Sources/CThreadPool/worker_names.c -o $@
+
+$(BIN)/test_%: Tests/CThreadPoolTests/test_%.c $(C_SOURCES) $(C_HEADERS)
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS_STRICT) -g $< $(C_SOURCES) -o $@
+
+c-test: $(C_TESTS)
+	@for t in $(C_TESTS); do echo "== $$t"; ./$$t || exit 1; done
+
+$(BIN)/example: Examples/c/example.c $(C_SOURCES) $(C_HEADERS)
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS_STRICT) $< $(C_SOURCES) -o $@
+
+c-example: $(BIN)/example
+	./$(BIN)/example
+
+sanitize: sanitize-c sanitize-swift
+
+# Separate scratch paths so that sanitized and plain builds do not rebuild each other.
+sanitize-swift:
+	$(SWIFT) test --scratch-path .build-tsan --sanitize=thread
+	$(SWIFT) test --scratch-path .build-asan --sanitize=address
+
+sanitize-c:
+	@mkdir -p $(BIN)/tsan $(BIN)/asan
+	for t in $(patsubst $(BIN)/%,%,$(C_TESTS)) ; do \
+	  src=Tests/CThreadPoolTests/$$t.c; \
+	  clang -std=c11 -Wall -Wextra -g -O1 -pthread -ISources/CThreadPool/include -ISources/CThreadPool \
+	    -fsanitize=thread $$src $(C_SOURCES) -o $(BIN)/tsan/$$t && ./$(BIN)/tsan/$$t >/dev/null || exit 1; \
+	  clang -std=c11 -Wall -Wextra -g -O1 -pthread -ISources/CThreadPool/include -ISources/CThreadPool \
+	    -fsanitize=address,undefined $$src $(C_SOURCES) -o $(BIN)/asan/$$t && ./$(BIN)/asan/$$t >/dev/null || exit 1; \
+	  echo "$$t: clean under TSan and ASan+UBSan"; \
+	done
+	clang -std=c11 -g -O1 -pthread -ISources/CThreadPool/include -fsanitize=address,undefined \
+	  Examples/c/example.c $(C_SOURCES) -o $(BIN)/asan/example && ./$(BIN)/asan/example >/dev/null
+	@echo "example: clean under ASan+UBSan (leaks included)"
+
+clean:
+	rm -rf .build .build-tsan .build-asan $(BIN)

@@ -1,0 +1,25 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "ThreadPoolKit",
+    products: [
+        .library(name: "ThreadPoolKit", targets: ["ThreadPoolKit"]),
+        .library(name: "CThreadPool", targets: ["CThreadPool"]),
+        .executable(name: "InitializeWorkers", targets: ["InitializeWorkers"]),
+        .executable(name: "WorkerNames", targets: ["WorkerNames"]),
+    ],
+    targets: [
+        // C11, built -Wall -Wextra clean: `make test` compiles these sources with -Werror too
+        // (unsafeFlags here would stop other packages from depending on this one).
+        .target(name: "CThreadPool"),
+        .target(name: "ThreadPoolKit", dependencies: ["CThreadPool"]),
+        .executableTarget(
+            name: "InitializeWorkers", dependencies: ["ThreadPoolKit"], path: "Examples/InitializeWorkers"),
+        .executableTarget(
+            name: "WorkerNames", dependencies: ["ThreadPoolKit"], path: "Examples/WorkerNames"),
+        .testTarget(name: "ThreadPoolKitTests", dependencies: ["ThreadPoolKit"]),
+    ],
+    swiftLanguageModes: [.v6],
+    cLanguageStandard: .c11
+)

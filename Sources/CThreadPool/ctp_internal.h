@@ -1,0 +1,50 @@
+/* Private declarations shared by the CThreadPool sources. Not part of the public API. */
+#ifndef CTP_INTERNAL_H
+#define CTP_INTERNAL_H
+
+#include "CThreadPool.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* ---- The task ring (ring.c) ------------------------------------------------------------- */
+
+typedef struct ctp_task {
+    ctp_task_fn fn;
+    void *arg;
+} ctp_task;
+
+/* A FIFO of tasks in a power-of-two array. The live tasks are the `count` slots starting at
+   `head`, wrapping at `capacity`; `mask == capacity - 1`. Not synchronized: the pool's lock
+   guards it. An empty ring may have no storage (capacity 0). */
+typedef struct ctp_ring {
+    ctp_task *slots;
+    size_t capacity;
+    size_t mask;
+    size_t head;
+    size_t count;
+} ctp_ring;
+
+/* Leaves the ring empty with room for at least `min_capacity` tasks (rounded up to a power of
+   two). Returns CTP_ENOMEM or 0. */
+int ctp_ring_init(ctp_ring *ring, size_t min_capacity);
+void ctp_ring_free(ctp_ring *ring);
+/* Appends one task, doubling the storage when full. CTP_ENOMEM: the ring is unchanged. */
+int ctp_ring_push(ctp_ring *ring, ctp_task task);
+/* Removes up to `max` tasks from the front into `out`, in FIFO order; returns how many. */
+size_t ctp_ring_pop(ctp_ring *ring, ctp_task *out, size_t max);
+
+/* ---- Worker names (worker_names.c) ------------------------------------------------------ */
+
+/* Reserves `n` consecutive numbers of the process-wide "Thread-N" counter; returns the first. */
+unsigned long long ctp_names_reserve(unsigned n);
+/* "<prefix>-<number>", or "Thread-<number>" when prefix is NULL. malloc'd; NULL when out of memory. */
+char *ctp_name_make(const char *prefix, unsigned long long number);
+/* The length of the longest prefix of `name` that is at most `max_bytes` long and does not end
+   inside a UTF-8 sequence. */
+size_t ctp_name_cut(const char *name, size_t max_bytes);
+/* Sets the calling thread's OS name to `name`, cut to the 15 bytes Linux allows. */
+void ctp_name_set_os(const char *name);
+
+#endif /* CTP_INTERNAL_H */

@@ -1,0 +1,114 @@
+/*
+ * CThreadPool: a pthread worker pool with per-worker initializers and finalizers.
+ *
+ * Usable from C on its own. Every function that can fail returns 0 or a negative
+ * CTP_E* code and never aborts on caller error. All functions are thread-safe:
+ * any thread may submit, close, terminate or join a pool concurrently.
+ */
+#ifndef CTHREADPOOL_H
+#define CTHREADPOOL_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Error codes. All are negative; 0 means success. */
+#define CTP_EINVAL     (-1)  /* an argument is invalid (NULL pool, thread count above CTP_MAX_THREADS, ...) */
+#define CTP_ENOMEM     (-2)  /* out of memory; the call had no effect */
+#define CTP_ECLOSED    (-3)  /* the pool no longer accepts work: close or terminate came first */
+#define CTP_ERUNNING   (-4)  /* join before close or terminate */
+#define CTP_EINIT      (-5)  /* a worker's initializer failed; the pool was not created */
+#define CTP_EAGAIN     (-6)  /* thread creation failed, or the bounded queue is full (ctp_pool_try_submit) */
+#define CTP_ECANCELED  (-7)  /* passed as status to a task dropped by terminate */
+#define CTP_ETIMEDOUT  (-8)  /* a bounded wait ran out */
+#define CTP_EDEADLK    (-9)  /* join called from one of the pool's own workers: it would wait for itself */
+
+/* The largest number of workers one pool may have. */
+#define CTP_MAX_THREADS 1024u
+
+typedef struct ctp_pool ctp_pool; /* opaque */
+
+/* Called exactly once for every accepted task: status 0 to run it, CTP_ECANCELED when
+   terminate dropped it (so the owner can free arg). */
+typedef void (*ctp_task_fn)(void *arg, int status);
+/* Runs once on each worker, on that worker, before its first task. Non-zero: failed. */
+typedef int (*ctp_init_fn)(void *context, unsigned worker_index);
+/* Runs once on each worker whose initializer succeeded, on that worker, as it exits. */
+typedef void (*ctp_fini_fn)(void *context, unsigned worker_index);
+
+typedef struct ctp_options {
+    unsigned threads;           /* 0: the number of CPUs this process may run on */
+    const char *name_prefix;    /* NULL: "Thread-N" with a process-wide N; else "<prefix>-<i>", i from 1 */
+    ctp_init_fn initializer;    /* NULL: none */
+    ctp_fini_fn finalizer;      /* NULL: none */
+    void *context;              /* passed to initializer and finalizer */
+    size_t stack_size;          /* 0: the system default */
+    size_t queue_capacity;      /* 0: the queue grows as needed; else submit blocks while it is full */
+    void (*context_release)(void *context); /* NULL: none. Called once, when a pool created with this
+                                               context is freed (after every finalizer has run). */
+    /* More fields may be added: always start from ctp_options_init. */
+} ctp_options;
+
+/* Fills options with the defaults (every field 0 or NULL). */
+void ctp_options_init(ctp_options *options);
+
+/* Starts every worker and returns only after every initializer has returned.
+   If an initializer fails (CTP_EINIT) or a thread cannot be created (CTP_EAGAIN), the
+   workers already started are stopped and joined (their finalizers run), nothing leaks,
+   and *out is left NULL. */
+int ctp_pool_create(const ctp_options *options, ctp_pool **out);
+
+/* Queues fn(arg, 0) to run on a worker. With a queue_capacity, blocks while the queue is
+   full (until there is room, or the pool is closed: CTP_ECLOSED). CTP_ENOMEM if the queue
+   could not grow; the task was not accepted. */
+int ctp_pool_submit(ctp_pool *pool, ctp_task_fn fn, void *arg);
+/* As ctp_pool_submit, but returns CTP_EAGAIN instead of blocking on a full queue. */
+int ctp_pool_try_submit(ctp_pool *pool, ctp_task_fn fn, void *arg);
+
+/* No new tasks (CTP_ECLOSED); queued tasks still run. Returns CTP_ECLOSED if already closed. */
+int ctp_pool_close(ctp_pool *pool);
+/* No new tasks; every queued task's fn is called once with CTP_ECANCELED (on the calling
+   thread, before this returns); running tasks finish. CTP_ECLOSED if already terminated. */
+int ctp_pool_terminate(ctp_pool *pool);
+/* Waits until every worker has run its finalizer and exited. CTP_ERUNNING before close or
+   terminate; CTP_EDEADLK from one of the pool's own workers. A second join returns at once. */
+int ctp_pool_join(ctp_pool *pool);
+/* Frees the pool. NULL is fine. On a pool not yet joined it closes and joins it first (queued
+   tasks still run); called from one of the pool's own workers it closes the pool and the
+   last worker to exit frees it. */
+void ctp_pool_destroy(ctp_pool *pool);
+
+/* The pool's number of workers, or CTP_EINVAL for NULL. */
+int ctp_pool_thread_count(const ctp_pool *pool);
+
+/* A snapshot of a pool's counters, taken under its lock. */
+typedef struct ctp_stats {
+    unsigned threads;        /* workers started */
+    unsigned idle;           /* workers waiting for a task */
+    size_t queued;           /* tasks accepted and not yet started */
+    size_t running;          /* tasks running now */
+    unsigned long long completed; /* tasks that have run (status 0) */
+    unsigned long long cancelled; /* tasks dropped by terminate (status CTP_ECANCELED) */
+} ctp_stats;
+int ctp_pool_stats(ctp_pool *pool, ctp_stats *out);
+
+/* The calling worker's 0-based index, or -1 off every pool's threads. */
+int ctp_current_worker_index(void);
+/* The calling worker's full name ("Thread-3", "<prefix>-2"), or NULL off every pool's threads.
+   Valid until that worker exits. */
+const char *ctp_current_worker_name(void);
+/* The pool the calling worker belongs to, or NULL off every pool's threads. */
+ctp_pool *ctp_current_pool(void);
+/* The context the calling worker's pool was created with, or NULL off every pool's threads. */
+void *ctp_current_context(void);
+
+/* A static, human-readable description of a return code. */
+const char *ctp_strerror(int code);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CTHREADPOOL_H */

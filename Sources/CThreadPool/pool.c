@@ -1,0 +1,411 @@
+/* The pool: create / submit / close / terminate / join / destroy, and the worker loop.
+ *
+ * One mutex guards everything that changes. Each worker parks on its own condition variable,
+ * listed on an idle stack, so a submit wakes exactly one idle worker and only when one is idle;
+ * state changes (close, terminate) wake them all. User code (tasks, initializers, finalizers,
+ * cancellations) always runs with the lock released.
+ */
+#define _GNU_SOURCE
+#include "ctp_internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum ctp_state { CTP_RUNNING, CTP_CLOSED, CTP_TERMINATED };
+enum ctp_join_state { CTP_JOIN_NONE, CTP_JOIN_IN_PROGRESS, CTP_JOIN_DONE };
+
+typedef struct ctp_worker {
+    ctp_pool *pool;           /* immutable */
+    pthread_t thread;         /* written by create before the worker can be joined */
+    unsigned index;           /* immutable, 0-based */
+    char *name;               /* immutable, malloc'd */
+    pthread_cond_t wake;      /* signalled when `parked` is cleared */
+    bool parked;              /* pool->lock: on the idle stack, waiting for work or a state change */
+} ctp_worker;
+
+struct ctp_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t space;     /* submitters waiting for room in a bounded queue */
+    pthread_cond_t changed;   /* the start barrier, join and terminate's cancellations progressing */
+
+    ctp_ring ring;            /* lock */
+    enum ctp_state state;     /* lock */
+    unsigned *idle_stack;     /* lock: indices of parked workers, most recently parked last */
+    unsigned idle_count;      /* lock */
+    unsigned space_waiters;   /* lock: submitters blocked on `space` */
+    unsigned started;         /* lock: workers whose initializer has returned */
+    unsigned init_failures;   /* lock */
+    unsigned live;            /* lock: workers that have not finished exiting */
+    size_t running;           /* lock: tasks being run now */
+    unsigned long long completed; /* lock */
+    unsigned long long cancelled; /* lock */
+    unsigned cancelling;      /* lock: terminate calls still making CTP_ECANCELED calls */
+    enum ctp_join_state join_state; /* lock */
+    bool detached;            /* lock: destroyed from a worker; the last worker out frees the pool */
+
+    /* Immutable after create. */
+    unsigned threads;
+    size_t queue_limit;       /* 0: unbounded */
+    ctp_init_fn initializer;
+    ctp_fini_fn finalizer;
+    void *context;
+    void (*context_release)(void *context);
+    ctp_worker workers[];
+};
+
+/* The worker running on this thread, or NULL off every pool. */
+static _Thread_local ctp_worker *ctp_self;
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static unsigned available_cpus(void) {
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return (unsigned)n;
+    }
+#endif
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1u;
+}
+
+/* Wakes one parked worker, if any. Called with the lock held. */
+static void wake_one_idle(ctp_pool *pool) {
+    if (pool->idle_count == 0) return;
+    ctp_worker *worker = &pool->workers[pool->idle_stack[--pool->idle_count]];
+    worker->parked = false;
+    pthread_cond_signal(&worker->wake);
+}
+
+/* Wakes every parked worker and blocked submitter: the state changed. Called with the lock held. */
+static void wake_all(ctp_pool *pool) {
+    while (pool->idle_count > 0) wake_one_idle(pool);
+    if (pool->space_waiters > 0) pthread_cond_broadcast(&pool->space);
+}
+
+static void pool_free(ctp_pool *pool) {
+    for (unsigned i = 0; i < pool->threads; i++) {
+        pthread_cond_destroy(&pool->workers[i].wake);
+        free(pool->workers[i].name);
+    }
+    if (pool->context_release != NULL) pool->context_release(pool->context);
+    ctp_ring_free(&pool->ring);
+    free(pool->idle_stack);
+    pthread_cond_destroy(&pool->changed);
+    pthread_cond_destroy(&pool->space);
+    pthread_mutex_destroy(&pool->lock);
+    free(pool);
+}
+
+/* ---- the worker ------------------------------------------------------------------------- */
+
+/* Runs tasks until the queue is empty and the pool no longer runs. Called and returns with the
+   lock held. */
+static void worker_loop(ctp_pool *pool, ctp_worker *self) {
+    for (;;) {
+        while (pool->ring.count == 0 && pool->state == CTP_RUNNING) {
+            self->parked = true;
+            pool->idle_stack[pool->idle_count++] = self->index;
+            while (self->parked) pthread_cond_wait(&self->wake, &pool->lock);
+        }
+        ctp_task task;
+        if (ctp_ring_pop(&pool->ring, &task, 1) == 0) return; /* closed or terminated, and drained */
+        if (pool->space_waiters > 0) pthread_cond_signal(&pool->space);
+        pool->running++;
+        pthread_mutex_unlock(&pool->lock);
+
+        task.fn(task.arg, 0);
+
+        pthread_mutex_lock(&pool->lock);
+        pool->running--;
+        pool->completed++;
+    }
+}
+
+static void *worker_main(void *argument) {
+    ctp_worker *self = argument;
+    ctp_pool *pool = self->pool;
+    ctp_self = self;
+    ctp_name_set_os(self->name);
+
+    int init_rc = pool->initializer != NULL ? pool->initializer(pool->context, self->index) : 0;
+
+    pthread_mutex_lock(&pool->lock);
+    pool->started++;
+    if (init_rc != 0) pool->init_failures++;
+    pthread_cond_broadcast(&pool->changed); /* the start barrier in ctp_pool_create */
+    if (init_rc == 0) worker_loop(pool, self);
+    pthread_mutex_unlock(&pool->lock);
+
+    if (init_rc == 0 && pool->finalizer != NULL) pool->finalizer(pool->context, self->index);
+    ctp_self = NULL;
+
+    pthread_mutex_lock(&pool->lock);
+    bool last_out = --pool->live == 0 && pool->detached;
+    pthread_mutex_unlock(&pool->lock);
+    if (last_out) pool_free(pool);
+    return NULL;
+}
+
+/* ---- create ----------------------------------------------------------------------------- */
+
+void ctp_options_init(ctp_options *options) {
+    if (options != NULL) memset(options, 0, sizeof *options);
+}
+
+/* Stops and joins the first `count` workers of a pool that failed to start, then frees it. */
+static void abandon_start(ctp_pool *pool, unsigned count) {
+    pthread_mutex_lock(&pool->lock);
+    pool->state = CTP_TERMINATED;
+    wake_all(pool);
+    pthread_mutex_unlock(&pool->lock);
+    for (unsigned i = 0; i < count; i++) pthread_join(pool->workers[i].thread, NULL);
+    pool->context_release = NULL; /* on failure the caller keeps its context */
+    pool_free(pool);
+}
+
+int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
+    if (out == NULL) return CTP_EINVAL;
+    *out = NULL;
+    ctp_options defaults;
+    if (options == NULL) {
+        ctp_options_init(&defaults);
+        options = &defaults;
+    }
+    unsigned threads = options->threads == 0 ? available_cpus() : options->threads;
+    if (threads > CTP_MAX_THREADS) return CTP_EINVAL;
+    if (options->stack_size != 0 && options->stack_size < (size_t)PTHREAD_STACK_MIN) return CTP_EINVAL;
+
+    ctp_pool *pool = calloc(1, sizeof *pool + threads * sizeof(ctp_worker));
+    if (pool == NULL) return CTP_ENOMEM;
+    pool->threads = threads;
+    pool->queue_limit = options->queue_capacity;
+    pool->initializer = options->initializer;
+    pool->finalizer = options->finalizer;
+    pool->context = options->context;
+    pool->context_release = options->context_release;
+    pool->live = threads;
+
+    /* Everything below is undone by pool_free, which tolerates zeroed fields; the workers'
+       condition variables are initialized first so that it may destroy all of them. */
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->space, NULL);
+    pthread_cond_init(&pool->changed, NULL);
+    for (unsigned i = 0; i < threads; i++) pthread_cond_init(&pool->workers[i].wake, NULL);
+
+    pool->idle_stack = malloc(threads * sizeof(unsigned));
+    int rc = pool->idle_stack == NULL ? CTP_ENOMEM : ctp_ring_init(&pool->ring, options->queue_capacity);
+    unsigned long long first_number = options->name_prefix == NULL ? ctp_names_reserve(threads) : 1;
+    for (unsigned i = 0; rc == 0 && i < threads; i++) {
+        ctp_worker *worker = &pool->workers[i];
+        worker->pool = pool;
+        worker->index = i;
+        worker->name = ctp_name_make(options->name_prefix, first_number + i);
+        if (worker->name == NULL) rc = CTP_ENOMEM;
+    }
+    if (rc != 0) {
+        pool->context_release = NULL;
+        pool_free(pool);
+        return rc;
+    }
+
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    if (options->stack_size != 0 && pthread_attr_setstacksize(&attributes, options->stack_size) != 0) {
+        pthread_attr_destroy(&attributes);
+        pool->context_release = NULL;
+        pool_free(pool);
+        return CTP_EINVAL;
+    }
+    unsigned created = 0;
+    for (; created < threads; created++) {
+        if (pthread_create(&pool->workers[created].thread, &attributes, worker_main,
+                           &pool->workers[created]) != 0) break;
+    }
+    pthread_attr_destroy(&attributes);
+
+    /* The start barrier: every created worker has run its initializer. */
+    pthread_mutex_lock(&pool->lock);
+    pool->live = created;
+    while (pool->started < created) pthread_cond_wait(&pool->changed, &pool->lock);
+    bool failed = created < threads || pool->init_failures > 0;
+    pthread_mutex_unlock(&pool->lock);
+
+    if (failed) {
+        rc = created < threads ? CTP_EAGAIN : CTP_EINIT;
+        abandon_start(pool, created);
+        return rc;
+    }
+    *out = pool;
+    return 0;
+}
+
+/* ---- submit ----------------------------------------------------------------------------- */
+
+static int submit(ctp_pool *pool, ctp_task_fn fn, void *arg, bool may_block) {
+    if (pool == NULL || fn == NULL) return CTP_EINVAL;
+    pthread_mutex_lock(&pool->lock);
+    int rc = 0;
+    while (pool->state == CTP_RUNNING && pool->queue_limit != 0 && pool->ring.count >= pool->queue_limit) {
+        if (!may_block) {
+            rc = CTP_EAGAIN;
+            break;
+        }
+        pool->space_waiters++;
+        pthread_cond_wait(&pool->space, &pool->lock);
+        pool->space_waiters--;
+    }
+    if (rc == 0 && pool->state != CTP_RUNNING) rc = CTP_ECLOSED;
+    if (rc == 0) rc = ctp_ring_push(&pool->ring, (ctp_task){ fn, arg });
+    if (rc == 0) wake_one_idle(pool);
+    pthread_mutex_unlock(&pool->lock);
+    return rc;
+}
+
+int ctp_pool_submit(ctp_pool *pool, ctp_task_fn fn, void *arg) {
+    return submit(pool, fn, arg, true);
+}
+
+int ctp_pool_try_submit(ctp_pool *pool, ctp_task_fn fn, void *arg) {
+    return submit(pool, fn, arg, false);
+}
+
+/* ---- close, terminate, join, destroy ---------------------------------------------------- */
+
+int ctp_pool_close(ctp_pool *pool) {
+    if (pool == NULL) return CTP_EINVAL;
+    pthread_mutex_lock(&pool->lock);
+    int rc = pool->state == CTP_RUNNING ? 0 : CTP_ECLOSED;
+    if (rc == 0) {
+        pool->state = CTP_CLOSED;
+        wake_all(pool);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return rc;
+}
+
+int ctp_pool_terminate(ctp_pool *pool) {
+    if (pool == NULL) return CTP_EINVAL;
+    pthread_mutex_lock(&pool->lock);
+    if (pool->state == CTP_TERMINATED) {
+        pthread_mutex_unlock(&pool->lock);
+        return CTP_ECLOSED;
+    }
+    pool->state = CTP_TERMINATED;
+    ctp_ring dropped = pool->ring; /* take the queued tasks; the pool keeps an empty ring */
+    pool->ring = (ctp_ring){ 0 };
+    pool->cancelling++;
+    wake_all(pool);
+    pthread_mutex_unlock(&pool->lock);
+
+    size_t dropped_count = dropped.count;
+    ctp_task task;
+    while (ctp_ring_pop(&dropped, &task, 1) == 1) task.fn(task.arg, CTP_ECANCELED);
+    ctp_ring_free(&dropped);
+
+    pthread_mutex_lock(&pool->lock);
+    pool->cancelled += dropped_count;
+    pool->cancelling--;
+    pthread_cond_broadcast(&pool->changed);
+    pthread_mutex_unlock(&pool->lock);
+    return 0;
+}
+
+int ctp_pool_join(ctp_pool *pool) {
+    if (pool == NULL) return CTP_EINVAL;
+    if (ctp_self != NULL && ctp_self->pool == pool) return CTP_EDEADLK;
+    pthread_mutex_lock(&pool->lock);
+    if (pool->state == CTP_RUNNING) {
+        pthread_mutex_unlock(&pool->lock);
+        return CTP_ERUNNING;
+    }
+    while (pool->join_state == CTP_JOIN_IN_PROGRESS) pthread_cond_wait(&pool->changed, &pool->lock);
+    if (pool->join_state == CTP_JOIN_DONE) {
+        pthread_mutex_unlock(&pool->lock);
+        return 0;
+    }
+    pool->join_state = CTP_JOIN_IN_PROGRESS;
+    pthread_mutex_unlock(&pool->lock);
+
+    for (unsigned i = 0; i < pool->threads; i++) pthread_join(pool->workers[i].thread, NULL);
+
+    pthread_mutex_lock(&pool->lock);
+    while (pool->cancelling > 0) pthread_cond_wait(&pool->changed, &pool->lock);
+    pool->join_state = CTP_JOIN_DONE;
+    pthread_cond_broadcast(&pool->changed);
+    pthread_mutex_unlock(&pool->lock);
+    return 0;
+}
+
+void ctp_pool_destroy(ctp_pool *pool) {
+    if (pool == NULL) return;
+    (void)ctp_pool_close(pool);
+    if (ctp_self != NULL && ctp_self->pool == pool) {
+        /* A worker cannot wait for itself: let the workers go, and the last one out frees. */
+        pthread_mutex_lock(&pool->lock);
+        pool->detached = true;
+        for (unsigned i = 0; i < pool->threads; i++) pthread_detach(pool->workers[i].thread);
+        pthread_mutex_unlock(&pool->lock);
+        return;
+    }
+    (void)ctp_pool_join(pool);
+    pool_free(pool);
+}
+
+/* ---- queries ---------------------------------------------------------------------------- */
+
+int ctp_pool_thread_count(const ctp_pool *pool) {
+    return pool == NULL ? CTP_EINVAL : (int)pool->threads;
+}
+
+int ctp_pool_stats(ctp_pool *pool, ctp_stats *out) {
+    if (pool == NULL || out == NULL) return CTP_EINVAL;
+    pthread_mutex_lock(&pool->lock);
+    *out = (ctp_stats){
+        .threads = pool->threads,
+        .idle = pool->idle_count,
+        .queued = pool->ring.count,
+        .running = pool->running,
+        .completed = pool->completed,
+        .cancelled = pool->cancelled,
+    };
+    pthread_mutex_unlock(&pool->lock);
+    return 0;
+}
+
+int ctp_current_worker_index(void) {
+    return ctp_self != NULL ? (int)ctp_self->index : -1;
+}
+
+const char *ctp_current_worker_name(void) {
+    return ctp_self != NULL ? ctp_self->name : NULL;
+}
+
+ctp_pool *ctp_current_pool(void) {
+    return ctp_self != NULL ? ctp_self->pool : NULL;
+}
+
+void *ctp_current_context(void) {
+    return ctp_self != NULL ? ctp_self->pool->context : NULL;
+}
+
+const char *ctp_strerror(int code) {
+    switch (code) {
+    case 0: return "success";
+    case CTP_EINVAL: return "invalid argument";
+    case CTP_ENOMEM: return "out of memory";
+    case CTP_ECLOSED: return "the pool is closed or terminated";
+    case CTP_ERUNNING: return "the pool is still running: close or terminate it before join";
+    case CTP_EINIT: return "a worker's initializer failed";
+    case CTP_EAGAIN: return "resource temporarily unavailable (thread creation failed or the queue is full)";
+    case CTP_ECANCELED: return "the task was cancelled by terminate";
+    case CTP_ETIMEDOUT: return "timed out";
+    case CTP_EDEADLK: return "would deadlock: called from one of the pool's own workers";
+    default: return "unknown error";
+    }
+}

@@ -1,0 +1,167 @@
+import Synchronization
+
+/// The result of a task submitted with ``ThreadPool/applyAsync(_:callback:errorCallback:)``.
+///
+/// Thread safety: every member may be called from any thread, concurrently. The result becomes ready
+/// once: with the task's value, the task's error, or ``ThreadPoolError/cancelled``; its callbacks have
+/// returned by then, so `get()` after `callback` ran sees everything the callback did.
+public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
+    // The lifecycle word. `claimed`: a worker started the task, or cancel()/terminate() took it; the
+    // thread that set it owns `body`, the callbacks and `outcome` until it sets `ready`. After
+    // `ready` (release), anyone may read `outcome` (acquire). `waiting`: a thread or task is parked
+    // on this result's stripe of the parking lot and must be woken.
+    private static var claimed: UInt8 { 1 }
+    private static var ready: UInt8 { 2 }
+    private static var waiting: UInt8 { 4 }
+    private let word = Atomic<UInt8>(0)
+
+    // Owned by the claimer (see `word`).
+    private nonisolated(unsafe) var body: (@Sendable () throws -> T)?
+    private nonisolated(unsafe) var callback: (@Sendable (T) -> Void)?
+    private nonisolated(unsafe) var errorCallback: (@Sendable (any Error) -> Void)?
+    // Written once by the claimer before `ready`; read-only afterwards.
+    private nonisolated(unsafe) var outcome: Result<T, any Error>?
+    // Guarded by this result's parking-lot stripe mutex.
+    private nonisolated(unsafe) var continuations: [UnsafeContinuation<Void, Never>] = []
+
+    init(_ body: @escaping @Sendable () throws -> T,
+         callback: (@Sendable (T) -> Void)?,
+         errorCallback: (@Sendable (any Error) -> Void)?) {
+        self.body = body
+        self.callback = callback
+        self.errorCallback = errorCallback
+    }
+
+    // MARK: Completing (as a job)
+
+    override func run() {
+        guard claim(), let body = body.take() else {
+            PoolShared.current?.recordCancelledSkip() // cancel() came first: count it as cancelled
+            return
+        }
+        let result = Result { try body() }
+        if case .failure = result { PoolShared.current?.recordFailure() }
+        finish(result)
+    }
+
+    override func drop() {
+        guard claim() else { return }
+        finish(.failure(ThreadPoolError.cancelled))
+    }
+
+    /// Takes ownership of the task; false when someone else already did.
+    private func claim() -> Bool {
+        word.bitwiseOr(Self.claimed, ordering: .acquiringAndReleasing).oldValue & Self.claimed == 0
+    }
+
+    /// Runs the callback, publishes the outcome and wakes waiters. Called by the claimer only.
+    private func finish(_ result: Result<T, any Error>) {
+        body = nil
+        let callback = self.callback.take()
+        let errorCallback = self.errorCallback.take()
+        switch result {
+        case .success(let value): callback?(value)
+        case .failure(let error): errorCallback?(error)
+        }
+        outcome = result
+        let old = word.bitwiseOr(Self.ready, ordering: .acquiringAndReleasing).oldValue
+        if old & Self.waiting != 0 { wakeWaiters() }
+    }
+
+    private func wakeWaiters() {
+        let lot = ParkingLot.shared
+        let stripe = lot.stripe(for: self)
+        let resumed = lot.withLock(stripe) { () -> [UnsafeContinuation<Void, Never>] in
+            lot.broadcast(stripe)
+            defer { continuations = [] }
+            return continuations
+        }
+        for continuation in resumed { continuation.resume() }
+    }
+
+    // MARK: Public API
+
+    /// Whether the result is ready: the task finished (or failed, or was cancelled) and its callback
+    /// has returned.
+    public var isReady: Bool {
+        word.load(ordering: .acquiring) & Self.ready != 0
+    }
+
+    /// Blocks until the result is ready or `timeout` has passed (nil: no limit).
+    /// - Returns: true if the result is ready.
+    public func wait(timeout: Duration? = nil) -> Bool {
+        if isReady { return true }
+        let deadline = timeout.map(Deadline.init(after:))
+        let lot = ParkingLot.shared
+        let stripe = lot.stripe(for: self)
+        return lot.withLock(stripe) {
+            if word.bitwiseOr(Self.waiting, ordering: .acquiringAndReleasing).oldValue & Self.ready != 0 {
+                return true
+            }
+            while !isReady {
+                if !lot.wait(stripe, until: deadline) { return isReady }
+            }
+            return true
+        }
+    }
+
+    /// Blocks until the result is ready and returns the task's value, or throws the task's own error
+    /// unchanged, ``ThreadPoolError/cancelled`` if it was dropped before it started, or
+    /// ``ThreadPoolError/timeout`` if `timeout` passed first (the result is not lost: call again).
+    public func get(timeout: Duration? = nil) throws -> T {
+        guard wait(timeout: timeout), let outcome else { throw ThreadPoolError.timeout }
+        return try outcome.get()
+    }
+
+    /// Whether the task returned without throwing (Python's `successful()`).
+    /// - Throws: ``ThreadPoolError/notReady`` before the result is ready.
+    public func successful() throws(ThreadPoolError) -> Bool {
+        guard isReady, let outcome else { throw .notReady }
+        if case .success = outcome { return true }
+        return false
+    }
+
+    /// Cancels the task if it has not started: it will never run, the result becomes ready with
+    /// ``ThreadPoolError/cancelled`` and `errorCallback` (if any) runs on the calling thread.
+    /// - Returns: true if the task had not started; false if it was running, finished or cancelled.
+    @discardableResult
+    public func cancel() -> Bool {
+        guard claim() else { return false }
+        finish(.failure(ThreadPoolError.cancelled))
+        return true
+    }
+
+    /// The task's value, awaited without blocking a thread. Cancelling the awaiting Swift task cancels
+    /// the pool task if it has not started (it never runs) and throws `CancellationError`; a task
+    /// already running finishes and its value is returned.
+    public var value: T {
+        get async throws {
+            if !isReady {
+                await withTaskCancellationHandler {
+                    await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+                        let lot = ParkingLot.shared
+                        let stripe = lot.stripe(for: self)
+                        let readyAlready = lot.withLock(stripe) { () -> Bool in
+                            let old = word.bitwiseOr(Self.waiting, ordering: .acquiringAndReleasing).oldValue
+                            if old & Self.ready != 0 { return true }
+                            continuations.append(continuation)
+                            return false
+                        }
+                        if readyAlready { continuation.resume() }
+                    }
+                } onCancel: {
+                    self.cancel()
+                }
+            }
+            do {
+                return try get()
+            } catch ThreadPoolError.cancelled where Task.isCancelled {
+                throw CancellationError()
+            }
+        }
+    }
+}
+
+// Every mutable field is owned by the thread that claimed the task until the atomic `ready` bit is
+// published, and read-only afterwards; `continuations` is guarded by the parking-lot stripe mutex.
+extension AsyncResult: @unchecked Sendable {}

@@ -1,0 +1,30 @@
+extension ThreadPool {
+    /// Runs `body` on a worker and waits for it: returns its value or rethrows its error.
+    /// - Throws: the task's error; ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()``;
+    ///   ``ThreadPoolError/cancelled`` if ``terminate()`` dropped it.
+    public func apply<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
+        try applyAsync(body).get()
+    }
+
+    /// Queues `body` to run on a worker and returns its result at once.
+    ///
+    /// `callback` (on success) or `errorCallback` (on a thrown error, or ``ThreadPoolError/cancelled``)
+    /// is called exactly once, never both, before the result becomes ready: on the worker that ran the
+    /// task, or on the thread that cancelled it (``AsyncResult/cancel()``, ``terminate()``).
+    /// - Throws: ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()``.
+    public func applyAsync<T: Sendable>(_ body: @escaping @Sendable () throws -> T,
+                                        callback: (@Sendable (T) -> Void)? = nil,
+                                        errorCallback: (@Sendable (any Error) -> Void)? = nil)
+        throws(ThreadPoolError) -> AsyncResult<T> {
+        let result = AsyncResult(body, callback: callback, errorCallback: errorCallback)
+        try submit(result)
+        return result
+    }
+
+    /// Runs `body` on a worker and awaits its value without blocking a thread. If the awaiting task is
+    /// cancelled before `body` started, `body` never runs and this throws `CancellationError`.
+    /// - Throws: the task's error, `CancellationError`, or ``ThreadPoolError/notRunning``.
+    public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await applyAsync(body).value
+    }
+}

@@ -1,0 +1,150 @@
+internal import CThreadPool
+import Synchronization
+
+/// A pool of worker threads that run closures, with the semantics of Python's
+/// `multiprocessing.pool.ThreadPool`.
+///
+/// Each worker runs the pool's `initializer` once, on itself, before its first task, and its
+/// `finalizer` once, on itself, as it exits; thread-local state set up in the initializer (see
+/// ``ThreadLocal``) is therefore seen by every task that worker runs.
+///
+/// Thread safety: every method may be called from any thread, concurrently. Tasks start in the order
+/// they were submitted; with more than one worker they may finish in any order.
+///
+/// Lifecycle: ``close()`` stops new submissions and lets queued tasks run; ``terminate()`` stops new
+/// submissions and drops queued tasks (their results become ``ThreadPoolError/cancelled``); ``join()``
+/// then waits for every worker to finish its finalizer and exit.
+///
+/// Dropping the last reference: `deinit` closes the pool and joins it, so every queued task still runs
+/// and no thread outlives the pool; if the last reference is dropped on one of the pool's own workers
+/// (a task that captured the pool outlived every other reference), the pool is closed and its workers
+/// exit on their own once the queue is drained, the last one freeing the pool.
+public final class ThreadPool: Sendable {
+    /// The largest `threads` a pool accepts.
+    public static let maximumThreadCount = Int(CTP_MAX_THREADS)
+
+    /// The C pool. It is thread-safe on its own (one mutex inside) and lives until `deinit`.
+    nonisolated(unsafe) let handle: OpaquePointer
+    /// What the workers share with the pool (initializer, finalizer, counters).
+    let shared: PoolShared
+    /// `Lifecycle` raw values; only ever moves forward.
+    private let lifecycle = Atomic<UInt8>(Lifecycle.running.rawValue)
+
+    /// The number of worker threads.
+    public let threadCount: Int
+
+    private enum Lifecycle: UInt8 {
+        case running, closed, terminated
+    }
+
+    /// Starts `threads` workers (nil: the number of CPUs this process may run on). Each worker runs
+    /// `initializer` once, on itself, before its first task; `finalizer` once, on itself, as it exits.
+    /// Returns only after every initializer has finished; if one throws, the workers already started are
+    /// stopped and joined and this throws ``ThreadPoolError/initializerFailed(worker:underlying:)``.
+    ///
+    /// Workers are named "Thread-N" from a process-wide counter (as Python names threads), or
+    /// "<name>-<i>" (i from 1) when `name` is given. The OS thread name is set too, cut to 15 bytes on a
+    /// UTF-8 boundary.
+    /// - Throws: ``ThreadPoolError/invalidThreadCount(_:)`` for `threads` outside
+    ///   `1...maximumThreadCount`; ``ThreadPoolError/systemError(function:code:)`` if a thread could
+    ///   not be created.
+    public init(threads: Int? = nil, name: String? = nil,
+                initializer: (@Sendable () throws -> Void)? = nil,
+                finalizer: (@Sendable () -> Void)? = nil) throws(ThreadPoolError) {
+        if let threads, !(1...Self.maximumThreadCount).contains(threads) {
+            throw .invalidThreadCount(threads)
+        }
+        let shared = PoolShared(initializer: initializer, finalizer: finalizer)
+        var options = ctp_options()
+        ctp_options_init(&options)
+        options.threads = UInt32(threads ?? 0)
+        options.initializer = initializer == nil ? nil : PoolShared.initializeWorker
+        options.finalizer = finalizer == nil ? nil : PoolShared.finalizeWorker
+        options.context = Unmanaged.passRetained(shared).toOpaque()
+        options.context_release = PoolShared.release
+
+        var pool: OpaquePointer?
+        let status: Int32
+        if let name {
+            status = name.withCString { prefix in
+                options.name_prefix = prefix // copied by ctp_pool_create
+                return ctp_pool_create(&options, &pool)
+            }
+        } else {
+            status = ctp_pool_create(&options, &pool)
+        }
+        guard status == 0, let pool else {
+            Unmanaged.passUnretained(shared).release() // on failure the context is still ours
+            if status == CTP_EINIT, let failure = shared.initializerFailure.withLock({ $0 }) {
+                throw .initializerFailed(worker: failure.worker, underlying: failure.error)
+            }
+            throw ThreadPoolError(status: status, function: status == CTP_EAGAIN ? "pthread_create" : "ctp_pool_create")
+        }
+        self.handle = pool
+        self.shared = shared
+        self.threadCount = Int(ctp_pool_thread_count(pool))
+    }
+
+    deinit {
+        ctp_pool_destroy(handle)
+    }
+
+    // MARK: Lifecycle
+
+    /// Stops accepting new work; queued tasks still run. Calling it again, or after ``terminate()``,
+    /// does nothing.
+    public func close() {
+        if ctp_pool_close(handle) == 0 {
+            _ = lifecycle.compareExchange(expected: Lifecycle.running.rawValue, desired: Lifecycle.closed.rawValue,
+                                      ordering: .relaxed)
+        }
+    }
+
+    /// Stops accepting new work and drops every queued task: each result becomes
+    /// ``ThreadPoolError/cancelled`` and its `errorCallback` runs, on the calling thread, before this
+    /// returns. Running tasks finish. Calling it again does nothing.
+    public func terminate() {
+        lifecycle.store(Lifecycle.terminated.rawValue, ordering: .relaxed)
+        ctp_pool_terminate(handle)
+    }
+
+    /// Waits until every worker has run its finalizer and exited. A second call returns at once.
+    /// - Throws: ``ThreadPoolError/stillRunning`` before ``close()`` or ``terminate()``;
+    ///   ``ThreadPoolError/wouldDeadlock`` from one of the pool's own workers.
+    public func join() throws(ThreadPoolError) {
+        let status = ctp_pool_join(handle)
+        if status != 0 { throw ThreadPoolError(status: status, function: "ctp_pool_join") }
+    }
+
+    // MARK: Introspection
+
+    /// The worker running the calling code, or nil off every pool's threads.
+    public static var currentWorker: WorkerInfo? {
+        let index = ctp_current_worker_index()
+        guard index >= 0, let name = ctp_current_worker_name() else { return nil }
+        return WorkerInfo(index: Int(index), name: String(cString: name))
+    }
+
+    /// A consistent snapshot of the pool's counters.
+    public var stats: ThreadPoolStats {
+        var counters = ctp_stats()
+        ctp_pool_stats(handle, &counters)
+        let skipped = shared.cancelledSkips.load(ordering: .relaxed)
+        return ThreadPoolStats(
+            threads: Int(counters.threads),
+            idle: Int(counters.idle),
+            queued: Int(counters.queued),
+            running: Int(counters.running),
+            completed: Int(counters.completed) - skipped,
+            failed: shared.failed.load(ordering: .relaxed),
+            cancelled: Int(counters.cancelled) + skipped)
+    }
+}
+
+extension ThreadPool: CustomStringConvertible {
+    /// `<ThreadPool state=running threads=4>`, as Python's repr shows a pool's state and size.
+    public var description: String {
+        let state = Lifecycle(rawValue: lifecycle.load(ordering: .relaxed)) ?? .running
+        return "<ThreadPool state=\(state) threads=\(threadCount)>"
+    }
+}

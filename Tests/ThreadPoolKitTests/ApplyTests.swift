@@ -1,0 +1,183 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import ThreadPoolKit
+
+@Suite("apply, applyAsync and AsyncResult")
+struct ApplyTests {
+    @Test("100,000 tasks through applyAsync each run exactly once")
+    func everyTaskOnce() throws {
+        let count = 100_000
+        let runs = UnsafeMutableBufferPointer<Atomic<UInt8>>.allocate(capacity: count)
+        for i in 0..<count { (runs.baseAddress! + i).initialize(to: Atomic(0)) }
+        defer { runs.deallocate() }
+        nonisolated(unsafe) let slots = runs
+        let pool = try ThreadPool(threads: 4)
+        var results: [AsyncResult<Int>] = []
+        results.reserveCapacity(count)
+        for i in 0..<count {
+            results.append(try pool.applyAsync {
+                slots[i].wrappingAdd(1, ordering: .relaxed)
+                return i
+            })
+        }
+        pool.close()
+        try pool.join()
+        var ranOnce = 0
+        for i in 0..<count where runs[i].load(ordering: .relaxed) == 1 { ranOnce += 1 }
+        #expect(ranOnce == count)
+        #expect(try results.enumerated().allSatisfy { try $0.element.get() == $0.offset })
+        let stats = pool.stats
+        #expect(stats.completed == count && stats.failed == 0 && stats.cancelled == 0 && stats.queued == 0)
+    }
+
+    @Test("apply returns the value and rethrows the task's error unchanged")
+    func apply() throws {
+        let pool = try ThreadPool(threads: 2)
+        #expect(try pool.apply { 6 * 7 } == 42)
+        #expect(throws: TestError(code: 3)) { try pool.apply { () throws -> Int in throw TestError(code: 3) } }
+        pool.close()
+        try pool.join()
+        #expect(pool.stats.failed == 1)
+    }
+
+    @Test("a task that throws does not kill its worker")
+    func throwingTasks() throws {
+        let pool = try ThreadPool(threads: 1)
+        let results = try (0..<100).map { i in
+            try pool.applyAsync { () throws -> Int in
+                if i % 2 == 0 { throw TestError(code: i) }
+                return i
+            }
+        }
+        pool.close()
+        try pool.join()
+        for (i, result) in results.enumerated() {
+            if i % 2 == 0 {
+                #expect(throws: TestError(code: i)) { try result.get() }
+                #expect(try result.successful() == false)
+            } else {
+                #expect(try result.get() == i)
+                #expect(try result.successful() == true)
+            }
+        }
+        #expect(pool.stats.failed == 50 && pool.stats.completed == 100)
+    }
+
+    @Test("get(timeout:) throws .timeout and loses nothing; successful() throws .notReady until ready")
+    func timeout() throws {
+        let pool = try ThreadPool(threads: 1)
+        let gate = Gate()
+        let result = try pool.applyAsync { () -> String in
+            gate.pass()
+            return "done"
+        }
+        expectPoolError({ if case .timeout = $0 { true } else { false } }) {
+            _ = try result.get(timeout: .milliseconds(20))
+        }
+        #expect(result.wait(timeout: .zero) == false)
+        #expect(result.isReady == false)
+        expectPoolError({ if case .notReady = $0 { true } else { false } }) { _ = try result.successful() }
+        gate.open()
+        #expect(try result.get() == "done")
+        #expect(result.isReady)
+        #expect(try result.successful())
+        pool.close()
+        try pool.join()
+    }
+
+    @Test("callback or errorCallback runs exactly once, before the result is ready")
+    func callbacks() throws {
+        let pool = try ThreadPool(threads: 2)
+        let values = Recorder<Int>()
+        let errors = Recorder<Int>()
+        let results = try (0..<1000).map { i in
+            try pool.applyAsync({ () throws -> Int in
+                if i % 3 == 0 { throw TestError(code: i) }
+                return i
+            }, callback: { values.append($0) }, errorCallback: { errors.append(($0 as! TestError).code) })
+        }
+        for (i, result) in results.enumerated() {
+            _ = result.wait()
+            // The callback has returned once the result is ready.
+            if i % 3 == 0 { #expect(errors.elements.contains(i)) } else { #expect(values.elements.contains(i)) }
+        }
+        pool.close()
+        try pool.join()
+        #expect(values.elements.sorted() == (0..<1000).filter { $0 % 3 != 0 })
+        #expect(errors.elements.sorted() == (0..<1000).filter { $0 % 3 == 0 })
+    }
+
+    @Test("terminate() drops queued work, resolves it .cancelled, and join() returns promptly")
+    func terminateDropsQueued() throws {
+        let pool = try ThreadPool(threads: 2)
+        let gate = Gate()
+        let ran = Counter()
+        let cancelledCallbacks = Counter()
+        let blockers = try (0..<2).map { _ in try pool.applyAsync { gate.pass(); ran.increment() } }
+        #expect(eventually { gate.arrived == 2 })
+        let queued = try (0..<1000).map { _ in
+            try pool.applyAsync({ ran.increment() }, errorCallback: { error in
+                if case ThreadPoolError.cancelled = error { cancelledCallbacks.increment() }
+            })
+        }
+        pool.terminate()
+        // Dropped before terminate() returned.
+        #expect(queued.allSatisfy { $0.isReady })
+        #expect(cancelledCallbacks.value == 1000)
+        for result in queued {
+            expectPoolError({ if case .cancelled = $0 { true } else { false } }) { try result.get() }
+        }
+        gate.open()
+        try pool.join()
+        #expect(ran.value == 2)
+        for blocker in blockers { try blocker.get() }
+        #expect(pool.stats.cancelled == 1000 && pool.stats.completed == 2)
+    }
+
+    @Test("cancel() before start: never runs, .cancelled; after start: false")
+    func cancel() throws {
+        let pool = try ThreadPool(threads: 1)
+        let gate = Gate()
+        let ran = Counter()
+        let running = try pool.applyAsync { gate.pass() }
+        #expect(eventually { gate.arrived == 1 })
+        let queued = try (0..<100).map { _ in try pool.applyAsync { ran.increment() } }
+        #expect(running.cancel() == false)
+        #expect(queued.allSatisfy { $0.cancel() })
+        #expect(queued.allSatisfy { !$0.cancel() })
+        gate.open()
+        pool.close()
+        try pool.join()
+        #expect(ran.value == 0)
+        #expect(pool.stats.cancelled == 100 && pool.stats.completed == 1)
+    }
+
+    @Test("run {} awaits the value; a cancelled Swift task never starts its queued item")
+    func asyncRun() async throws {
+        let pool = try ThreadPool(threads: 1)
+        #expect(try await pool.run { 21 * 2 } == 42)
+        let gate = Gate()
+        let ran = Counter()
+        let blocker = try pool.applyAsync { gate.pass() }
+        let waiter = Task { try await pool.run { ran.increment() } }
+        #expect(await eventuallyAsync { pool.stats.queued == 1 })
+        waiter.cancel()
+        await #expect(throws: CancellationError.self) { try await waiter.value }
+        gate.open()
+        try await blocker.value
+        pool.close()
+        try pool.join()
+        #expect(ran.value == 0)
+        await #expect(throws: ThreadPoolError.self) { try await pool.run { 1 } }
+    }
+}
+
+func eventuallyAsync(within seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(1))
+    }
+    return condition()
+}

@@ -1,0 +1,95 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import ThreadPoolKit
+
+/// The number of threads in this process, from /proc/self/task.
+func processThreadCount() -> Int {
+    (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? -1
+}
+
+/// Waits (bounded) until `condition` holds; tests use it where a thread exits asynchronously.
+func eventually(within seconds: Double = 10, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(1_000)
+    }
+    return condition()
+}
+
+/// A thread-safe counter for tests.
+final class Counter: Sendable {
+    private let storage = Atomic<Int>(0)
+    func increment() { storage.wrappingAdd(1, ordering: .relaxed) }
+    var value: Int { storage.load(ordering: .relaxed) }
+}
+
+/// A thread-safe list for tests.
+final class Recorder<Element: Sendable>: Sendable {
+    private let storage = Mutex<[Element]>([])
+    func append(_ element: Element) { storage.withLock { $0.append(element) } }
+    var elements: [Element] { storage.withLock { $0 } }
+}
+
+struct TestError: Error, Equatable {
+    let code: Int
+}
+
+/// How many of this process's threads have an OS name starting with `prefix` (from /proc/self/task).
+/// Pools in tests get unique names, so this counts one pool's threads even while other tests run.
+func threadsNamed(_ prefix: String) -> Int {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+    return tasks.filter { task in
+        let comm = (try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8)) ?? ""
+        return comm.hasPrefix(prefix)
+    }.count
+}
+
+/// A unique pool name prefix, short enough that "<prefix>-<i>" fits the 15-byte OS name.
+func uniqueName(_ base: String) -> String {
+    "\(base.prefix(4))\(nameCounter.add())"
+}
+
+private let nameCounter = NameCounter()
+private final class NameCounter: Sendable {
+    private let next = Atomic<Int>(0)
+    func add() -> Int { next.wrappingAdd(1, ordering: .relaxed).newValue }
+}
+
+/// Asserts that `body` throws a ThreadPoolError for which `matches` is true.
+func expectPoolError(_ matches: (ThreadPoolError) -> Bool, sourceLocation: SourceLocation = #_sourceLocation,
+                     _ body: () throws -> Void) {
+    do {
+        try body()
+        Issue.record("expected a ThreadPoolError, nothing was thrown", sourceLocation: sourceLocation)
+    } catch let error as ThreadPoolError {
+        #expect(matches(error), "unexpected \(error)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("expected a ThreadPoolError, got \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+/// A gate that tasks block on until the test opens it.
+final class Gate: Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+    private let opened = Atomic<Bool>(false)
+    private let waiters = Atomic<Int>(0)
+    /// Blocks until `open()`.
+    func pass() {
+        waiters.wrappingAdd(1, ordering: .relaxed)
+        semaphore.wait()
+        semaphore.signal() // let the next one through too
+    }
+    /// How many have reached the gate.
+    var arrived: Int { waiters.load(ordering: .relaxed) }
+    func open() {
+        if !opened.exchange(true, ordering: .relaxed) { semaphore.signal() }
+    }
+}
+
+/// The calling thread's OS name, as the kernel has it.
+func currentOSThreadName() -> String {
+    let comm = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? ""
+    return comm.hasSuffix("\n") ? String(comm.dropLast()) : comm
+}
