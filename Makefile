@@ -60,7 +60,7 @@ sanitize: sanitize-c sanitize-swift
 # Separate scratch paths so that sanitized and plain builds do not rebuild each other.
 sanitize-swift:
 	$(SWIFT) test --scratch-path .build-tsan --sanitize=thread
-	$(SWIFT) test --scratch-path .build-asan --sanitize=address
+	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $(SWIFT) test --scratch-path .build-asan --sanitize=address
 
 sanitize-c:
 	@mkdir -p $(BIN)/tsan $(BIN)/asan

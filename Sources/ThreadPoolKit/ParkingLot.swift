@@ -52,18 +52,7 @@ final class ParkingLot {
     /// Sleeps on the stripe until woken (spuriously, maybe) or until `deadline`. Must be called from
     /// inside ``withLock(_:_:)`` on the same stripe. Returns false once the deadline has passed.
     func wait(_ stripe: Int, until deadline: Deadline?) -> Bool {
-        guard let deadline else {
-            pthread_cond_wait(conditions + stripe, mutexes + stripe)
-            return true
-        }
-        #if canImport(Darwin)
-        var relative = deadline.remaining()
-        if relative.tv_sec < 0 { return false }
-        return pthread_cond_timedwait_relative_np(conditions + stripe, mutexes + stripe, &relative) != ETIMEDOUT
-        #else
-        var absolute = deadline.time
-        return pthread_cond_timedwait(conditions + stripe, mutexes + stripe, &absolute) != ETIMEDOUT
-        #endif
+        (conditions + stripe).wait(on: mutexes + stripe, until: deadline)
     }
 
     /// Wakes every thread sleeping on the stripe. Call it holding the stripe's mutex.
@@ -76,7 +65,7 @@ extension ParkingLot: @unchecked Sendable {}  // The stripes are only used under
 
 /// A point in time on the monotonic clock, for bounded waits.
 struct Deadline: Sendable {
-    fileprivate let time: timespec
+    private let time: timespec
 
     /// `timeout` from now; a negative timeout is a deadline already passed.
     init(after timeout: Duration) {
@@ -104,14 +93,23 @@ struct Deadline: Sendable {
         return now.tv_sec > time.tv_sec || (now.tv_sec == time.tv_sec && now.tv_nsec >= time.tv_nsec)
     }
 
-    #if canImport(Darwin)
-    fileprivate func remaining() -> timespec {
+    /// Waits on `condition` (created with CLOCK_MONOTONIC) until woken or until this deadline.
+    /// Returns false once the deadline has passed.
+    func wait(on condition: UnsafeMutablePointer<pthread_cond_t>,
+              mutex: UnsafeMutablePointer<pthread_mutex_t>) -> Bool {
+        #if canImport(Darwin)
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
-        var seconds = time.tv_sec - now.tv_sec
-        var nanoseconds = time.tv_nsec - now.tv_nsec
-        if nanoseconds < 0 { nanoseconds += 1_000_000_000; seconds -= 1 }
-        return timespec(tv_sec: seconds, tv_nsec: nanoseconds)
+        var relative = timespec(tv_sec: time.tv_sec - now.tv_sec, tv_nsec: time.tv_nsec - now.tv_nsec)
+        if relative.tv_nsec < 0 {
+            relative.tv_nsec += 1_000_000_000
+            relative.tv_sec -= 1
+        }
+        if relative.tv_sec < 0 { return false }
+        return pthread_cond_timedwait_relative_np(condition, mutex, &relative) != ETIMEDOUT
+        #else
+        var absolute = time
+        return pthread_cond_timedwait(condition, mutex, &absolute) != ETIMEDOUT
+        #endif
     }
-    #endif
 }

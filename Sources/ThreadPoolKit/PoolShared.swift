@@ -8,7 +8,7 @@ final class PoolShared: Sendable {
     let initializer: (@Sendable () throws -> Void)?
     let finalizer: (@Sendable () -> Void)?
     /// The first initializer failure: (worker index, error).
-    let initializerFailure = Mutex<(worker: Int, error: any Error)?>(nil)
+    let initializerFailure = Locked<(worker: Int, error: any Error)?>(nil)
     /// Tasks that threw.
     let failed = Atomic<Int>(0)
     /// Tasks cancelled with `AsyncResult.cancel()` that a worker then took off the queue.

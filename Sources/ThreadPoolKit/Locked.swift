@@ -1,0 +1,80 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A value guarded by a `pthread_mutex_t`, with a condition variable for waiting on it.
+///
+/// Why not `Synchronization.Mutex`: on Linux it synchronizes through futexes inside the standard
+/// library, which ThreadSanitizer cannot see, so every access it guards would be reported as a race
+/// and `make sanitize` would be useless. pthread mutexes are intercepted by the sanitizer.
+final class Locked<Value> {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    // Guarded by `mutex`.
+    private var value: Value
+
+    init(_ value: Value) {
+        self.value = value
+        pthread_mutex_init(mutex, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        #if !canImport(Darwin)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        #endif
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+    }
+
+    /// Runs `body` with the lock held.
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(&value)
+    }
+
+    /// With the lock held, waits until `isDone` returns true or `deadline` passes, then runs `body`.
+    /// Returns nil when the deadline passed first.
+    func wait<R>(until deadline: Deadline?, for isDone: (inout Value) -> Bool,
+                 then body: (inout Value) throws -> R) rethrows -> R? {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while !isDone(&value) {
+            if !condition.wait(on: mutex, until: deadline) {
+                if isDone(&value) { break }
+                return nil
+            }
+        }
+        return try body(&value)
+    }
+
+    /// Wakes every thread waiting in ``wait(until:for:then:)``. Call it after changing the value.
+    func broadcast() {
+        pthread_cond_broadcast(condition)
+    }
+}
+
+// The value is only reached with the mutex held.
+extension Locked: @unchecked Sendable {}
+
+extension UnsafeMutablePointer where Pointee == pthread_cond_t {
+    /// Waits on the condition until woken (perhaps spuriously) or until `deadline` (nil: no limit).
+    /// Returns false once the deadline has passed.
+    func wait(on mutex: UnsafeMutablePointer<pthread_mutex_t>, until deadline: Deadline?) -> Bool {
+        guard let deadline else {
+            pthread_cond_wait(self, mutex)
+            return true
+        }
+        return deadline.wait(on: self, mutex: mutex)
+    }
+}
