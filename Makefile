@@ -78,3 +78,6 @@ sanitize-c:
 
 clean:
 	rm -rf .build .build-tsan .build-asan $(BIN)
+
+# Benchmarks (their own package under Benchmarks/): bench, bench-quick, bench-check.
+-include Benchmarks/bench.mk
