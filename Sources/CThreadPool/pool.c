@@ -25,6 +25,7 @@ typedef struct ctp_worker {
     char *name;               /* immutable, malloc'd */
     pthread_cond_t wake;      /* signalled when `parked` is cleared */
     bool parked;              /* pool->lock: on the idle stack, waiting for work or a state change */
+    ctp_ring own;             /* pool->lock: broadcast tasks for this worker only, run before the shared queue */
 } ctp_worker;
 
 struct ctp_pool {
@@ -82,6 +83,19 @@ static void wake_one_idle(ctp_pool *pool) {
     pthread_cond_signal(&worker->wake);
 }
 
+/* Wakes one particular worker if it is parked. Called with the lock held. */
+static void wake_worker(ctp_pool *pool, ctp_worker *worker) {
+    if (!worker->parked) return;
+    for (unsigned i = 0; i < pool->idle_count; i++) {
+        if (pool->idle_stack[i] == worker->index) {
+            pool->idle_stack[i] = pool->idle_stack[--pool->idle_count];
+            break;
+        }
+    }
+    worker->parked = false;
+    pthread_cond_signal(&worker->wake);
+}
+
 /* Wakes every parked worker and blocked submitter: the state changed. Called with the lock held. */
 static void wake_all(ctp_pool *pool) {
     while (pool->idle_count > 0) wake_one_idle(pool);
@@ -92,6 +106,7 @@ static void pool_free(ctp_pool *pool) {
     for (unsigned i = 0; i < pool->threads; i++) {
         pthread_cond_destroy(&pool->workers[i].wake);
         free(pool->workers[i].name);
+        ctp_ring_free(&pool->workers[i].own);
     }
     if (pool->context_release != NULL) pool->context_release(pool->context);
     ctp_ring_free(&pool->ring);
@@ -104,26 +119,37 @@ static void pool_free(ctp_pool *pool) {
 
 /* ---- the worker ------------------------------------------------------------------------- */
 
-/* Runs tasks until the queue is empty and the pool no longer runs. Called and returns with the
+/* Takes the next task for `self`: its own broadcast tasks first, then the shared queue. Called with
+   the lock held; false when both are empty. */
+static bool take_task(ctp_pool *pool, ctp_worker *self, ctp_task *task) {
+    if (ctp_ring_pop(&self->own, task, 1) == 1) return true;
+    if (ctp_ring_pop(&pool->ring, task, 1) == 0) return false;
+    if (pool->space_waiters > 0) pthread_cond_signal(&pool->space);
+    return true;
+}
+
+/* Runs one task with the lock released. Called and returns with the lock held. */
+static void run_task(ctp_pool *pool, ctp_task task) {
+    pool->running++;
+    pthread_mutex_unlock(&pool->lock);
+    task.fn(task.arg, 0);
+    pthread_mutex_lock(&pool->lock);
+    pool->running--;
+    pool->completed++;
+}
+
+/* Runs tasks until the queues are empty and the pool no longer runs. Called and returns with the
    lock held. */
 static void worker_loop(ctp_pool *pool, ctp_worker *self) {
     for (;;) {
-        while (pool->ring.count == 0 && pool->state == CTP_RUNNING) {
+        while (self->own.count == 0 && pool->ring.count == 0 && pool->state == CTP_RUNNING) {
             self->parked = true;
             pool->idle_stack[pool->idle_count++] = self->index;
             while (self->parked) pthread_cond_wait(&self->wake, &pool->lock);
         }
         ctp_task task;
-        if (ctp_ring_pop(&pool->ring, &task, 1) == 0) return; /* closed or terminated, and drained */
-        if (pool->space_waiters > 0) pthread_cond_signal(&pool->space);
-        pool->running++;
-        pthread_mutex_unlock(&pool->lock);
-
-        task.fn(task.arg, 0);
-
-        pthread_mutex_lock(&pool->lock);
-        pool->running--;
-        pool->completed++;
+        if (!take_task(pool, self, &task)) return; /* closed or terminated, and drained */
+        run_task(pool, task);
     }
 }
 
@@ -275,6 +301,50 @@ int ctp_pool_try_submit(ctp_pool *pool, ctp_task_fn fn, void *arg) {
     return submit(pool, fn, arg, false);
 }
 
+int ctp_pool_submit_many(ctp_pool *pool, ctp_task_fn fn, void *arg, size_t count) {
+    if (pool == NULL || fn == NULL) return CTP_EINVAL;
+    if (count == 0) return 0;
+    pthread_mutex_lock(&pool->lock);
+    int rc = pool->state != CTP_RUNNING ? CTP_ECLOSED : 0;
+    if (rc == 0 && pool->queue_limit != 0 && count > pool->queue_limit - pool->ring.count) rc = CTP_EAGAIN;
+    size_t pushed = 0;
+    for (; rc == 0 && pushed < count; pushed++) rc = ctp_ring_push(&pool->ring, (ctp_task){ fn, arg });
+    if (rc != 0) {
+        pool->ring.count -= pushed; /* all or nothing: forget the ones pushed (they are at the back) */
+    } else {
+        for (size_t i = 0; i < count && pool->idle_count > 0; i++) wake_one_idle(pool);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return rc;
+}
+
+int ctp_pool_broadcast(ctp_pool *pool, ctp_task_fn fn, void *arg) {
+    if (pool == NULL || fn == NULL) return CTP_EINVAL;
+    pthread_mutex_lock(&pool->lock);
+    int rc = pool->state != CTP_RUNNING ? CTP_ECLOSED : 0;
+    unsigned pushed = 0;
+    for (; rc == 0 && pushed < pool->threads; pushed++) {
+        rc = ctp_ring_push(&pool->workers[pushed].own, (ctp_task){ fn, arg });
+    }
+    if (rc != 0) {
+        while (pushed > 0) pool->workers[--pushed].own.count--; /* all or nothing */
+    } else {
+        for (unsigned i = 0; i < pool->threads; i++) wake_worker(pool, &pool->workers[i]);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return rc;
+}
+
+int ctp_pool_help(ctp_pool *pool) {
+    if (pool == NULL || ctp_self == NULL || ctp_self->pool != pool) return CTP_EINVAL;
+    pthread_mutex_lock(&pool->lock);
+    ctp_task task;
+    bool found = take_task(pool, ctp_self, &task);
+    if (found) run_task(pool, task);
+    pthread_mutex_unlock(&pool->lock);
+    return found ? 1 : 0;
+}
+
 /* ---- close, terminate, join, destroy ---------------------------------------------------- */
 
 int ctp_pool_close(ctp_pool *pool) {
@@ -297,15 +367,34 @@ int ctp_pool_terminate(ctp_pool *pool) {
         return CTP_ECLOSED;
     }
     pool->state = CTP_TERMINATED;
-    ctp_ring dropped = pool->ring; /* take the queued tasks; the pool keeps an empty ring */
+    /* Take the queued tasks, shared and per-worker; the pool keeps empty rings. */
+    ctp_ring dropped = pool->ring;
     pool->ring = (ctp_ring){ 0 };
+    ctp_ring *dropped_own = calloc(pool->threads, sizeof(ctp_ring));
+    for (unsigned i = 0; dropped_own != NULL && i < pool->threads; i++) {
+        dropped_own[i] = pool->workers[i].own;
+        pool->workers[i].own = (ctp_ring){ 0 };
+    }
     pool->cancelling++;
     wake_all(pool);
     pthread_mutex_unlock(&pool->lock);
 
-    size_t dropped_count = dropped.count;
+    /* Without memory for the per-worker list, the workers run their broadcast tasks themselves
+       (they drain their own ring before exiting): nothing is lost either way. */
+    size_t dropped_count = 0;
     ctp_task task;
-    while (ctp_ring_pop(&dropped, &task, 1) == 1) task.fn(task.arg, CTP_ECANCELED);
+    for (unsigned i = 0; dropped_own != NULL && i < pool->threads; i++) {
+        while (ctp_ring_pop(&dropped_own[i], &task, 1) == 1) {
+            task.fn(task.arg, CTP_ECANCELED);
+            dropped_count++;
+        }
+        ctp_ring_free(&dropped_own[i]);
+    }
+    free(dropped_own);
+    while (ctp_ring_pop(&dropped, &task, 1) == 1) {
+        task.fn(task.arg, CTP_ECANCELED);
+        dropped_count++;
+    }
     ctp_ring_free(&dropped);
 
     pthread_mutex_lock(&pool->lock);
@@ -363,13 +452,20 @@ int ctp_pool_thread_count(const ctp_pool *pool) {
     return pool == NULL ? CTP_EINVAL : (int)pool->threads;
 }
 
+/* Broadcast tasks not yet taken. Called with the lock held. */
+static size_t own_queued(const ctp_pool *pool) {
+    size_t count = 0;
+    for (unsigned i = 0; i < pool->threads; i++) count += pool->workers[i].own.count;
+    return count;
+}
+
 int ctp_pool_stats(ctp_pool *pool, ctp_stats *out) {
     if (pool == NULL || out == NULL) return CTP_EINVAL;
     pthread_mutex_lock(&pool->lock);
     *out = (ctp_stats){
         .threads = pool->threads,
         .idle = pool->idle_count,
-        .queued = pool->ring.count,
+        .queued = pool->ring.count + own_queued(pool),
         .running = pool->running,
         .completed = pool->completed,
         .cancelled = pool->cancelled,

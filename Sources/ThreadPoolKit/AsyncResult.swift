@@ -32,6 +32,20 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
         self.errorCallback = errorCallback
     }
 
+    /// A result completed by someone else (a map, a broadcast) through ``resolve(_:)``. It is claimed
+    /// from the start, so `cancel()` returns false and it is never run as a job.
+    init(resolvedLater callback: (@Sendable (T) -> Void)?, errorCallback: (@Sendable (any Error) -> Void)?) {
+        self.callback = callback
+        self.errorCallback = errorCallback
+        super.init()
+        word.store(Self.claimed, ordering: .relaxed)
+    }
+
+    /// Completes a result made with ``init(resolvedLater:errorCallback:)``. Called once.
+    func resolve(_ result: Result<T, any Error>) {
+        finish(result)
+    }
+
     // MARK: Completing (as a job)
 
     override func run() {
@@ -92,6 +106,11 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     public func wait(timeout: Duration? = nil) -> Bool {
         if isReady { return true }
         let deadline = timeout.map(Deadline.init(after:))
+        // On a pool's worker, run that pool's queued tasks while waiting: the task this result waits
+        // for may be one of them, and every worker might be waiting like this one.
+        while !isReady && WorkerHelp.helpOnce() {
+            if let deadline, deadline.hasPassed { return isReady }
+        }
         let lot = ParkingLot.shared
         let stripe = lot.stripe(for: self)
         return lot.withLock(stripe) {

@@ -1,4 +1,5 @@
 internal import CThreadPool
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -43,7 +44,80 @@ let runJob: ctp_task_fn = { argument, status in
     }
 }
 
+/// A job queued as several entries (map chunks, one per worker for broadcast) that share one
+/// object: the queue holds a single reference for all of them, and the last entry to finish (run or
+/// dropped) completes the job and gives that reference back. No allocation per entry.
+class SharedJob: _ThreadPoolJob, @unchecked Sendable {
+    /// Entries not yet finished.
+    private let entriesLeft: Atomic<Int>
+    /// Set by the first entry to fail; it alone writes `failure`.
+    private let failed = Atomic<Bool>(false)
+    // Written once by the entry that set `failed`, before its `entriesLeft` decrement (release);
+    // read by the last entry after its decrement (acquire).
+    private nonisolated(unsafe) var failure: (any Error)?
+
+    init(entries: Int) {
+        entriesLeft = Atomic(entries)
+    }
+
+    /// Whether an entry has failed already (later entries may skip their work).
+    var hasFailed: Bool { failed.load(ordering: .relaxed) }
+
+    /// Records `error` if it is the first failure.
+    func recordFailure(_ error: any Error) {
+        if failed.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
+            failure = error
+        }
+    }
+
+    /// Runs one entry's work.
+    func runEntry() {}
+
+    /// Called once, by the last entry, with the first failure (nil if every entry succeeded).
+    func complete(failure: (any Error)?) {}
+
+    override func run() {
+        runEntry()
+        finishEntry()
+    }
+
+    override func drop() {
+        recordFailure(ThreadPoolError.cancelled)
+        finishEntry()
+    }
+
+    private func finishEntry() {
+        guard entriesLeft.wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue == 0 else { return }
+        complete(failure: failure)
+        Unmanaged.passUnretained(self).release() // the queue's single reference
+    }
+}
+
+/// The C entry point of a shared job's entries: borrows the queue's single reference.
+let runSharedJob: ctp_task_fn = { argument, status in
+    guard let argument else { return }
+    let job = Unmanaged<_ThreadPoolJob>.fromOpaque(argument).takeUnretainedValue()
+    if status == 0 {
+        job.run()
+    } else {
+        job.drop()
+    }
+}
+
 extension ThreadPool {
+    /// Queues `job` as `entries` entries of the shared queue (one lock acquisition), or once on
+    /// every worker when `broadcast` is true. On failure nothing is queued and the job is released.
+    func submitShared(_ job: SharedJob, entries: Int, broadcast: Bool = false) throws(ThreadPoolError) {
+        let argument = Unmanaged.passRetained(job).toOpaque()
+        let status = broadcast
+            ? ctp_pool_broadcast(handle, runSharedJob, argument)
+            : ctp_pool_submit_many(handle, runSharedJob, argument, entries)
+        if status != 0 {
+            Unmanaged<SharedJob>.fromOpaque(argument).release()
+            throw ThreadPoolError(status: status, function: broadcast ? "ctp_pool_broadcast" : "ctp_pool_submit_many")
+        }
+    }
+
     /// Queues `job`; on failure the queue's reference is given back and nothing runs.
     func submit(_ job: _ThreadPoolJob) throws(ThreadPoolError) {
         let argument = Unmanaged.passRetained(job).toOpaque()

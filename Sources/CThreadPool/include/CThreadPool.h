@@ -67,6 +67,17 @@ int ctp_pool_submit(ctp_pool *pool, ctp_task_fn fn, void *arg);
 /* As ctp_pool_submit, but returns CTP_EAGAIN instead of blocking on a full queue. */
 int ctp_pool_try_submit(ctp_pool *pool, ctp_task_fn fn, void *arg);
 
+/* Queues `count` calls fn(arg, 0) under one lock acquisition: all of them or, on error, none.
+   With a queue_capacity, CTP_EAGAIN when they do not all fit (nothing is queued). */
+int ctp_pool_submit_many(ctp_pool *pool, ctp_task_fn fn, void *arg, size_t count);
+/* Queues fn(arg, 0) once on every worker, ahead of the shared queue: each worker runs it after its
+   current task. Each call is made exactly once, with CTP_ECANCELED if terminate dropped it. */
+int ctp_pool_broadcast(ctp_pool *pool, ctp_task_fn fn, void *arg);
+/* From one of the pool's own workers: runs one queued task on the calling thread (so that a worker
+   waiting for a result can help instead of blocking). Returns 1 if a task ran, 0 if none was queued,
+   CTP_EINVAL off the pool's workers. */
+int ctp_pool_help(ctp_pool *pool);
+
 /* No new tasks (CTP_ECLOSED); queued tasks still run. Returns CTP_ECLOSED if already closed. */
 int ctp_pool_close(ctp_pool *pool);
 /* No new tasks; every queued task's fn is called once with CTP_ECANCELED (on the calling
