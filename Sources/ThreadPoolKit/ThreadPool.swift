@@ -27,6 +27,8 @@ public final class ThreadPool: Sendable {
     nonisolated(unsafe) let handle: OpaquePointer
     /// What the workers share with the pool (initializer, finalizer, counters).
     let shared: PoolShared
+    /// The imap iterators that may still pull input, so that close() and terminate() reach them.
+    private let registry = Locked(Registry())
     /// `Lifecycle` raw values; only ever moves forward.
     private let lifecycle = Atomic<UInt8>(Lifecycle.running.rawValue)
 
@@ -35,6 +37,11 @@ public final class ThreadPool: Sendable {
 
     private enum Lifecycle: UInt8 {
         case running, closed, terminated
+    }
+
+    private struct Registry {
+        var iterators: [ObjectIdentifier: IteratorRegistration] = [:]
+        var accepting = true // false from the start of close() or terminate()
     }
 
     /// Starts `threads` workers (nil: the number of CPUs this process may run on). Each worker runs
@@ -86,6 +93,7 @@ public final class ThreadPool: Sendable {
     }
 
     deinit {
+        close() // lets imap iterators finish their input, as an explicit close() would
         ctp_pool_destroy(handle)
     }
 
@@ -94,6 +102,11 @@ public final class ThreadPool: Sendable {
     /// Stops accepting new work; queued tasks still run. Calling it again, or after ``terminate()``,
     /// does nothing.
     public func close() {
+        // Iterators first, while the pool still accepts their runners: their remaining input counts
+        // as queued work.
+        for iterator in registry.withLock({ r in r.accepting = false; return Array(r.iterators.values) }) {
+            iterator.drain(via: self)
+        }
         if ctp_pool_close(handle) == 0 {
             _ = lifecycle.compareExchange(expected: Lifecycle.running.rawValue, desired: Lifecycle.closed.rawValue,
                                       ordering: .relaxed)
@@ -105,7 +118,28 @@ public final class ThreadPool: Sendable {
     /// returns. Running tasks finish. Calling it again does nothing.
     public func terminate() {
         lifecycle.store(Lifecycle.terminated.rawValue, ordering: .relaxed)
+        let iterators = registry.withLock { r in
+            r.accepting = false
+            defer { r.iterators = [:] }
+            return Array(r.iterators.values)
+        }
+        for iterator in iterators { iterator.poolTerminated() }
         ctp_pool_terminate(handle)
+    }
+
+    /// Adds an imap iterator to the registry. Throws ``ThreadPoolError/notRunning`` once close() or
+    /// terminate() has begun.
+    func register(_ iterator: IteratorRegistration) throws(ThreadPoolError) {
+        let accepted = registry.withLock { r in
+            if r.accepting { r.iterators[ObjectIdentifier(iterator)] = iterator }
+            return r.accepting
+        }
+        if !accepted { throw .notRunning }
+    }
+
+    /// Removes an iterator that will pull no more input.
+    func unregister(_ iterator: IteratorRegistration) {
+        _ = registry.withLock { $0.iterators.removeValue(forKey: ObjectIdentifier(iterator)) }
     }
 
     /// Waits until every worker has run its finalizer and exited. A second call returns at once.

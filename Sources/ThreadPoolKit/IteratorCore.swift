@@ -1,0 +1,317 @@
+/// What the pool's registry sees of an imap: close and terminate reach every iterator that may still
+/// pull input.
+class IteratorRegistration: @unchecked Sendable {
+    /// The pool is closing: pull and run the rest of the input regardless of the window, starting
+    /// runners on `pool` (still accepting work at this point) as needed.
+    func drain(via pool: ThreadPool) {}
+    /// The pool terminated: nothing more will run.
+    func poolTerminated() {}
+}
+
+/// The consumer's side of an imap, independent of the input's element type.
+class ResultSource<T: Sendable>: IteratorRegistration, @unchecked Sendable {
+    func next(deadline: Deadline?) throws -> T? { nil }
+    func nextAsync() async throws -> T? { nil }
+    func cancel() {}
+}
+
+/// The shared state of one imap: the input, the window, and the results not yet read.
+///
+/// Runner jobs pull chunks of input under the lock and run them outside it; at most one runner per
+/// worker is active, and a runner stops when the window is full (`bufferSize` items pulled ahead of
+/// the consumer). Reading a result re-opens the window and restarts runners; so does `close()`,
+/// which lifts the window altogether.
+final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unchecked Sendable {
+    struct State {
+        /// The input; nil once it has ended (or the iteration was cancelled).
+        var input: (() throws -> Element?)?
+        var pulled = 0                          // items pulled so far: the next input index
+        var inputEnded = false
+        var inputError: (any Error)?            // the input threw: reported after every pulled item
+        var running = 0                         // items pulled whose results are not stored yet
+        var activeRunners = 0
+        var delivered = 0                       // results handed out (imap: the next index to hand out)
+        var ordered: [Int: Result<T, any Error>] = [:]   // imap: results by input index
+        var unordered: [Result<T, any Error>] = []        // imapUnordered: results in completion order
+        var unorderedHead = 0
+        var draining = false                    // the pool is closing: ignore the window
+        var cancelled = false                   // cancel(): pull nothing more
+        var terminated = false                  // the pool terminated (or refused runners)
+        var reportedCancellation = false
+        var generation = 0                      // bumped on every change a consumer may wait for
+        var asyncWaiters: [UnsafeContinuation<Void, Never>] = []
+    }
+
+    private let state: Locked<State>
+    private let transform: @Sendable (Element) throws -> T
+    private let isOrdered: Bool
+    private let chunkSize: Int
+    private let bufferSize: Int
+    private let maxRunners: Int
+    /// Weak: an iterator may outlive its pool.
+    private weak let pool: ThreadPool?
+
+    init(pool: ThreadPool, ordered: Bool, chunkSize: Int, bufferSize: Int,
+         input: @escaping () throws -> Element?, transform: @escaping @Sendable (Element) throws -> T) {
+        self.pool = pool
+        isOrdered = ordered
+        self.chunkSize = chunkSize
+        self.bufferSize = bufferSize
+        self.transform = transform
+        maxRunners = pool.threadCount
+        state = Locked(State(input: input))
+    }
+
+    // MARK: Runners
+
+    /// How many runners to start now, counted as active already. Called with the lock held; the
+    /// caller submits them with ``startRunners(_:on:)`` after unlocking.
+    private func runnersToStart(_ s: inout State) -> Int {
+        guard s.input != nil, !s.cancelled, !s.terminated else { return 0 }
+        let room = s.draining ? Int.max : bufferSize - (s.pulled - s.delivered)
+        guard room > 0 else { return 0 }
+        let chunksOfRoom = room / chunkSize + (room % chunkSize == 0 ? 0 : 1)
+        let wanted = min(maxRunners - s.activeRunners, chunksOfRoom)
+        guard wanted > 0 else { return 0 }
+        s.activeRunners += wanted
+        return wanted
+    }
+
+    /// Submits `count` runners. If the pool refuses them (it no longer runs), they are taken back and,
+    /// when no runner is left, the iteration ends as cut short.
+    func startRunners(_ count: Int, on pool: ThreadPool? = nil) {
+        guard count > 0 else { return }
+        var refused = 0
+        if let pool = pool ?? self.pool {
+            for _ in 0..<count {
+                do { try pool.submit(RunnerJob(core: self)) } catch { refused += 1 }
+            }
+        } else {
+            refused = count
+        }
+        if refused > 0 {
+            changed { s in
+                s.activeRunners -= refused
+                if s.activeRunners == 0 { s.terminated = true }
+            }
+        }
+    }
+
+    /// One runner: pull a chunk, run it, store its results; until the window is full, the input has
+    /// ended, or the iteration was cancelled.
+    func runLoop() {
+        var chunk: [(index: Int, item: Element)] = []
+        chunk.reserveCapacity(chunkSize)
+        while true {
+            chunk.removeAll(keepingCapacity: true)
+            let inputError: (any Error)? = state.withLock { s in
+                guard !s.cancelled, !s.terminated, s.draining || s.pulled - s.delivered < bufferSize else {
+                    return nil
+                }
+                while chunk.count < chunkSize, let input = s.input {
+                    do {
+                        guard let item = try input() else {
+                            s.input = nil
+                            s.inputEnded = true
+                            break
+                        }
+                        chunk.append((s.pulled, item))
+                        s.pulled += 1
+                    } catch {
+                        s.input = nil
+                        s.inputEnded = true
+                        return error
+                    }
+                }
+                s.running += chunk.count
+                return nil
+            }
+            if chunk.isEmpty && inputError == nil {
+                stopRunner()
+                return
+            }
+            var results: [(index: Int, result: Result<T, any Error>)] = []
+            results.reserveCapacity(chunk.count)
+            for (index, item) in chunk {
+                let result = Result { try transform(item) }
+                if case .failure = result { PoolShared.current?.recordFailure() }
+                results.append((index, result))
+            }
+            changed { s in
+                s.running -= results.count
+                for (index, result) in results {
+                    if isOrdered { s.ordered[index] = result } else { s.unordered.append(result) }
+                }
+                if let inputError { s.inputError = inputError }
+            }
+        }
+    }
+
+    private func stopRunner() {
+        var finished = false
+        changed { s in
+            s.activeRunners -= 1
+            finished = s.activeRunners == 0 && (s.input == nil || s.terminated)
+        }
+        if finished { pool?.unregister(self) }
+    }
+
+    /// A runner was dropped by terminate() before it started.
+    func runnerDropped() {
+        changed { s in
+            s.activeRunners -= 1
+            s.terminated = true
+        }
+    }
+
+    // MARK: Pool events
+
+    /// Starts the first runners: the work begins without the consumer iterating.
+    func start(on pool: ThreadPool) {
+        var count = 0
+        changed { s in count = runnersToStart(&s) }
+        startRunners(count, on: pool)
+    }
+
+    override func drain(via pool: ThreadPool) {
+        var count = 0
+        changed { s in
+            s.draining = true
+            count = runnersToStart(&s)
+        }
+        startRunners(count, on: pool)
+    }
+
+    override func poolTerminated() {
+        changed { $0.terminated = true }
+    }
+
+    override func cancel() {
+        var finished = false
+        changed { s in
+            s.cancelled = true
+            s.input = nil
+            finished = s.activeRunners == 0
+        }
+        if finished { pool?.unregister(self) }
+    }
+
+    // MARK: Consuming
+
+    private enum Step {
+        case value(Result<T, any Error>)
+        case end
+        case notYet
+    }
+
+    /// What the consumer gets now. Called with the lock held.
+    private func step(_ s: inout State) -> Step {
+        if isOrdered, let result = s.ordered.removeValue(forKey: s.delivered) {
+            s.delivered += 1
+            return .value(result)
+        }
+        if !isOrdered, s.unorderedHead < s.unordered.count {
+            let result = s.unordered[s.unorderedHead]
+            s.unorderedHead += 1
+            s.delivered += 1
+            if s.unorderedHead == s.unordered.count {
+                s.unordered.removeAll(keepingCapacity: true)
+                s.unorderedHead = 0
+            }
+            return .value(result)
+        }
+        // Nothing stored at the consumer's position: wait for the items still running.
+        if s.running > 0 { return .notYet }
+        // Every pulled item has been handed out.
+        if let error = s.inputError {
+            s.inputError = nil
+            return .value(.failure(error))
+        }
+        if s.inputEnded || s.cancelled { return .end }
+        if s.terminated {
+            if s.reportedCancellation { return .end }
+            s.reportedCancellation = true
+            return .value(.failure(ThreadPoolError.cancelled))
+        }
+        return .notYet
+    }
+
+    override func next(deadline: Deadline?) throws -> T? {
+        while true {
+            var outcome = Step.notYet
+            var restart = 0
+            let generation = state.withLock { s in
+                outcome = step(&s)
+                restart = runnersToStart(&s)
+                return s.generation
+            }
+            startRunners(restart)
+            switch outcome {
+            case .value(let result): return try result.get()
+            case .end: return nil
+            case .notYet: break
+            }
+            // On one of the pool's workers, run queued work (this iterator's runners among it) first.
+            if WorkerHelp.helpOnce() { continue }
+            let woken = state.wait(until: deadline, for: { $0.generation != generation }, then: { _ in true })
+            if woken == nil { throw ThreadPoolError.timeout }
+        }
+    }
+
+    override func nextAsync() async throws -> T? {
+        while true {
+            try Task.checkCancellation()
+            var outcome = Step.notYet
+            var restart = 0
+            await withTaskCancellationHandler {
+                await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+                    let waiting = state.withLock { s -> Bool in
+                        outcome = step(&s)
+                        restart = runnersToStart(&s)
+                        guard case .notYet = outcome else { return false }
+                        s.asyncWaiters.append(continuation)
+                        return true
+                    }
+                    if !waiting { continuation.resume() }
+                }
+            } onCancel: {
+                self.changed { _ in } // wake the waiter so that it sees the cancellation
+            }
+            startRunners(restart)
+            switch outcome {
+            case .value(let result): return try result.get()
+            case .end: return nil
+            case .notYet: continue
+            }
+        }
+    }
+
+    /// Applies `change` under the lock, then wakes every waiting consumer.
+    private func changed(_ change: (inout State) -> Void) {
+        let waiters = state.withLock { s -> [UnsafeContinuation<Void, Never>] in
+            change(&s)
+            s.generation &+= 1
+            state.broadcast()
+            defer { s.asyncWaiters = [] }
+            return s.asyncWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
+/// One active runner of an imap: a queue entry that runs chunks until its iterator's window is full.
+final class RunnerJob<Element: Sendable, T: Sendable>: _ThreadPoolJob, @unchecked Sendable {
+    private let core: IteratorCore<Element, T>
+
+    init(core: IteratorCore<Element, T>) {
+        self.core = core
+    }
+
+    override func run() {
+        core.runLoop()
+    }
+
+    override func drop() {
+        core.runnerDropped()
+    }
+}

@@ -1,0 +1,66 @@
+extension ThreadPool {
+    /// Applies `transform` to every item lazily and returns an iterator over the results in input order
+    /// (Python's `imap`). See ``ResultIterator`` for the window, `close()`, errors and cancellation.
+    /// - Parameters:
+    ///   - chunkSize: items per queue entry (Python's `chunksize`), at least 1.
+    ///   - bufferSize: how many items may be pulled from `items` ahead of the consumer, at least 1
+    ///     (nil: 2 × threads × chunkSize). Raised to `chunkSize` if smaller.
+    /// - Throws: ``ThreadPoolError/invalidChunkSize(_:)`` for a chunk or buffer size below 1;
+    ///   ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()``.
+    public func imap<S: Sequence, T: Sendable>(_ items: S, chunkSize: Int = 1, bufferSize: Int? = nil,
+                                               _ transform: @escaping @Sendable (S.Element) throws -> T)
+        throws(ThreadPoolError) -> ResultIterator<T> where S.Element: Sendable {
+        try makeIterator(ordered: true, input: sequenceInput(items), chunkSize: chunkSize,
+                         bufferSize: bufferSize, transform: transform)
+    }
+
+    /// As ``imap(_:chunkSize:bufferSize:_:)``, with results in the order they complete (input order
+    /// with one worker): Python's `imap_unordered`.
+    public func imapUnordered<S: Sequence, T: Sendable>(_ items: S, chunkSize: Int = 1, bufferSize: Int? = nil,
+                                                        _ transform: @escaping @Sendable (S.Element) throws -> T)
+        throws(ThreadPoolError) -> ResultIterator<T> where S.Element: Sendable {
+        try makeIterator(ordered: false, input: sequenceInput(items), chunkSize: chunkSize,
+                         bufferSize: bufferSize, transform: transform)
+    }
+
+    /// As ``imap(_:chunkSize:bufferSize:_:)``, pulling items from `producer` until it returns nil. If
+    /// `producer` throws, the iteration ends with that error at its position, after the results of the
+    /// items before it; the pool stays usable. `producer` is called on the pool's workers, one call at a
+    /// time.
+    public func imap<Element: Sendable, T: Sendable>(from producer: @escaping () throws -> Element?,
+                                                     chunkSize: Int = 1, bufferSize: Int? = nil,
+                                                     _ transform: @escaping @Sendable (Element) throws -> T)
+        throws(ThreadPoolError) -> ResultIterator<T> {
+        try makeIterator(ordered: true, input: producer, chunkSize: chunkSize, bufferSize: bufferSize,
+                         transform: transform)
+    }
+
+    /// As ``imap(from:chunkSize:bufferSize:_:)``, with results in completion order.
+    public func imapUnordered<Element: Sendable, T: Sendable>(from producer: @escaping () throws -> Element?,
+                                                              chunkSize: Int = 1, bufferSize: Int? = nil,
+                                                              _ transform: @escaping @Sendable (Element) throws -> T)
+        throws(ThreadPoolError) -> ResultIterator<T> {
+        try makeIterator(ordered: false, input: producer, chunkSize: chunkSize, bufferSize: bufferSize,
+                         transform: transform)
+    }
+
+    /// The input of a sequence: its iterator, called under the iterator core's lock only.
+    private func sequenceInput<S: Sequence>(_ items: S) -> () throws -> S.Element? {
+        nonisolated(unsafe) var iterator = items.makeIterator()
+        return { iterator.next() }
+    }
+
+    private func makeIterator<Element: Sendable, T: Sendable>(
+        ordered: Bool, input: @escaping () throws -> Element?, chunkSize: Int, bufferSize: Int?,
+        transform: @escaping @Sendable (Element) throws -> T
+    ) throws(ThreadPoolError) -> ResultIterator<T> {
+        if chunkSize < 1 { throw .invalidChunkSize(chunkSize) }
+        if let bufferSize, bufferSize < 1 { throw .invalidChunkSize(bufferSize) }
+        let window = max(bufferSize ?? 2 * threadCount * chunkSize, chunkSize)
+        let core = IteratorCore(pool: self, ordered: ordered, chunkSize: chunkSize, bufferSize: window,
+                                input: input, transform: transform)
+        try register(core)
+        core.start(on: self)
+        return ResultIterator(core: core)
+    }
+}
