@@ -3,8 +3,14 @@ import Synchronization
 /// The result of a task submitted with ``ThreadPool/applyAsync(_:callback:errorCallback:)``.
 ///
 /// Thread safety: every member may be called from any thread, concurrently. The result becomes ready
-/// once: with the task's value, the task's error, or ``ThreadPoolError/cancelled``; its callbacks have
-/// returned by then, so `get()` after `callback` ran sees everything the callback did.
+/// once: with the task's value, the task's error, or ``ThreadPoolError/cancelled``.
+///
+/// Callbacks: `callback` (on success) or `errorCallback` (on an error, including
+/// ``ThreadPoolError/cancelled``) is called exactly once, never both, and has returned before the
+/// result becomes ready, as in Python. The callbacks of one pool run one at a time, in the order the
+/// results completed, on the pool's callback thread (named `"<name>-callbacks-1"`, started on first
+/// use), never on a worker: a callback that blocks delays only the callbacks (and results) after it,
+/// never the tasks, nor results without callbacks.
 public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     // The lifecycle word. `claimed`: a worker started the task, or cancel()/terminate() took it; the
     // thread that set it owns `body`, the callbacks and `outcome` until it sets `ready`. After
@@ -23,20 +29,28 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     private nonisolated(unsafe) var outcome: Result<T, any Error>?
     // Guarded by this result's parking-lot stripe mutex.
     private nonisolated(unsafe) var continuations: [UnsafeContinuation<Void, Never>] = []
+    /// The pool's shared state, for counters and the callback thread. Unowned: it outlives every task
+    /// still queued (the pool frees it after the last one ran or was dropped), and it is only used by
+    /// whoever claims the task, which happens before that.
+    private unowned(unsafe) let shared: PoolShared?
 
     init(_ body: @escaping @Sendable () throws -> T,
          callback: (@Sendable (T) -> Void)?,
-         errorCallback: (@Sendable (any Error) -> Void)?) {
+         errorCallback: (@Sendable (any Error) -> Void)?,
+         shared: PoolShared) {
         self.body = body
         self.callback = callback
         self.errorCallback = errorCallback
+        self.shared = shared
     }
 
     /// A result completed by someone else (a map, a broadcast) through ``resolve(_:)``. It is claimed
     /// from the start, so `cancel()` returns false and it is never run as a job.
-    init(resolvedLater callback: (@Sendable (T) -> Void)?, errorCallback: (@Sendable (any Error) -> Void)?) {
+    init(resolvedLater callback: (@Sendable (T) -> Void)?, errorCallback: (@Sendable (any Error) -> Void)?,
+         shared: PoolShared?) {
         self.callback = callback
         self.errorCallback = errorCallback
+        self.shared = shared
         super.init()
         word.store(Self.claimed, ordering: .relaxed)
     }
@@ -50,16 +64,19 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
 
     override func run() {
         guard claim(), let body = body.take() else {
-            PoolShared.current?.recordCancelledSkip() // cancel() came first: count it as cancelled
+            shared?.cancelledTaskTaken(byTerminate: false) // cancel() came first
             return
         }
         let result = Result { try body() }
-        if case .failure = result { PoolShared.current?.recordFailure() }
+        if case .failure = result { shared?.recordFailure() }
         finish(result)
     }
 
     override func drop() {
-        guard claim() else { return }
+        guard claim() else {
+            shared?.cancelledTaskTaken(byTerminate: true) // cancel() came first
+            return
+        }
         finish(.failure(ThreadPoolError.cancelled))
     }
 
@@ -68,16 +85,34 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
         word.bitwiseOr(Self.claimed, ordering: .acquiringAndReleasing).oldValue & Self.claimed == 0
     }
 
-    /// Runs the callback, publishes the outcome and wakes waiters. Called by the claimer only.
+    /// Records the outcome; then, directly or on the callback thread, runs the callback, publishes the
+    /// outcome and wakes waiters. Called by the claimer only.
     private func finish(_ result: Result<T, any Error>) {
         body = nil
+        outcome = result
+        if callback == nil && errorCallback == nil {
+            publish()
+        } else if let shared, shared.runCallbacks(of: self) {
+            return // deliverCallbacks() runs on the callback thread
+        } else {
+            deliverCallbacks()
+        }
+    }
+
+    /// Runs the callback for the outcome, then publishes it. Called once, by the claimer or on the
+    /// callback thread (handed over with the queue's synchronization).
+    override func deliverCallbacks() {
         let callback = self.callback.take()
         let errorCallback = self.errorCallback.take()
-        switch result {
-        case .success(let value): callback?(value)
-        case .failure(let error): errorCallback?(error)
+        switch outcome {
+        case .success(let value)?: callback?(value)
+        case .failure(let error)?: errorCallback?(error)
+        case nil: break
         }
-        outcome = result
+        publish()
+    }
+
+    private func publish() {
         let old = word.bitwiseOr(Self.ready, ordering: .acquiringAndReleasing).oldValue
         if old & Self.waiting != 0 { wakeWaiters() }
     }
@@ -141,11 +176,12 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     }
 
     /// Cancels the task if it has not started: it will never run, the result becomes ready with
-    /// ``ThreadPoolError/cancelled`` and `errorCallback` (if any) runs on the calling thread.
+    /// ``ThreadPoolError/cancelled`` and `errorCallback` (if any) runs on the callback thread.
     /// - Returns: true if the task had not started; false if it was running, finished or cancelled.
     @discardableResult
     public func cancel() -> Bool {
         guard claim() else { return false }
+        shared?.recordCancellation()
         finish(.failure(ThreadPoolError.cancelled))
         return true
     }

@@ -11,12 +11,36 @@ final class PoolShared: Sendable {
     let initializerFailure = Locked<(worker: Int, error: any Error)?>(nil)
     /// Tasks that threw.
     let failed = Atomic<Int>(0)
-    /// Tasks cancelled with `AsyncResult.cancel()` that a worker then took off the queue.
-    let cancelledSkips = Atomic<Int>(0)
+    /// Tasks cancelled with `AsyncResult.cancel()` while queued.
+    let cancelledWhileQueued = Atomic<Int>(0)
+    /// Of those, the ones a worker has since taken off the queue (and skipped).
+    let cancelledThenSkipped = Atomic<Int>(0)
+    /// Of those, the ones terminate() has since dropped (the C pool counts them as cancelled too).
+    let cancelledThenDropped = Atomic<Int>(0)
 
-    init(initializer: (@Sendable () throws -> Void)?, finalizer: (@Sendable () -> Void)?) {
+    /// The pool as a task executor, for running Swift concurrency jobs on the workers. Written once by
+    /// ThreadPool.init, before any job can be queued (the queue's mutex orders it before every read).
+    nonisolated(unsafe) var taskExecutor: UnownedTaskExecutor?
+
+    /// The pool's name, for its callback thread's name.
+    let name: String?
+    /// The serial pool that runs callbacks, started on first use; nil once closed.
+    private let callbacks = Locked<CallbackPoolState>(.notStarted)
+
+    private enum CallbackPoolState {
+        case notStarted
+        case running(OpaquePointer)
+        case closed
+    }
+
+    init(name: String?, initializer: (@Sendable () throws -> Void)?, finalizer: (@Sendable () -> Void)?) {
+        self.name = name
         self.initializer = initializer
         self.finalizer = finalizer
+    }
+
+    deinit {
+        joinCallbacks()
     }
 
     /// The shared state of the pool whose worker is calling, or nil off every pool's threads.
@@ -29,8 +53,61 @@ final class PoolShared: Sendable {
         failed.wrappingAdd(1, ordering: .relaxed)
     }
 
-    func recordCancelledSkip() {
-        cancelledSkips.wrappingAdd(1, ordering: .relaxed)
+    func recordCancellation() {
+        cancelledWhileQueued.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    /// A task cancelled while queued left the queue: skipped by a worker, or dropped by terminate().
+    func cancelledTaskTaken(byTerminate: Bool) {
+        if byTerminate {
+            cancelledThenDropped.wrappingAdd(1, ordering: .relaxed)
+        } else {
+            cancelledThenSkipped.wrappingAdd(1, ordering: .relaxed)
+        }
+    }
+
+    // MARK: The callback thread
+
+    /// Hands `job` to the callback thread, starting it if needed. False if it cannot take it (it has
+    /// been closed, or could not start): the caller then delivers the callbacks itself.
+    func runCallbacks(of job: _ThreadPoolJob) -> Bool {
+        let pool = callbacks.withLock { state -> OpaquePointer? in
+            switch state {
+            case .running(let pool): return pool
+            case .closed: return nil
+            case .notStarted:
+                var options = ctp_options()
+                ctp_options_init(&options)
+                options.threads = 1
+                var pool: OpaquePointer?
+                let status = "\(name ?? "pool")-callbacks".withCString { prefix in
+                    options.name_prefix = prefix
+                    return ctp_pool_create(&options, &pool)
+                }
+                guard status == 0, let pool else { return nil }
+                state = .running(pool)
+                return pool
+            }
+        }
+        guard let pool else { return false }
+        let argument = Unmanaged.passRetained(job).toOpaque()
+        if ctp_pool_submit(pool, deliverCallbacksOfJob, argument) == 0 { return true }
+        Unmanaged<_ThreadPoolJob>.fromOpaque(argument).release()
+        return false
+    }
+
+    /// Runs the callbacks still queued and stops the callback thread; later callbacks run on the
+    /// thread that completes their result. Called after the pool's workers have been joined.
+    func joinCallbacks() {
+        let pool = callbacks.withLock { state -> OpaquePointer? in
+            defer { state = .closed }
+            if case .running(let pool) = state { return pool }
+            return nil
+        }
+        guard let pool else { return }
+        // From the callback thread itself (a callback joined the pool), it cannot wait for itself:
+        // ctp_pool_destroy then closes it and lets it free itself once its queue is empty.
+        ctp_pool_destroy(pool)
     }
 
     /// Runs the initializer on worker `index`; a throw is recorded (the first one wins) and fails the start.

@@ -28,6 +28,16 @@ public class _ThreadPoolJob {
     /// The pool discarded the job before it started. Called once, on the thread calling
     /// `terminate()`, unless ``run()`` is called instead.
     func drop() {}
+
+    /// Runs a finished result's callbacks and publishes it; on the pool's callback thread.
+    func deliverCallbacks() {}
+}
+
+/// The C entry point of a callback delivery on the callback thread: takes back the queue's reference.
+let deliverCallbacksOfJob: ctp_task_fn = { argument, _ in
+    guard let argument else { return }
+    // Delivered even when the status says the callback pool dropped it: every callback runs once.
+    Unmanaged<_ThreadPoolJob>.fromOpaque(argument).takeRetainedValue().deliverCallbacks()
 }
 
 // Has no state of its own; each subclass documents how it guards its own.

@@ -9,14 +9,14 @@ extension ThreadPool {
     /// Queues `body` to run on a worker and returns its result at once.
     ///
     /// `callback` (on success) or `errorCallback` (on a thrown error, or ``ThreadPoolError/cancelled``)
-    /// is called exactly once, never both, before the result becomes ready: on the worker that ran the
-    /// task, or on the thread that cancelled it (``AsyncResult/cancel()``, ``terminate()``).
+    /// is called exactly once, never both, before the result becomes ready, on the pool's callback
+    /// thread: callbacks run one at a time, in completion order (see ``AsyncResult``).
     /// - Throws: ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()``.
     public func applyAsync<T: Sendable>(_ body: @escaping @Sendable () throws -> T,
                                         callback: (@Sendable (T) -> Void)? = nil,
                                         errorCallback: (@Sendable (any Error) -> Void)? = nil)
         throws(ThreadPoolError) -> AsyncResult<T> {
-        let result = AsyncResult(body, callback: callback, errorCallback: errorCallback)
+        let result = AsyncResult(body, callback: callback, errorCallback: errorCallback, shared: shared)
         try submit(result)
         return result
     }

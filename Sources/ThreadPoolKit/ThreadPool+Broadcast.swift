@@ -4,7 +4,7 @@ final class BroadcastJob<T: Sendable>: SharedJob, @unchecked Sendable {
     /// One slot per worker index, written only by that worker; read by the last entry.
     private let slots: UnsafeMutablePointer<T?>
     private let count: Int
-    let result = AsyncResult<[T]>(resolvedLater: nil, errorCallback: nil)
+    let result = AsyncResult<[T]>(resolvedLater: nil, errorCallback: nil, shared: nil)
 
     init(threads: Int, body: @escaping @Sendable (WorkerInfo) throws -> T) {
         self.body = body

@@ -19,7 +19,7 @@ final class MapJob<Element: Sendable, T: Sendable>: SharedJob, @unchecked Sendab
     private let nextChunk = Atomic<Int>(0)
     let result: AsyncResult<[T]>
 
-    init(items: [Element], chunkSize: Int, output: UnsafeMutablePointer<T>?,
+    init(items: [Element], chunkSize: Int, output: UnsafeMutablePointer<T>?, shared: PoolShared,
          transform: @escaping @Sendable (Element) throws -> T,
          callback: (@Sendable ([T]) -> Void)?, errorCallback: (@Sendable (any Error) -> Void)?) {
         self.items = items
@@ -30,7 +30,7 @@ final class MapJob<Element: Sendable, T: Sendable>: SharedJob, @unchecked Sendab
         self.output = output ?? .allocate(capacity: items.count)
         chunkInitialized = .allocate(capacity: chunkCount)
         chunkInitialized.initialize(repeating: false, count: chunkCount)
-        result = AsyncResult(resolvedLater: callback, errorCallback: errorCallback)
+        result = AsyncResult(resolvedLater: callback, errorCallback: errorCallback, shared: shared)
         super.init(entries: chunkCount)
     }
 
@@ -101,7 +101,7 @@ extension ThreadPool {
         if items.isEmpty { return [] }
         return try [T](unsafeUninitializedCapacity: items.count) { buffer, initialized in
             let job = MapJob(items: items, chunkSize: chunkSize ?? defaultChunkSize(for: items.count),
-                             output: buffer.baseAddress!, transform: transform, callback: nil, errorCallback: nil)
+                             output: buffer.baseAddress!, shared: shared, transform: transform, callback: nil, errorCallback: nil)
             try submitShared(job, entries: job.entries)
             _ = try job.result.get() // throws with every initialized element already deinitialized
             initialized = items.count
@@ -109,8 +109,8 @@ extension ThreadPool {
     }
 
     /// Like ``map(_:chunkSize:_:)`` but returns at once; the result holds the values in input order.
-    /// `callback` or `errorCallback` runs exactly once, on the worker that finished the last chunk,
-    /// before the result becomes ready.
+    /// `callback` or `errorCallback` runs exactly once, on the pool's callback thread, before the result
+    /// becomes ready.
     public func mapAsync<S: Sequence, T: Sendable>(_ items: S, chunkSize: Int? = nil,
                                                    callback: (@Sendable ([T]) -> Void)? = nil,
                                                    errorCallback: (@Sendable (any Error) -> Void)? = nil,
@@ -119,12 +119,12 @@ extension ThreadPool {
         if let chunkSize, chunkSize < 1 { throw .invalidChunkSize(chunkSize) }
         let items = Array(items)
         if items.isEmpty {
-            let result = AsyncResult<[T]>(resolvedLater: callback, errorCallback: errorCallback)
+            let result = AsyncResult<[T]>(resolvedLater: callback, errorCallback: errorCallback, shared: shared)
             result.resolve(.success([]))
             return result
         }
         let job = MapJob(items: items, chunkSize: chunkSize ?? defaultChunkSize(for: items.count),
-                         output: nil, transform: transform, callback: callback, errorCallback: errorCallback)
+                         output: nil, shared: shared, transform: transform, callback: callback, errorCallback: errorCallback)
         try submitShared(job, entries: job.entries)
         return job.result
     }

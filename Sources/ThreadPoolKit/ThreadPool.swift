@@ -61,7 +61,7 @@ public final class ThreadPool: Sendable {
         if let threads, !(1...Self.maximumThreadCount).contains(threads) {
             throw .invalidThreadCount(threads)
         }
-        let shared = PoolShared(initializer: initializer, finalizer: finalizer)
+        let shared = PoolShared(name: name, initializer: initializer, finalizer: finalizer)
         var options = ctp_options()
         ctp_options_init(&options)
         options.threads = UInt32(threads ?? 0)
@@ -90,6 +90,7 @@ public final class ThreadPool: Sendable {
         self.handle = pool
         self.shared = shared
         self.threadCount = Int(ctp_pool_thread_count(pool))
+        shared.taskExecutor = UnownedTaskExecutor(ordinary: self)
     }
 
     deinit {
@@ -148,6 +149,7 @@ public final class ThreadPool: Sendable {
     public func join() throws(ThreadPoolError) {
         let status = ctp_pool_join(handle)
         if status != 0 { throw ThreadPoolError(status: status, function: "ctp_pool_join") }
+        shared.joinCallbacks() // every task has finished or been dropped: no callback can come after
     }
 
     // MARK: Introspection
@@ -163,15 +165,20 @@ public final class ThreadPool: Sendable {
     public var stats: ThreadPoolStats {
         var counters = ctp_stats()
         ctp_pool_stats(handle, &counters)
-        let skipped = shared.cancelledSkips.load(ordering: .relaxed)
+        // A task cancelled with AsyncResult.cancel() stays in the C queue until a worker skips it or
+        // terminate() drops it; count it as cancelled, not queued, from the moment it was cancelled.
+        let cancelled = shared.cancelledWhileQueued.load(ordering: .relaxed)
+        let skipped = shared.cancelledThenSkipped.load(ordering: .relaxed)
+        let dropped = shared.cancelledThenDropped.load(ordering: .relaxed)
+        let stillQueued = max(0, cancelled - skipped - dropped)
         return ThreadPoolStats(
             threads: Int(counters.threads),
             idle: Int(counters.idle),
-            queued: Int(counters.queued),
+            queued: max(0, Int(counters.queued) - stillQueued),
             running: Int(counters.running),
             completed: Int(counters.completed) - skipped,
             failed: shared.failed.load(ordering: .relaxed),
-            cancelled: Int(counters.cancelled) + skipped)
+            cancelled: Int(counters.cancelled) + cancelled - dropped)
     }
 }
 
