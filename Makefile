@@ -81,3 +81,5 @@ clean:
 
 # Benchmarks (their own package under Benchmarks/): bench, bench-quick, bench-check.
 -include Benchmarks/bench.mk
+# Documentation (DocC): docs, docs-check.
+-include Sources/ThreadPoolKit/ThreadPoolKit.docc/docs.mk
