@@ -82,4 +82,4 @@ clean:
 # Benchmarks (their own package under Benchmarks/): bench, bench-quick, bench-check.
 -include Benchmarks/bench.mk
 # Documentation (DocC): docs, docs-check.
--include Sources/ThreadPoolKit/ThreadPoolKit.docc/docs.mk
+-include scripts/docs.mk
