@@ -62,18 +62,20 @@ sanitize-swift:
 	$(SWIFT) test --scratch-path .build-tsan --sanitize=thread
 	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $(SWIFT) test --scratch-path .build-asan --sanitize=address
 
+# gcc's sanitizer runtimes: the Swift toolchain's clang links a TSan runtime that needs libdispatch.
+SAN_CC ?= gcc
+SAN_FLAGS := -std=c11 -Wall -Wextra -g -O1 -pthread -ISources/CThreadPool/include -ISources/CThreadPool
+
 sanitize-c:
 	@mkdir -p $(BIN)/tsan $(BIN)/asan
 	for t in $(patsubst $(BIN)/%,%,$(C_TESTS)) ; do \
 	  src=Tests/CThreadPoolTests/$$t.c; \
-	  clang -std=c11 -Wall -Wextra -g -O1 -pthread -ISources/CThreadPool/include -ISources/CThreadPool \
-	    -fsanitize=thread $$src $(C_SOURCES) -o $(BIN)/tsan/$$t && ./$(BIN)/tsan/$$t >/dev/null || exit 1; \
-	  clang -std=c11 -Wall -Wextra -g -O1 -pthread -ISources/CThreadPool/include -ISources/CThreadPool \
-	    -fsanitize=address,undefined $$src $(C_SOURCES) -o $(BIN)/asan/$$t && ./$(BIN)/asan/$$t >/dev/null || exit 1; \
+	  $(SAN_CC) $(SAN_FLAGS) -fsanitize=thread $$src $(C_SOURCES) -o $(BIN)/tsan/$$t && ./$(BIN)/tsan/$$t >/dev/null || exit 1; \
+	  $(SAN_CC) $(SAN_FLAGS) -fsanitize=address,undefined $$src $(C_SOURCES) -o $(BIN)/asan/$$t && ./$(BIN)/asan/$$t >/dev/null || exit 1; \
 	  echo "$$t: clean under TSan and ASan+UBSan"; \
 	done
-	clang -std=c11 -g -O1 -pthread -ISources/CThreadPool/include -fsanitize=address,undefined \
-	  Examples/c/example.c $(C_SOURCES) -o $(BIN)/asan/example && ./$(BIN)/asan/example >/dev/null
+	$(SAN_CC) $(SAN_FLAGS) -fsanitize=address,undefined Examples/c/example.c $(C_SOURCES) -o $(BIN)/asan/example \
+	  && ./$(BIN)/asan/example >/dev/null
 	@echo "example: clean under ASan+UBSan (leaks included)"
 
 clean:

@@ -11,11 +11,16 @@
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 enum ctp_state { CTP_RUNNING, CTP_CLOSED, CTP_TERMINATED };
+
+/* How many queued tasks a worker takes per lock acquisition, at most: see batch_size(). */
+enum { CTP_BATCH_MAX = 32, CTP_BATCH_TARGET_NS = 4000 };
 enum ctp_join_state { CTP_JOIN_NONE, CTP_JOIN_IN_PROGRESS, CTP_JOIN_DONE };
 
 typedef struct ctp_worker {
@@ -26,6 +31,13 @@ typedef struct ctp_worker {
     pthread_cond_t wake;      /* signalled when `parked` is cleared */
     bool parked;              /* pool->lock: on the idle stack, waiting for work or a state change */
     ctp_ring own;             /* pool->lock: broadcast tasks for this worker only, run before the shared queue */
+    size_t batch_limit;       /* this worker's thread only: see batch_size() */
+    /* The batch this worker took off the queue and is running. Written under pool->lock while empty;
+       each task is claimed once with held_next (the owner without the lock, helpers with it), so
+       that a worker waiting for one of them can run it instead of deadlocking. */
+    ctp_task held[CTP_BATCH_MAX];
+    size_t held_count;
+    atomic_size_t held_next;
 } ctp_worker;
 
 struct ctp_pool {
@@ -75,12 +87,20 @@ static unsigned available_cpus(void) {
     return n > 0 ? (unsigned)n : 1u;
 }
 
-/* Wakes one parked worker, if any. Called with the lock held. */
-static void wake_one_idle(ctp_pool *pool) {
-    if (pool->idle_count == 0) return;
+/* Unparks the most recently parked worker, if any, and returns it: the caller signals its `wake`
+   after unlocking, so that the worker does not wake only to block on the lock. Called with the lock
+   held. */
+static ctp_worker *unpark_one(ctp_pool *pool) {
+    if (pool->idle_count == 0) return NULL;
     ctp_worker *worker = &pool->workers[pool->idle_stack[--pool->idle_count]];
     worker->parked = false;
-    pthread_cond_signal(&worker->wake);
+    return worker;
+}
+
+/* Wakes one parked worker, if any, signalling with the lock held (for the rare paths). */
+static void wake_one_idle(ctp_pool *pool) {
+    ctp_worker *worker = unpark_one(pool);
+    if (worker != NULL) pthread_cond_signal(&worker->wake);
 }
 
 /* Wakes one particular worker if it is parked. Called with the lock held. */
@@ -138,6 +158,30 @@ static void run_task(ctp_pool *pool, ctp_task task) {
     pool->completed++;
 }
 
+static unsigned long long monotonic_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (unsigned long long)now.tv_sec * 1000000000ull + (unsigned long long)now.tv_nsec;
+}
+
+/* How many queued tasks a worker takes per lock acquisition. Taking several saves a lock round trip
+   per task (and the contention that comes with it) when tasks are tiny, but a batch is run by one
+   worker, so it must not hold back work another worker could start: the batch is sized so that it
+   runs for about CTP_BATCH_TARGET_NS (measured on the previous batch), never more than a fair share
+   of the queue, and tasks longer than the target are taken one at a time. (Waiting workers may still
+   take tasks from another worker's batch: see ctp_pool_help.) */
+static size_t batch_size(const ctp_pool *pool, const ctp_worker *self) {
+    size_t fair_share = (pool->ring.count + pool->threads - 1) / pool->threads;
+    return fair_share < self->batch_limit ? fair_share : self->batch_limit;
+}
+
+/* Learns the batch limit from how long the last batch took per task. */
+static void adapt_batch(ctp_worker *self, size_t count, unsigned long long elapsed_ns) {
+    unsigned long long per_task = elapsed_ns / count + 1;
+    unsigned long long limit = CTP_BATCH_TARGET_NS / per_task;
+    self->batch_limit = limit < 1 ? 1 : limit > CTP_BATCH_MAX ? CTP_BATCH_MAX : (size_t)limit;
+}
+
 /* Runs tasks until the queues are empty and the pool no longer runs. Called and returns with the
    lock held. */
 static void worker_loop(ctp_pool *pool, ctp_worker *self) {
@@ -147,9 +191,30 @@ static void worker_loop(ctp_pool *pool, ctp_worker *self) {
             pool->idle_stack[pool->idle_count++] = self->index;
             while (self->parked) pthread_cond_wait(&self->wake, &pool->lock);
         }
-        ctp_task task;
-        if (!take_task(pool, self, &task)) return; /* closed or terminated, and drained */
-        run_task(pool, task);
+        if (self->own.count > 0 || pool->ring.count <= 1) {
+            ctp_task task;
+            if (!take_task(pool, self, &task)) return; /* closed or terminated, and drained */
+            run_task(pool, task);
+            continue;
+        }
+        size_t count = ctp_ring_pop(&pool->ring, self->held, batch_size(pool, self));
+        self->held_count = count;
+        atomic_store_explicit(&self->held_next, 0, memory_order_relaxed);
+        if (pool->space_waiters > 0) pthread_cond_broadcast(&pool->space);
+        pool->running += count;
+        pthread_mutex_unlock(&pool->lock);
+
+        unsigned long long start = monotonic_ns();
+        for (;;) {
+            size_t i = atomic_fetch_add_explicit(&self->held_next, 1, memory_order_relaxed);
+            if (i >= count) break;
+            self->held[i].fn(self->held[i].arg, 0);
+        }
+        adapt_batch(self, count, monotonic_ns() - start);
+
+        pthread_mutex_lock(&pool->lock);
+        pool->running -= count;
+        pool->completed += count;
     }
 }
 
@@ -231,6 +296,7 @@ int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
         ctp_worker *worker = &pool->workers[i];
         worker->pool = pool;
         worker->index = i;
+        worker->batch_limit = 1;
         worker->name = ctp_name_make(options->name_prefix, first_number + i);
         if (worker->name == NULL) rc = CTP_ENOMEM;
     }
@@ -288,8 +354,11 @@ static int submit(ctp_pool *pool, ctp_task_fn fn, void *arg, bool may_block) {
     }
     if (rc == 0 && pool->state != CTP_RUNNING) rc = CTP_ECLOSED;
     if (rc == 0) rc = ctp_ring_push(&pool->ring, (ctp_task){ fn, arg });
-    if (rc == 0) wake_one_idle(pool);
+    ctp_worker *to_wake = rc == 0 ? unpark_one(pool) : NULL;
     pthread_mutex_unlock(&pool->lock);
+    /* Safe after unlocking: a worker and its condition variable live until the pool is freed,
+       which cannot happen while a call on the pool is still in progress. */
+    if (to_wake != NULL) pthread_cond_signal(&to_wake->wake);
     return rc;
 }
 
@@ -335,12 +404,40 @@ int ctp_pool_broadcast(ctp_pool *pool, ctp_task_fn fn, void *arg) {
     return rc;
 }
 
+/* Claims a task from a worker's batch, if one is left. Called with the lock held by any worker. */
+static bool claim_held(ctp_worker *worker, ctp_task *task) {
+    if (atomic_load_explicit(&worker->held_next, memory_order_relaxed) >= worker->held_count) return false;
+    size_t i = atomic_fetch_add_explicit(&worker->held_next, 1, memory_order_relaxed);
+    if (i >= worker->held_count) return false;
+    *task = worker->held[i];
+    return true;
+}
+
 int ctp_pool_help(ctp_pool *pool) {
     if (pool == NULL || ctp_self == NULL || ctp_self->pool != pool) return CTP_EINVAL;
-    pthread_mutex_lock(&pool->lock);
+    ctp_worker *self = ctp_self;
     ctp_task task;
-    bool found = take_task(pool, ctp_self, &task);
-    if (found) run_task(pool, task);
+    /* The rest of this worker's own batch first: the caller may be waiting for one of those. */
+    size_t i = atomic_fetch_add_explicit(&self->held_next, 1, memory_order_relaxed);
+    if (i < self->held_count) {
+        self->held[i].fn(self->held[i].arg, 0);
+        return 1;
+    }
+    pthread_mutex_lock(&pool->lock);
+    bool found = take_task(pool, self, &task);
+    if (found) {
+        run_task(pool, task);
+    } else {
+        /* Nothing queued: a task another worker holds in its batch may be what the caller waits for. */
+        for (unsigned w = 0; w < pool->threads && !found; w++) {
+            if (w != self->index) found = claim_held(&pool->workers[w], &task);
+        }
+        if (found) {
+            pthread_mutex_unlock(&pool->lock);
+            task.fn(task.arg, 0);
+            pthread_mutex_lock(&pool->lock);
+        }
+    }
     pthread_mutex_unlock(&pool->lock);
     return found ? 1 : 0;
 }

@@ -104,9 +104,9 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
         chunk.reserveCapacity(chunkSize)
         while true {
             chunk.removeAll(keepingCapacity: true)
-            let inputError: (any Error)? = state.withLock { s in
+            state.withLock { s in
                 guard !s.cancelled, !s.terminated, s.draining || s.pulled - s.delivered < bufferSize else {
-                    return nil
+                    return
                 }
                 while chunk.count < chunkSize, let input = s.input {
                     do {
@@ -118,15 +118,16 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
                         chunk.append((s.pulled, item))
                         s.pulled += 1
                     } catch {
+                        // Recorded now, so that no consumer sees the input end without it; it is
+                        // handed out after the results of every item pulled before it.
                         s.input = nil
                         s.inputEnded = true
-                        return error
+                        s.inputError = error
                     }
                 }
                 s.running += chunk.count
-                return nil
             }
-            if chunk.isEmpty && inputError == nil {
+            if chunk.isEmpty {
                 stopRunner()
                 return
             }
@@ -142,7 +143,6 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
                 for (index, result) in results {
                     if isOrdered { s.ordered[index] = result } else { s.unordered.append(result) }
                 }
-                if let inputError { s.inputError = inputError }
             }
         }
     }
@@ -272,7 +272,13 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
                         s.asyncWaiters.append(continuation)
                         return true
                     }
-                    if !waiting { continuation.resume() }
+                    if waiting {
+                        // Start them before suspending: they may be what will wake this consumer.
+                        startRunners(restart)
+                        restart = 0
+                    } else {
+                        continuation.resume()
+                    }
                 }
             } onCancel: {
                 self.changed { _ in } // wake the waiter so that it sees the cancellation
