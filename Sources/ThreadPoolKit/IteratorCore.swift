@@ -1,3 +1,5 @@
+import Synchronization
+
 /// What the pool's registry sees of an imap: close and terminate reach every iterator that may still
 /// pull input.
 class IteratorRegistration: @unchecked Sendable {
@@ -31,9 +33,7 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
         var running = 0                         // items pulled whose results are not stored yet
         var activeRunners = 0
         var delivered = 0                       // results handed out (imap: the next index to hand out)
-        var ordered: [Int: Result<T, any Error>] = [:]   // imap: results by input index
-        var unordered: [Result<T, any Error>] = []        // imapUnordered: results in completion order
-        var unorderedHead = 0
+        var results = ResultQueue<T>()          // results not yet read, in reading order
         var draining = false                    // the pool is closing: ignore the window
         var cancelled = false                   // cancel(): pull nothing more
         var terminated = false                  // the pool terminated (or refused runners)
@@ -97,8 +97,24 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
         }
     }
 
-    /// One runner: pull a chunk, run it, store its results; until the window is full, the input has
-    /// ended, or the iteration was cancelled.
+    /// How many items a runner pulls at once: whole chunks, up to its share of the window's room (so
+    /// that the other runners get work too), and at most `maxPull` unless a chunk is larger. Pulling
+    /// and storing several items per lock acquisition is what keeps tiny items cheap.
+    private func pullLimit(_ s: State) -> Int {
+        let room = s.draining ? Int.max : bufferSize - (s.pulled - s.delivered)
+        let share = room / max(s.activeRunners, 1)
+        let items = min(share, max(Self.maxPull, chunkSize))
+        return max(chunkSize, items / chunkSize * chunkSize)
+    }
+
+    private static var maxPull: Int { 64 }
+
+    /// Set with `cancelled` or `terminated`: runners check it before each item they pulled, so that
+    /// pulled items not yet started never run.
+    private let stopping = Atomic<Bool>(false)
+
+    /// One runner: pull items, run them, store their results; until the window is full, the input
+    /// has ended, or the iteration was cancelled.
     func runLoop() {
         var chunk: [(index: Int, item: Element)] = []
         chunk.reserveCapacity(chunkSize)
@@ -108,7 +124,8 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
                 guard !s.cancelled, !s.terminated, s.draining || s.pulled - s.delivered < bufferSize else {
                     return
                 }
-                while chunk.count < chunkSize, let input = s.input {
+                let limit = pullLimit(s)
+                while chunk.count < limit, let input = s.input {
                     do {
                         guard let item = try input() else {
                             s.input = nil
@@ -117,6 +134,7 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
                         }
                         chunk.append((s.pulled, item))
                         s.pulled += 1
+                        if isOrdered { s.results.reserve() }
                     } catch {
                         // Recorded now, so that no consumer sees the input end without it; it is
                         // handed out after the results of every item pulled before it.
@@ -134,14 +152,15 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
             var results: [(index: Int, result: Result<T, any Error>)] = []
             results.reserveCapacity(chunk.count)
             for (index, item) in chunk {
+                if stopping.load(ordering: .relaxed) { break }
                 let result = Result { try transform(item) }
                 if case .failure = result { PoolShared.current?.recordFailure() }
                 results.append((index, result))
             }
             changed { s in
-                s.running -= results.count
+                s.running -= chunk.count // the skipped ones too: they will never run
                 for (index, result) in results {
-                    if isOrdered { s.ordered[index] = result } else { s.unordered.append(result) }
+                    if isOrdered { s.results.fill(index, with: result) } else { s.results.append(result) }
                 }
             }
         }
@@ -162,6 +181,7 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
             s.activeRunners -= 1
             s.terminated = true
         }
+        stopping.store(true, ordering: .relaxed)
     }
 
     // MARK: Pool events
@@ -183,10 +203,12 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
     }
 
     override func poolTerminated() {
+        stopping.store(true, ordering: .relaxed)
         changed { $0.terminated = true }
     }
 
     override func cancel() {
+        stopping.store(true, ordering: .relaxed)
         var finished = false
         changed { s in
             s.cancelled = true
@@ -206,18 +228,8 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
 
     /// What the consumer gets now. Called with the lock held.
     private func step(_ s: inout State) -> Step {
-        if isOrdered, let result = s.ordered.removeValue(forKey: s.delivered) {
+        if let result = s.results.popReady() {
             s.delivered += 1
-            return .value(result)
-        }
-        if !isOrdered, s.unorderedHead < s.unordered.count {
-            let result = s.unordered[s.unorderedHead]
-            s.unorderedHead += 1
-            s.delivered += 1
-            if s.unorderedHead == s.unordered.count {
-                s.unordered.removeAll(keepingCapacity: true)
-                s.unorderedHead = 0
-            }
             return .value(result)
         }
         // Nothing stored at the consumer's position: wait for the items still running.

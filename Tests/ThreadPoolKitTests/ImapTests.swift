@@ -73,6 +73,18 @@ struct ImapTests {
         #expect(eventually { pool.stats.running == 0 })
         #expect(pulled.value <= 200 + 8)
         iterator.cancel()
+
+        // The default window: 2 × threads × chunkSize, at least 256.
+        #expect(pool.defaultBufferSize() == 256 && pool.defaultBufferSize(chunkSize: 100) == 400)
+        let pulledByDefault = Counter()
+        let endless = try pool.imapUnordered(from: { () -> Int? in
+            pulledByDefault.increment()
+            return 1
+        }) { $0 }
+        for _ in 0..<1000 { _ = try endless.next() }
+        #expect(eventually { pool.stats.running == 0 })
+        #expect(pulledByDefault.value <= 1000 + 256)
+        endless.cancel()
         pool.close()
         try pool.join()
     }
