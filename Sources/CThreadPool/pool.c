@@ -166,10 +166,14 @@ static unsigned long long monotonic_ns(void) {
 
 /* How many queued tasks a worker takes per lock acquisition. Taking several saves a lock round trip
    per task (and the contention that comes with it) when tasks are tiny, but a batch is run by one
-   worker, so it must not hold back work another worker could start: the batch is sized so that it
-   runs for about CTP_BATCH_TARGET_NS (measured on the previous batch), never more than a fair share
-   of the queue, and tasks longer than the target are taken one at a time. (Waiting workers may still
-   take tasks from another worker's batch: see ctp_pool_help.) */
+   worker, so it must not hold back work another worker could start:
+   - a batch is taken only while no worker is idle, and a worker about to go idle first takes the
+     unstarted tasks of other workers' batches (steal_held), so no task waits behind a blocked one
+     while a worker has nothing to do;
+   - it is sized to run for about CTP_BATCH_TARGET_NS (learned from the previous batch) and never
+     more than a fair share of the queue, so tasks longer than that are taken one at a time;
+   - a worker waiting inside a task runs the rest of its own batch (ctp_pool_help), and terminate
+     cancels the tasks of every batch that have not started. */
 static size_t batch_size(const ctp_pool *pool, const ctp_worker *self) {
     size_t fair_share = (pool->ring.count + pool->threads - 1) / pool->threads;
     return fair_share < self->batch_limit ? fair_share : self->batch_limit;
@@ -182,39 +186,65 @@ static void adapt_batch(ctp_worker *self, size_t count, unsigned long long elaps
     self->batch_limit = limit < 1 ? 1 : limit > CTP_BATCH_MAX ? CTP_BATCH_MAX : (size_t)limit;
 }
 
+/* Claims a task from a worker's batch, if one has not started. Called with the lock held, by any
+   thread; the owner claims its own tasks with the same counter without the lock. */
+static bool claim_held(ctp_worker *worker, ctp_task *task) {
+    if (atomic_load_explicit(&worker->held_next, memory_order_relaxed) >= worker->held_count) return false;
+    size_t i = atomic_fetch_add_explicit(&worker->held_next, 1, memory_order_relaxed);
+    if (i >= worker->held_count) return false;
+    *task = worker->held[i];
+    return true;
+}
+
+/* Claims an unstarted task from another worker's batch. Called with the lock held. */
+static bool steal_held(ctp_pool *pool, const ctp_worker *self, ctp_task *task) {
+    for (unsigned w = 0; w < pool->threads; w++) {
+        if (w != self->index && claim_held(&pool->workers[w], task)) return true;
+    }
+    return false;
+}
+
+/* Takes a batch off the shared queue and runs it. Called and returns with the lock held. */
+static void run_batch(ctp_pool *pool, ctp_worker *self) {
+    size_t count = ctp_ring_pop(&pool->ring, self->held, batch_size(pool, self));
+    self->held_count = count;
+    atomic_store_explicit(&self->held_next, 0, memory_order_relaxed);
+    if (pool->space_waiters > 0) pthread_cond_broadcast(&pool->space);
+    pool->running += count;
+    pthread_mutex_unlock(&pool->lock);
+
+    /* Tasks claimed by others (helpers, idle workers, terminate) are counted by them. */
+    size_t ran = 0;
+    unsigned long long start = monotonic_ns();
+    for (;;) {
+        size_t i = atomic_fetch_add_explicit(&self->held_next, 1, memory_order_relaxed);
+        if (i >= count) break;
+        self->held[i].fn(self->held[i].arg, 0);
+        ran++;
+    }
+    if (ran > 0) adapt_batch(self, ran, monotonic_ns() - start);
+
+    pthread_mutex_lock(&pool->lock);
+    pool->running -= count;
+    pool->completed += ran;
+}
+
 /* Runs tasks until the queues are empty and the pool no longer runs. Called and returns with the
    lock held. */
 static void worker_loop(ctp_pool *pool, ctp_worker *self) {
     for (;;) {
-        while (self->own.count == 0 && pool->ring.count == 0 && pool->state == CTP_RUNNING) {
+        ctp_task task;
+        if (self->own.count == 0 && pool->ring.count > 1 && pool->idle_count == 0) {
+            run_batch(pool, self);
+        } else if (take_task(pool, self, &task) || steal_held(pool, self, &task)) {
+            run_task(pool, task);
+        } else if (pool->state != CTP_RUNNING) {
+            return; /* closed or terminated, and drained */
+        } else {
             self->parked = true;
             pool->idle_stack[pool->idle_count++] = self->index;
             while (self->parked) pthread_cond_wait(&self->wake, &pool->lock);
         }
-        if (self->own.count > 0 || pool->ring.count <= 1) {
-            ctp_task task;
-            if (!take_task(pool, self, &task)) return; /* closed or terminated, and drained */
-            run_task(pool, task);
-            continue;
-        }
-        size_t count = ctp_ring_pop(&pool->ring, self->held, batch_size(pool, self));
-        self->held_count = count;
-        atomic_store_explicit(&self->held_next, 0, memory_order_relaxed);
-        if (pool->space_waiters > 0) pthread_cond_broadcast(&pool->space);
-        pool->running += count;
-        pthread_mutex_unlock(&pool->lock);
-
-        unsigned long long start = monotonic_ns();
-        for (;;) {
-            size_t i = atomic_fetch_add_explicit(&self->held_next, 1, memory_order_relaxed);
-            if (i >= count) break;
-            self->held[i].fn(self->held[i].arg, 0);
-        }
-        adapt_batch(self, count, monotonic_ns() - start);
-
-        pthread_mutex_lock(&pool->lock);
-        pool->running -= count;
-        pool->completed += count;
     }
 }
 
@@ -238,6 +268,8 @@ static void *worker_main(void *argument) {
 
     pthread_mutex_lock(&pool->lock);
     bool last_out = --pool->live == 0 && pool->detached;
+    /* Freeing: a terminate still making its cancellation calls must finish with the pool first. */
+    while (last_out && pool->cancelling > 0) pthread_cond_wait(&pool->changed, &pool->lock);
     pthread_mutex_unlock(&pool->lock);
     if (last_out) pool_free(pool);
     return NULL;
@@ -268,7 +300,8 @@ int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
         ctp_options_init(&defaults);
         options = &defaults;
     }
-    unsigned threads = options->threads == 0 ? available_cpus() : options->threads;
+    unsigned cpus = available_cpus();
+    unsigned threads = options->threads != 0 ? options->threads : cpus < CTP_MAX_THREADS ? cpus : CTP_MAX_THREADS;
     if (threads > CTP_MAX_THREADS) return CTP_EINVAL;
     if (options->stack_size != 0 && options->stack_size < (size_t)PTHREAD_STACK_MIN) return CTP_EINVAL;
 
@@ -404,40 +437,15 @@ int ctp_pool_broadcast(ctp_pool *pool, ctp_task_fn fn, void *arg) {
     return rc;
 }
 
-/* Claims a task from a worker's batch, if one is left. Called with the lock held by any worker. */
-static bool claim_held(ctp_worker *worker, ctp_task *task) {
-    if (atomic_load_explicit(&worker->held_next, memory_order_relaxed) >= worker->held_count) return false;
-    size_t i = atomic_fetch_add_explicit(&worker->held_next, 1, memory_order_relaxed);
-    if (i >= worker->held_count) return false;
-    *task = worker->held[i];
-    return true;
-}
-
 int ctp_pool_help(ctp_pool *pool) {
     if (pool == NULL || ctp_self == NULL || ctp_self->pool != pool) return CTP_EINVAL;
     ctp_worker *self = ctp_self;
     ctp_task task;
     /* The rest of this worker's own batch first: the caller may be waiting for one of those. */
-    size_t i = atomic_fetch_add_explicit(&self->held_next, 1, memory_order_relaxed);
-    if (i < self->held_count) {
-        self->held[i].fn(self->held[i].arg, 0);
-        return 1;
-    }
     pthread_mutex_lock(&pool->lock);
-    bool found = take_task(pool, self, &task);
-    if (found) {
-        run_task(pool, task);
-    } else {
-        /* Nothing queued: a task another worker holds in its batch may be what the caller waits for. */
-        for (unsigned w = 0; w < pool->threads && !found; w++) {
-            if (w != self->index) found = claim_held(&pool->workers[w], &task);
-        }
-        if (found) {
-            pthread_mutex_unlock(&pool->lock);
-            task.fn(task.arg, 0);
-            pthread_mutex_lock(&pool->lock);
-        }
-    }
+    /* Nothing queued: a task of another worker's batch may be what the caller waits for. */
+    bool found = claim_held(self, &task) || take_task(pool, self, &task) || steal_held(pool, self, &task);
+    if (found) run_task(pool, task);
     pthread_mutex_unlock(&pool->lock);
     return found ? 1 : 0;
 }
@@ -472,6 +480,13 @@ int ctp_pool_terminate(ctp_pool *pool) {
         dropped_own[i] = pool->workers[i].own;
         pool->workers[i].own = (ctp_ring){ 0 };
     }
+    /* And the tasks of the workers' batches that have not started. (Without memory for the list,
+       their workers run them: nothing is lost either way.) */
+    ctp_task *dropped_held = malloc((size_t)pool->threads * CTP_BATCH_MAX * sizeof(ctp_task));
+    size_t dropped_held_count = 0;
+    for (unsigned i = 0; dropped_held != NULL && i < pool->threads; i++) {
+        while (claim_held(&pool->workers[i], &dropped_held[dropped_held_count])) dropped_held_count++;
+    }
     pool->cancelling++;
     wake_all(pool);
     pthread_mutex_unlock(&pool->lock);
@@ -488,6 +503,9 @@ int ctp_pool_terminate(ctp_pool *pool) {
         ctp_ring_free(&dropped_own[i]);
     }
     free(dropped_own);
+    for (size_t i = 0; i < dropped_held_count; i++) dropped_held[i].fn(dropped_held[i].arg, CTP_ECANCELED);
+    dropped_count += dropped_held_count;
+    free(dropped_held);
     while (ctp_ring_pop(&dropped, &task, 1) == 1) {
         task.fn(task.arg, CTP_ECANCELED);
         dropped_count++;

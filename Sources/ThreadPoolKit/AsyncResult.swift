@@ -8,9 +8,15 @@ import Synchronization
 /// Callbacks: `callback` (on success) or `errorCallback` (on an error, including
 /// ``ThreadPoolError/cancelled``) is called exactly once, never both, and has returned before the
 /// result becomes ready, as in Python. The callbacks of one pool run one at a time, in the order the
-/// results completed, on the pool's callback thread (named `"<name>-callbacks-1"`, started on first
-/// use), never on a worker: a callback that blocks delays only the callbacks (and results) after it,
-/// never the tasks, nor results without callbacks.
+/// results completed, on the pool's callback thread (named `"<name>-callbacks-1"`, or
+/// `"pool-callbacks-1"` for an unnamed pool; started on first use), never on one of the pool's
+/// workers: a callback that blocks delays only the callbacks (and results) after it, never the tasks,
+/// nor results without callbacks. A callback must not wait for another result that has a callback:
+/// that callback needs the callback thread, which is busy running this one.
+///
+/// Waiting on one of a pool's workers runs that pool's queued tasks meanwhile (so that waiting never
+/// deadlocks); a timeout is then checked between those tasks, so it may be overshot by the length of
+/// one task.
 public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     // The lifecycle word. `claimed`: a worker started the task, or cancel()/terminate() took it; the
     // thread that set it owns `body`, the callbacks and `outcome` until it sets `ready`. After
@@ -177,6 +183,7 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
 
     /// Cancels the task if it has not started: it will never run, the result becomes ready with
     /// ``ThreadPoolError/cancelled`` and `errorCallback` (if any) runs on the callback thread.
+    /// The result of a `mapAsync` cannot be cancelled this way (this returns false); terminate the pool.
     /// - Returns: true if the task had not started; false if it was running, finished or cancelled.
     @discardableResult
     public func cancel() -> Bool {

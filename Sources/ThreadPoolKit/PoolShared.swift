@@ -24,13 +24,13 @@ final class PoolShared: Sendable {
 
     /// The pool's name, for its callback thread's name.
     let name: String?
-    /// The serial pool that runs callbacks, started on first use; nil once closed.
+    /// The serial pool that runs callbacks, started on first use.
     private let callbacks = Locked<CallbackPoolState>(.notStarted)
 
     private enum CallbackPoolState {
         case notStarted
         case running(OpaquePointer)
-        case closed
+        case closed(OpaquePointer?) // joinCallbacks() began; freed in deinit
     }
 
     init(name: String?, initializer: (@Sendable () throws -> Void)?, finalizer: (@Sendable () -> Void)?) {
@@ -41,6 +41,11 @@ final class PoolShared: Sendable {
 
     deinit {
         joinCallbacks()
+        if case .closed(let pool?) = callbacks.withLock({ $0 }) {
+            // From the callback thread itself (the pool was dropped in a callback) this lets the
+            // thread free the C pool once it has run its last callback.
+            ctp_pool_destroy(pool)
+        }
     }
 
     /// The shared state of the pool whose worker is calling, or nil off every pool's threads.
@@ -97,17 +102,26 @@ final class PoolShared: Sendable {
     }
 
     /// Runs the callbacks still queued and stops the callback thread; later callbacks run on the
-    /// thread that completes their result. Called after the pool's workers have been joined.
+    /// thread that completes their result. Called after the pool's workers have been joined; several
+    /// threads may call it at once, and each returns once the callbacks have run.
     func joinCallbacks() {
         let pool = callbacks.withLock { state -> OpaquePointer? in
-            defer { state = .closed }
-            if case .running(let pool) = state { return pool }
-            return nil
+            switch state {
+            case .notStarted:
+                state = .closed(nil)
+                return nil
+            case .running(let pool):
+                state = .closed(pool)
+                return pool
+            case .closed(let pool):
+                return pool
+            }
         }
         guard let pool else { return }
-        // From the callback thread itself (a callback joined the pool), it cannot wait for itself:
-        // ctp_pool_destroy then closes it and lets it free itself once its queue is empty.
-        ctp_pool_destroy(pool)
+        ctp_pool_close(pool)
+        // CTP_EDEADLK from the callback thread itself (a callback joined the pool): it cannot wait
+        // for itself, and the callbacks queued behind it run when it returns.
+        ctp_pool_join(pool)
     }
 
     /// Runs the initializer on worker `index`; a throw is recorded (the first one wins) and fails the start.

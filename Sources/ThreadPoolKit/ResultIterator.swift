@@ -17,7 +17,9 @@
 /// Dropping the iterator cancels it: items not yet started never run. Thread safety: any thread may
 /// call any member; results are handed out once each, to whichever caller gets them first.
 public final class ResultIterator<T: Sendable>: AsyncSequence, Sendable {
+    /// The type of each result.
     public typealias Element = T
+    /// What iterating may throw: an item's own error, or a ``ThreadPoolError``.
     public typealias Failure = any Error
 
     let core: ResultSource<T>
@@ -30,7 +32,8 @@ public final class ResultIterator<T: Sendable>: AsyncSequence, Sendable {
         core.cancel()
     }
 
-    /// Blocks until the next result is ready and returns it, or nil at the end.
+    /// Blocks until the next result is ready and returns it, or nil at the end. On one of the pool's
+    /// workers it runs queued tasks meanwhile, so a timeout may be overshot by the length of one task.
     /// - Throws: the item's own error at its position; ``ThreadPoolError/timeout`` if `timeout` passed
     ///   first (nothing is lost: the next call returns that same result); ``ThreadPoolError/cancelled``
     ///   once if ``ThreadPool/terminate()`` cut the work short.
@@ -44,6 +47,8 @@ public final class ResultIterator<T: Sendable>: AsyncSequence, Sendable {
         core.cancel()
     }
 
+    /// Iterates the results with `for try await`. Reading from several iterators of one
+    /// `ResultIterator` at once hands each result to one of them.
     public struct AsyncIterator: AsyncIteratorProtocol {
         let iterator: ResultIterator<T>
 
@@ -55,6 +60,7 @@ public final class ResultIterator<T: Sendable>: AsyncSequence, Sendable {
         }
     }
 
+    /// An iterator over the results for `for try await`.
     public func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(iterator: self)
     }

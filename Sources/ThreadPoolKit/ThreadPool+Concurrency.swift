@@ -8,12 +8,14 @@ internal import CThreadPool
 /// (after ``ThreadPool/close()``) or drops (``ThreadPool/terminate()``) runs on the global concurrent
 /// executor instead: Swift tasks are never lost.
 extension ThreadPool: TaskExecutor {
+    /// Queues a Swift concurrency job to run on one of the workers (called by the runtime).
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let status = ctp_pool_submit(handle, runExecutorJob, unsafeBitCast(job, to: UnsafeMutableRawPointer.self))
         if status != 0 { globalConcurrentExecutor.enqueue(job) }
     }
 
+    /// The pool as an unowned task executor (called by the runtime).
     public func asUnownedTaskExecutor() -> UnownedTaskExecutor {
         UnownedTaskExecutor(ordinary: self)
     }

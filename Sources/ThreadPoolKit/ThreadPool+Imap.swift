@@ -2,12 +2,15 @@ extension ThreadPool {
     /// Applies `transform` to every item lazily and returns an iterator over the results in input order
     /// (Python's `imap`). See ``ResultIterator`` for the window, `close()`, errors and cancellation.
     /// - Parameters:
-    ///   - chunkSize: items per queue entry (Python's `chunksize`), at least 1.
+    ///   - items: the input, read lazily on the pool's workers, one item at a time. It is handed over
+    ///     (`sending`): the caller must not use it afterwards.
+    ///   - chunkSize: items run together, in order, on one worker (Python's `chunksize`), at least 1.
     ///   - bufferSize: how many items may be pulled from `items` ahead of the consumer, at least 1
-    ///     (nil: ``defaultBufferSize``). Raised to `chunkSize` if smaller.
+    ///     (nil: ``defaultBufferSize(chunkSize:)``). Raised to `chunkSize` if smaller.
+    ///   - transform: runs on the pool's workers, once for each item.
     /// - Throws: ``ThreadPoolError/invalidChunkSize(_:)`` for a chunk or buffer size below 1;
     ///   ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()``.
-    public func imap<S: Sequence, T: Sendable>(_ items: S, chunkSize: Int = 1, bufferSize: Int? = nil,
+    public func imap<S: Sequence, T: Sendable>(_ items: sending S, chunkSize: Int = 1, bufferSize: Int? = nil,
                                                _ transform: @escaping @Sendable (S.Element) throws -> T)
         throws(ThreadPoolError) -> ResultIterator<T> where S.Element: Sendable {
         try makeIterator(ordered: true, input: sequenceInput(items), chunkSize: chunkSize,
@@ -16,7 +19,7 @@ extension ThreadPool {
 
     /// As ``imap(_:chunkSize:bufferSize:_:)``, with results in the order they complete (input order
     /// with one worker): Python's `imap_unordered`.
-    public func imapUnordered<S: Sequence, T: Sendable>(_ items: S, chunkSize: Int = 1, bufferSize: Int? = nil,
+    public func imapUnordered<S: Sequence, T: Sendable>(_ items: sending S, chunkSize: Int = 1, bufferSize: Int? = nil,
                                                         _ transform: @escaping @Sendable (S.Element) throws -> T)
         throws(ThreadPoolError) -> ResultIterator<T> where S.Element: Sendable {
         try makeIterator(ordered: false, input: sequenceInput(items), chunkSize: chunkSize,
@@ -26,8 +29,8 @@ extension ThreadPool {
     /// As ``imap(_:chunkSize:bufferSize:_:)``, pulling items from `producer` until it returns nil. If
     /// `producer` throws, the iteration ends with that error at its position, after the results of the
     /// items before it; the pool stays usable. `producer` is called on the pool's workers, one call at a
-    /// time.
-    public func imap<Element: Sendable, T: Sendable>(from producer: @escaping () throws -> Element?,
+    /// time, so it is handed over (`sending`): the caller must not share its state with other threads.
+    public func imap<Element: Sendable, T: Sendable>(from producer: sending @escaping () throws -> Element?,
                                                      chunkSize: Int = 1, bufferSize: Int? = nil,
                                                      _ transform: @escaping @Sendable (Element) throws -> T)
         throws(ThreadPoolError) -> ResultIterator<T> {
@@ -36,7 +39,7 @@ extension ThreadPool {
     }
 
     /// As ``imap(from:chunkSize:bufferSize:_:)``, with results in completion order.
-    public func imapUnordered<Element: Sendable, T: Sendable>(from producer: @escaping () throws -> Element?,
+    public func imapUnordered<Element: Sendable, T: Sendable>(from producer: sending @escaping () throws -> Element?,
                                                               chunkSize: Int = 1, bufferSize: Int? = nil,
                                                               _ transform: @escaping @Sendable (Element) throws -> T)
         throws(ThreadPoolError) -> ResultIterator<T> {
@@ -53,7 +56,7 @@ extension ThreadPool {
     }
 
     /// The input of a sequence: its iterator, called under the iterator core's lock only.
-    private func sequenceInput<S: Sequence>(_ items: S) -> () throws -> S.Element? {
+    private func sequenceInput<S: Sequence>(_ items: sending S) -> () throws -> S.Element? {
         nonisolated(unsafe) var iterator = items.makeIterator()
         return { iterator.next() }
     }

@@ -98,7 +98,10 @@ extension ThreadPool {
         where S.Element: Sendable {
         if let chunkSize, chunkSize < 1 { throw ThreadPoolError.invalidChunkSize(chunkSize) }
         let items = Array(items)
-        if items.isEmpty { return [] }
+        if items.isEmpty {
+            guard isRunning else { throw ThreadPoolError.notRunning } // as Python, even for no items
+            return []
+        }
         return try [T](unsafeUninitializedCapacity: items.count) { buffer, initialized in
             let job = MapJob(items: items, chunkSize: chunkSize ?? defaultChunkSize(for: items.count),
                              output: buffer.baseAddress!, shared: shared, transform: transform, callback: nil, errorCallback: nil)
@@ -119,6 +122,7 @@ extension ThreadPool {
         if let chunkSize, chunkSize < 1 { throw .invalidChunkSize(chunkSize) }
         let items = Array(items)
         if items.isEmpty {
+            guard isRunning else { throw .notRunning } // as Python, even for no items
             let result = AsyncResult<[T]>(resolvedLater: callback, errorCallback: errorCallback, shared: shared)
             result.resolve(.success([]))
             return result

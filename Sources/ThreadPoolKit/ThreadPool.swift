@@ -115,8 +115,9 @@ public final class ThreadPool: Sendable {
     }
 
     /// Stops accepting new work and drops every queued task: each result becomes
-    /// ``ThreadPoolError/cancelled`` and its `errorCallback` runs, on the calling thread, before this
-    /// returns. Running tasks finish. Calling it again does nothing.
+    /// ``ThreadPoolError/cancelled``. Results without callbacks are ready when this returns; results
+    /// with callbacks become ready once their `errorCallback` has run on the callback thread. Running
+    /// tasks finish. Calling it again does nothing.
     public func terminate() {
         lifecycle.store(Lifecycle.terminated.rawValue, ordering: .relaxed)
         let iterators = registry.withLock { r in
@@ -126,6 +127,11 @@ public final class ThreadPool: Sendable {
         }
         for iterator in iterators { iterator.poolTerminated() }
         ctp_pool_terminate(handle)
+    }
+
+    /// Whether the pool still accepts work (neither `close()` nor `terminate()` has been called).
+    var isRunning: Bool {
+        lifecycle.load(ordering: .relaxed) == Lifecycle.running.rawValue
     }
 
     /// Adds an imap iterator to the registry. Throws ``ThreadPoolError/notRunning`` once close() or
@@ -154,14 +160,16 @@ public final class ThreadPool: Sendable {
 
     // MARK: Introspection
 
-    /// The worker running the calling code, or nil off every pool's threads.
+    /// The worker running the calling code, or nil off every pool's threads. In a callback it is the
+    /// pool's callback thread (index 0, named `"<name>-callbacks-1"`, or `"pool-callbacks-1"` for an
+    /// unnamed pool).
     public static var currentWorker: WorkerInfo? {
         let index = ctp_current_worker_index()
         guard index >= 0, let name = ctp_current_worker_name() else { return nil }
         return WorkerInfo(index: Int(index), name: String(cString: name))
     }
 
-    /// A consistent snapshot of the pool's counters.
+    /// A snapshot of the pool's counters (see ``ThreadPoolStats`` for what each one counts).
     public var stats: ThreadPoolStats {
         var counters = ctp_stats()
         ctp_pool_stats(handle, &counters)

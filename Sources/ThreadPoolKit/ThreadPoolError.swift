@@ -19,7 +19,8 @@ public enum ThreadPoolError: Error, Sendable {
     /// A worker's initializer threw while the pool was starting. `worker` is its 0-based index and
     /// `underlying` the error it threw. Every worker already started was stopped and joined.
     case initializerFailed(worker: Int, underlying: any Error)
-    /// A system call failed (`pthread_create` and the like); `code` is its `errno`.
+    /// A system call failed (`pthread_create` and the like); `code` is an `errno` value: `EAGAIN`
+    /// (no thread could be created), `ENOMEM` (out of memory) or `EINVAL`.
     case systemError(function: String, code: Int32)
     /// A blocking call on one of the pool's own workers would wait for itself forever
     /// (for example ``ThreadPool/join()`` from a task).
@@ -27,6 +28,7 @@ public enum ThreadPoolError: Error, Sendable {
 }
 
 extension ThreadPoolError: CustomStringConvertible {
+    /// A sentence saying what went wrong and, for misuse, what to do instead.
     public var description: String {
         switch self {
         case .invalidThreadCount(let count):

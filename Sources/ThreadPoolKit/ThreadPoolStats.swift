@@ -1,4 +1,10 @@
-/// A snapshot of a pool's counters, taken atomically under the pool's lock.
+/// A snapshot of a pool's counters.
+///
+/// The queue's counters (`idle`, `queued`, `running`, `completed`) are read together under the pool's
+/// lock; `failed` and `cancelled` are read just after, so while work is in flight the numbers may be a
+/// few tasks apart. Once the pool is joined they are exact. Counts are of queue entries: a task
+/// (`apply`, `applyAsync`, `run`), a chunk of a `map`, a worker's share of a `broadcast`, or a batch of
+/// an `imap` runner.
 public struct ThreadPoolStats: Sendable, Hashable {
     /// Workers the pool started.
     public let threads: Int
@@ -6,11 +12,11 @@ public struct ThreadPoolStats: Sendable, Hashable {
     public let idle: Int
     /// Tasks accepted and not yet started.
     public let queued: Int
-    /// Tasks running now.
+    /// Queue entries being run now (a worker running a batch of tiny tasks counts each of them).
     public let running: Int
-    /// Tasks that ran to the end, successfully or not.
+    /// Queue entries that ran to the end, successfully or not.
     public let completed: Int
-    /// Of `completed`, the tasks that threw.
+    /// Bodies that threw: tasks, map chunks, broadcast shares, and imap items (each counted once).
     public let failed: Int
     /// Tasks dropped before they started, by ``ThreadPool/terminate()`` or ``AsyncResult/cancel()``.
     public let cancelled: Int

@@ -6,6 +6,7 @@ public struct WorkerInfo: Sendable, Hashable {
     /// `"<name>-<index + 1>"` when the pool was given a name. The OS thread name is this cut to 15 bytes.
     public let name: String
 
+    /// Makes a worker description (for tests and comparisons; the pool makes its own).
     public init(index: Int, name: String) {
         self.index = index
         self.name = name

@@ -197,3 +197,65 @@ struct HelpingTests {
         try pool.join()
     }
 }
+
+@Suite("Batches and shutdown edges")
+struct BatchTests {
+    @Test("a task waiting on the task queued right after it never deadlocks, though workers take batches")
+    func dependentTasks() throws {
+        let pool = try ThreadPool(threads: 2)
+        _ = try pool.map(0..<20_000, chunkSize: 1) { $0 } // tiny tasks: the workers learn to take batches
+        for _ in 0..<100 {
+            // Both workers busy, then [first, second, 100 tiny tasks] queued: a worker that takes
+            // first and second in one batch blocks in first; the other must take second from it.
+            let gate = Gate()
+            let blockers = try (0..<2).map { _ in try pool.applyAsync { gate.pass() } }
+            #expect(eventually { gate.arrived == 2 })
+            let second = Gate()
+            let first = try pool.applyAsync { () -> Bool in
+                let deadline = Date().addingTimeInterval(10)
+                while second.arrived == 0 && Date() < deadline { sched_yield() } // not a pool wait
+                return second.arrived == 1
+            }
+            _ = try pool.applyAsync { second.pass() }
+            second.open()
+            let tiny = try (0..<100).map { i in try pool.applyAsync { i } }
+            gate.open()
+            #expect(try first.get(timeout: .seconds(20)) == true)
+            for blocker in blockers { try blocker.get() }
+            for result in tiny { _ = try result.get() }
+        }
+        pool.close()
+        try pool.join()
+    }
+
+    @Test("map of no items after close throws .notRunning, as Python")
+    func emptyAfterClose() throws {
+        let pool = try ThreadPool(threads: 1)
+        pool.close()
+        expectPoolError({ if case .notRunning = $0 { true } else { false } }) { _ = try pool.map([Int]()) { $0 } }
+        expectPoolError({ if case .notRunning = $0 { true } else { false } }) { _ = try pool.mapAsync([Int]()) { $0 } }
+        try pool.join()
+    }
+
+    @Test("two threads joining at once both return after every callback has run")
+    func concurrentJoins() throws {
+        for _ in 0..<20 {
+            let pool = try ThreadPool(threads: 2)
+            let callbacks = Counter()
+            for i in 0..<200 { _ = try pool.applyAsync({ i }, callback: { _ in callbacks.increment() }) }
+            pool.close()
+            let seenByJoiners = Recorder<Int>()
+            let threads = (0..<2).map { _ in
+                Thread {
+                    try? pool.join()
+                    seenByJoiners.append(callbacks.value)
+                }
+            }
+            threads.forEach { $0.start() }
+            try pool.join()
+            #expect(callbacks.value == 200)
+            #expect(eventually { seenByJoiners.elements.count == 2 })
+            #expect(seenByJoiners.elements == [200, 200])
+        }
+    }
+}
