@@ -13,6 +13,8 @@ help:
 	@echo "make demo      run the tutorial's two programs (InitializeWorkers, WorkerNames)"
 	@echo "make test      every test: C warnings, C tests, the C example, Swift tests"
 	@echo "make sanitize  the tests under the thread and address sanitizers"
+	@echo "make docs      build the DocC documentation (docs-check: fail on any warning)"
+	@echo "make bench     the benchmarks against NIO, Dispatch and Swift concurrency (bench-quick: short)"
 	@echo "make clean     remove build products"
 
 demo:
