@@ -22,24 +22,30 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     // thread that set it owns `body`, the callbacks and `outcome` until it sets `ready`. After
     // `ready` (release), anyone may read `outcome` (acquire). `waiting`: a thread or task is parked
     // on this result's stripe of the parking lot and must be woken.
-    private static var claimed: UInt8 { 1 }
-    private static var ready: UInt8 { 2 }
-    private static var waiting: UInt8 { 4 }
-    private let word = Atomic<UInt8>(0)
+    @usableFromInline static var claimed: UInt8 { 1 }
+    @usableFromInline static var ready: UInt8 { 2 }
+    @usableFromInline static var waiting: UInt8 { 4 }
+    @usableFromInline let word = Atomic<UInt8>(0)
 
     // Owned by the claimer (see `word`).
-    private nonisolated(unsafe) var body: (@Sendable () throws -> T)?
-    private nonisolated(unsafe) var callback: (@Sendable (T) -> Void)?
-    private nonisolated(unsafe) var errorCallback: (@Sendable (any Error) -> Void)?
+    @usableFromInline nonisolated(unsafe) var body: (@Sendable () throws -> T)?
+    @usableFromInline nonisolated(unsafe) var callback: (@Sendable (T) -> Void)?
+    @usableFromInline nonisolated(unsafe) var errorCallback: (@Sendable (any Error) -> Void)?
     // Written once by the claimer before `ready`; read-only afterwards.
-    private nonisolated(unsafe) var outcome: Result<T, any Error>?
+    @usableFromInline nonisolated(unsafe) var outcome: Result<T, any Error>?
     // Guarded by this result's parking-lot stripe mutex.
-    private nonisolated(unsafe) var continuations: [UnsafeContinuation<Void, Never>] = []
+    @usableFromInline nonisolated(unsafe) var continuations: [UnsafeContinuation<Void, Never>] = []
     /// The pool's shared state, for counters and the callback thread. Unowned: it outlives every task
     /// still queued (the pool frees it after the last one ran or was dropped), and it is only used by
     /// whoever claims the task, which happens before that.
-    private unowned(unsafe) let shared: PoolShared?
+    @usableFromInline unowned(unsafe) let shared: PoolShared?
+    /// Runs the task once claimed. Made in the (inlinable) initializer, so that in a client built with
+    /// optimization it is code specialized for `T`: the library's own code for a generic `T` looks up
+    /// the runtime metadata of `Result<T, _>`, `Optional<T>` and the like on every use, which cost
+    /// several lookups per task. The closure captures nothing, so storing it allocates nothing.
+    @usableFromInline let runClaimed: (AsyncResult<T>) -> Void
 
+    @inlinable
     init(_ body: @escaping @Sendable () throws -> T,
          callback: (@Sendable (T) -> Void)?,
          errorCallback: (@Sendable (any Error) -> Void)?,
@@ -48,6 +54,8 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
         self.callback = callback
         self.errorCallback = errorCallback
         self.shared = shared
+        self.runClaimed = { $0.runBody() }
+        super.init()
     }
 
     /// A result completed by someone else (a map, a broadcast) through ``resolve(_:)``. It is claimed
@@ -57,6 +65,7 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
         self.callback = callback
         self.errorCallback = errorCallback
         self.shared = shared
+        self.runClaimed = { _ in }
         super.init()
         word.store(Self.claimed, ordering: .relaxed)
     }
@@ -69,10 +78,17 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     // MARK: Completing (as a job)
 
     override func run() {
-        guard claim(), let body = body.take() else {
+        guard claim() else {
             shared?.cancelledTaskTaken(byTerminate: false) // cancel() came first
             return
         }
+        runClaimed(self)
+    }
+
+    /// Runs the body and completes the result. Called once, by the claimer.
+    @inlinable
+    func runBody() {
+        guard let body = body.take() else { return }
         let result = Result { try body() }
         if case .failure = result { shared?.recordFailure() }
         finish(result)
@@ -87,13 +103,15 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     }
 
     /// Takes ownership of the task; false when someone else already did.
-    private func claim() -> Bool {
+    @usableFromInline
+    func claim() -> Bool {
         word.bitwiseOr(Self.claimed, ordering: .acquiringAndReleasing).oldValue & Self.claimed == 0
     }
 
     /// Records the outcome; then, directly or on the callback thread, runs the callback, publishes the
     /// outcome and wakes waiters. Called by the claimer only.
-    private func finish(_ result: Result<T, any Error>) {
+    @inlinable
+    func finish(_ result: Result<T, any Error>) {
         body = nil
         outcome = result
         if callback == nil && errorCallback == nil {
@@ -107,6 +125,7 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
 
     /// Runs the callback for the outcome, then publishes it. Called once, by the claimer or on the
     /// callback thread (handed over with the queue's synchronization).
+    @usableFromInline
     override func deliverCallbacks() {
         let callback = self.callback.take()
         let errorCallback = self.errorCallback.take()
@@ -118,7 +137,8 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
         publish()
     }
 
-    private func publish() {
+    @usableFromInline
+    func publish() {
         let old = word.bitwiseOr(Self.ready, ordering: .acquiringAndReleasing).oldValue
         if old & Self.waiting != 0 { wakeWaiters() }
     }

@@ -4,6 +4,7 @@ import Synchronization
 /// What a pool's workers share with it: the initializer and finalizer, the first initializer error,
 /// and the counters the C pool does not keep. The C pool holds one reference to it as its context
 /// and releases it when the pool is freed, after every finalizer has run.
+@usableFromInline
 final class PoolShared: Sendable {
     let initializer: (@Sendable () throws -> Void)?
     let finalizer: (@Sendable () -> Void)?
@@ -54,6 +55,7 @@ final class PoolShared: Sendable {
         return Unmanaged<PoolShared>.fromOpaque(context).takeUnretainedValue()
     }
 
+    @usableFromInline
     func recordFailure() {
         failed.wrappingAdd(1, ordering: .relaxed)
     }
@@ -75,6 +77,7 @@ final class PoolShared: Sendable {
 
     /// Hands `job` to the callback thread, starting it if needed. False if it cannot take it (it has
     /// been closed, or could not start): the caller then delivers the callbacks itself.
+    @usableFromInline
     func runCallbacks(of job: _ThreadPoolJob) -> Bool {
         let pool = callbacks.withLock { state -> OpaquePointer? in
             switch state {

@@ -20,6 +20,7 @@ import Darwin
 /// public members and cannot be subclassed outside this module.
 @_documentation(visibility: internal)
 public class _ThreadPoolJob {
+    @usableFromInline
     init() {}
 
     /// Runs the job. Called once, on a worker, unless ``drop()`` is called instead.
@@ -30,6 +31,7 @@ public class _ThreadPoolJob {
     func drop() {}
 
     /// Runs a finished result's callbacks and publishes it; on the pool's callback thread.
+    @usableFromInline
     func deliverCallbacks() {}
 }
 
@@ -129,6 +131,7 @@ extension ThreadPool {
     }
 
     /// Queues `job`; on failure the queue's reference is given back and nothing runs.
+    @usableFromInline
     func submit(_ job: _ThreadPoolJob) throws(ThreadPoolError) {
         let argument = Unmanaged.passRetained(job).toOpaque()
         let status = ctp_pool_submit(handle, runJob, argument)

@@ -12,6 +12,7 @@ extension ThreadPool {
     /// is called exactly once, never both, before the result becomes ready, on the pool's callback
     /// thread: callbacks run one at a time, in completion order (see ``AsyncResult``).
     /// - Throws: ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()``.
+    @inlinable
     public func applyAsync<T: Sendable>(_ body: @escaping @Sendable () throws -> T,
                                         callback: (@Sendable (T) -> Void)? = nil,
                                         errorCallback: (@Sendable (any Error) -> Void)? = nil)
@@ -26,5 +27,28 @@ extension ThreadPool {
     /// - Throws: the task's error, `CancellationError`, or ``ThreadPoolError/notRunning``.
     public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await applyAsync(body).value
+    }
+}
+
+/// A fire-and-forget task: just the closure, no result to complete.
+final class ExecuteJob: _ThreadPoolJob, @unchecked Sendable {
+    // Read once, by the worker that runs the job (the queue orders it after init).
+    private let body: @Sendable () -> Void
+
+    init(_ body: @escaping @Sendable () -> Void) {
+        self.body = body
+    }
+
+    override func run() {
+        body()
+    }
+}
+
+extension ThreadPool {
+    /// Queues `body` to run on a worker, with no result: the cheapest way to hand the pool work, for
+    /// code that reports completion its own way. A dropped task (``terminate()``) simply never runs.
+    /// - Throws: ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()``.
+    public func execute(_ body: @escaping @Sendable () -> Void) throws(ThreadPoolError) {
+        try submit(ExecuteJob(body))
     }
 }

@@ -26,7 +26,7 @@ public final class ThreadPool: Sendable {
     /// The C pool. It is thread-safe on its own (one mutex inside) and lives until `deinit`.
     nonisolated(unsafe) let handle: OpaquePointer
     /// What the workers share with the pool (initializer, finalizer, counters).
-    let shared: PoolShared
+    @usableFromInline let shared: PoolShared
     /// The imap iterators that may still pull input, so that close() and terminate() reach them.
     private let registry = Locked(Registry())
     /// `Lifecycle` raw values; only ever moves forward.

@@ -182,3 +182,23 @@ func eventuallyAsync(within seconds: Double = 10, _ condition: () -> Bool) async
     }
     return condition()
 }
+
+@Suite("execute")
+struct ExecuteTests {
+    @Test("execute runs each closure exactly once; dropped ones never run; after close it throws")
+    func execute() throws {
+        let pool = try ThreadPool(threads: 3)
+        let ran = Counter()
+        for _ in 0..<50_000 { try pool.execute { ran.increment() } }
+        let gate = Gate()
+        for _ in 0..<3 { try pool.execute { gate.pass() } }
+        #expect(eventually { gate.arrived == 3 })
+        for _ in 0..<100 { try pool.execute { ran.increment() } }
+        pool.terminate()
+        gate.open()
+        try pool.join()
+        #expect(ran.value == 50_000)
+        #expect(pool.stats.cancelled == 100)
+        expectPoolError({ if case .notRunning = $0 { true } else { false } }) { try pool.execute {} }
+    }
+}
