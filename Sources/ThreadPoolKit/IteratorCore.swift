@@ -2,18 +2,35 @@ import Synchronization
 
 /// What the pool's registry sees of an imap: close and terminate reach every iterator that may still
 /// pull input.
+@usableFromInline
 class IteratorRegistration: @unchecked Sendable {
     /// The pool is closing: pull and run the rest of the input regardless of the window, starting
     /// runners on `pool` (still accepting work at this point) as needed.
+    @usableFromInline
     func drain(via pool: ThreadPool) {}
     /// The pool terminated: nothing more will run.
+    @usableFromInline
     func poolTerminated() {}
+
+    @usableFromInline
+    init() {}
 }
 
 /// The consumer's side of an imap, independent of the input's element type.
+@usableFromInline
 class ResultSource<T: Sendable>: IteratorRegistration, @unchecked Sendable {
-    func next(deadline: Deadline?) throws -> T? { nil }
+    /// `next(deadline:)` of the concrete iterator, as code specialized in the client (see
+    /// ``IteratorCore``); it captures nothing and takes the source itself.
+    @usableFromInline let nextEntry: (ResultSource<T>, Deadline?) throws -> T?
+
+    @usableFromInline
+    init(nextEntry: @escaping (ResultSource<T>, Deadline?) throws -> T?) {
+        self.nextEntry = nextEntry
+    }
+
+    @usableFromInline
     func nextAsync() async throws -> T? { nil }
+    @usableFromInline
     func cancel() {}
 }
 
@@ -23,34 +40,48 @@ class ResultSource<T: Sendable>: IteratorRegistration, @unchecked Sendable {
 /// worker is active, and a runner stops when the window is full (`bufferSize` items pulled ahead of
 /// the consumer). Reading a result re-opens the window and restarts runners; so does `close()`,
 /// which lifts the window altogether.
+@usableFromInline
 final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unchecked Sendable {
+    @usableFromInline
     struct State {
         /// The input; nil once it has ended (or the iteration was cancelled).
-        var input: (() throws -> Element?)?
-        var pulled = 0                          // items pulled so far: the next input index
-        var inputEnded = false
-        var inputError: (any Error)?            // the input threw: reported after every pulled item
-        var running = 0                         // items pulled whose results are not stored yet
-        var activeRunners = 0
-        var delivered = 0                       // results handed out (imap: the next index to hand out)
-        var results = ResultQueue<T>()          // results not yet read, in reading order
-        var draining = false                    // the pool is closing: ignore the window
-        var cancelled = false                   // cancel(): pull nothing more
-        var terminated = false                  // the pool terminated (or refused runners)
-        var reportedCancellation = false
-        var generation = 0                      // bumped on every change a consumer may wait for
-        var asyncWaiters: [UnsafeContinuation<Void, Never>] = []
+        @usableFromInline var input: (() throws -> Element?)?
+        @usableFromInline var pulled = 0                          // items pulled so far: the next input index
+        @usableFromInline var inputEnded = false
+        @usableFromInline var inputError: (any Error)?            // the input threw: reported after every pulled item
+        @usableFromInline var running = 0                         // items pulled whose results are not stored yet
+        @usableFromInline var activeRunners = 0
+        @usableFromInline var delivered = 0                       // results handed out (imap: the next index to hand out)
+        @usableFromInline var results = ResultQueue<T>()          // results not yet read, in reading order
+        @usableFromInline var draining = false                    // the pool is closing: ignore the window
+        @usableFromInline var cancelled = false                   // cancel(): pull nothing more
+        @usableFromInline var terminated = false                  // the pool terminated (or refused runners)
+        @usableFromInline var reportedCancellation = false
+        @usableFromInline var generation = 0                      // bumped on every change a consumer may wait for
+        @usableFromInline var asyncWaiters: [UnsafeContinuation<Void, Never>] = []
+
+        @usableFromInline
+        init(input: (() throws -> Element?)?) {
+            self.input = input
+        }
     }
 
-    private let state: Locked<State>
-    private let transform: @Sendable (Element) throws -> T
-    private let isOrdered: Bool
-    private let chunkSize: Int
-    private let bufferSize: Int
-    private let maxRunners: Int
+    @usableFromInline let state: Locked<State>
+    @usableFromInline let transform: @Sendable (Element) throws -> T
+    @usableFromInline let isOrdered: Bool
+    @usableFromInline let chunkSize: Int
+    @usableFromInline let bufferSize: Int
+    @usableFromInline let maxRunners: Int
     /// Weak: an iterator may outlive its pool.
-    private weak let pool: ThreadPool?
+    @usableFromInline weak let pool: ThreadPool?
+    /// `runLoop()` as code specialized in the client: made in the inlinable initializer, it captures
+    /// nothing and takes the core itself. The library's own code for generic `Element` and `T` looks
+    /// up the runtime metadata of `Result<T, _>`, `Optional<Element>` and the like on every call,
+    /// which cost about 12 lookups per item; the entry points (`runLoop`, `next`) reached this way
+    /// are specialized instead.
+    @usableFromInline let runLoopEntry: (IteratorCore<Element, T>) -> Void
 
+    @inlinable
     init(pool: ThreadPool, ordered: Bool, chunkSize: Int, bufferSize: Int,
          input: @escaping () throws -> Element?, transform: @escaping @Sendable (Element) throws -> T) {
         self.pool = pool
@@ -60,13 +91,17 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
         self.transform = transform
         maxRunners = pool.threadCount
         state = Locked(State(input: input))
+        runLoopEntry = { $0.runLoop() }
+        super.init(nextEntry: { source, deadline in
+            try unsafeDowncast(source, to: IteratorCore<Element, T>.self).next(deadline: deadline)
+        })
     }
 
     // MARK: Runners
 
     /// How many runners to start now, counted as active already. Called with the lock held; the
     /// caller submits them with ``startRunners(_:on:)`` after unlocking.
-    private func runnersToStart(_ s: inout State) -> Int {
+    @inlinable func runnersToStart(_ s: inout State) -> Int {
         guard s.input != nil, !s.cancelled, !s.terminated else { return 0 }
         let room = s.draining ? Int.max : bufferSize - (s.pulled - s.delivered)
         guard room > 0 else { return 0 }
@@ -79,6 +114,7 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
 
     /// Submits `count` runners. If the pool refuses them (it no longer runs), they are taken back and,
     /// when no runner is left, the iteration ends as cut short.
+    @inlinable
     func startRunners(_ count: Int, on pool: ThreadPool? = nil) {
         guard count > 0 else { return }
         var refused = 0
@@ -100,21 +136,22 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
     /// How many items a runner pulls at once: whole chunks, up to its share of the window's room (so
     /// that the other runners get work too), and at most `maxPull` unless a chunk is larger. Pulling
     /// and storing several items per lock acquisition is what keeps tiny items cheap.
-    private func pullLimit(_ s: State) -> Int {
+    @inlinable func pullLimit(_ s: State) -> Int {
         let room = s.draining ? Int.max : bufferSize - (s.pulled - s.delivered)
         let share = room / max(s.activeRunners, 1)
         let items = min(share, max(Self.maxPull, chunkSize))
         return max(chunkSize, items / chunkSize * chunkSize)
     }
 
-    private static var maxPull: Int { 64 }
+    @usableFromInline static var maxPull: Int { 64 }
 
     /// Set with `cancelled` or `terminated`: runners check it before each item they pulled, so that
     /// pulled items not yet started never run.
-    private let stopping = Atomic<Bool>(false)
+    @usableFromInline let stopping = Atomic<Bool>(false)
 
     /// One runner: pull items, run them, store their results; until the window is full, the input
     /// has ended, or the iteration was cancelled.
+    @inlinable
     func runLoop() {
         var chunk: [(index: Int, item: Element)] = []
         chunk.reserveCapacity(chunkSize)
@@ -166,7 +203,7 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
         }
     }
 
-    private func stopRunner() {
+    @inlinable func stopRunner() {
         var finished = false
         changed { s in
             s.activeRunners -= 1
@@ -176,6 +213,7 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
     }
 
     /// A runner was dropped by terminate() before it started.
+    @usableFromInline
     func runnerDropped() {
         changed { s in
             s.activeRunners -= 1
@@ -187,12 +225,14 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
     // MARK: Pool events
 
     /// Starts the first runners: the work begins without the consumer iterating.
+    @inlinable
     func start(on pool: ThreadPool) {
         var count = 0
         changed { s in count = runnersToStart(&s) }
         startRunners(count, on: pool)
     }
 
+    @usableFromInline
     override func drain(via pool: ThreadPool) {
         var count = 0
         changed { s in
@@ -202,11 +242,13 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
         startRunners(count, on: pool)
     }
 
+    @usableFromInline
     override func poolTerminated() {
         stopping.store(true, ordering: .relaxed)
         changed { $0.terminated = true }
     }
 
+    @usableFromInline
     override func cancel() {
         stopping.store(true, ordering: .relaxed)
         var finished = false
@@ -220,14 +262,14 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
 
     // MARK: Consuming
 
-    private enum Step {
+    @usableFromInline enum Step {
         case value(Result<T, any Error>)
         case end
         case notYet
     }
 
     /// What the consumer gets now. Called with the lock held.
-    private func step(_ s: inout State) -> Step {
+    @inlinable func step(_ s: inout State) -> Step {
         if let result = s.results.popReady() {
             s.delivered += 1
             return .value(result)
@@ -248,7 +290,8 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
         return .notYet
     }
 
-    override func next(deadline: Deadline?) throws -> T? {
+    @inlinable
+    func next(deadline: Deadline?) throws -> T? {
         while true {
             var outcome = Step.notYet
             var restart = 0
@@ -270,6 +313,7 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
         }
     }
 
+    @usableFromInline
     override func nextAsync() async throws -> T? {
         while true {
             try Task.checkCancellation()
@@ -305,7 +349,7 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
     }
 
     /// Applies `change` under the lock, then wakes every waiting consumer.
-    private func changed(_ change: (inout State) -> Void) {
+    @inlinable func changed(_ change: (inout State) -> Void) {
         let waiters = state.withLock { s -> [UnsafeContinuation<Void, Never>] in
             change(&s)
             s.generation &+= 1
@@ -318,15 +362,17 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
 }
 
 /// One active runner of an imap: a queue entry that runs chunks until its iterator's window is full.
+@usableFromInline
 final class RunnerJob<Element: Sendable, T: Sendable>: _ThreadPoolJob, @unchecked Sendable {
-    private let core: IteratorCore<Element, T>
+    @usableFromInline let core: IteratorCore<Element, T>
 
+    @usableFromInline
     init(core: IteratorCore<Element, T>) {
         self.core = core
     }
 
     override func run() {
-        core.runLoop()
+        core.runLoopEntry(core)
     }
 
     override func drop() {

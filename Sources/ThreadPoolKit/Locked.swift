@@ -11,12 +11,14 @@ import Darwin
 /// Why not `Synchronization.Mutex`: on Linux it synchronizes through futexes inside the standard
 /// library, which ThreadSanitizer cannot see, so every access it guards would be reported as a race
 /// and `make sanitize` would be useless. pthread mutexes are intercepted by the sanitizer.
+@usableFromInline
 final class Locked<Value> {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    @usableFromInline let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    @usableFromInline let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     // Guarded by `mutex`.
-    private var value: Value
+    @usableFromInline var value: Value
 
+    @usableFromInline
     init(_ value: Value) {
         self.value = value
         pthread_mutex_init(mutex, nil)
@@ -37,6 +39,7 @@ final class Locked<Value> {
     }
 
     /// Runs `body` with the lock held.
+    @inlinable
     func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
@@ -45,6 +48,7 @@ final class Locked<Value> {
 
     /// With the lock held, waits until `isDone` returns true or `deadline` passes, then runs `body`.
     /// Returns nil when the deadline passed first.
+    @inlinable
     func wait<R>(until deadline: Deadline?, for isDone: (inout Value) -> Bool,
                  then body: (inout Value) throws -> R) rethrows -> R? {
         pthread_mutex_lock(mutex)
@@ -59,6 +63,7 @@ final class Locked<Value> {
     }
 
     /// Wakes every thread waiting in ``wait(until:for:then:)``. Call it after changing the value.
+    @inlinable
     func broadcast() {
         pthread_cond_broadcast(condition)
     }
@@ -68,6 +73,7 @@ final class Locked<Value> {
 extension Locked: @unchecked Sendable {}
 
 extension UnsafeMutablePointer where Pointee == pthread_cond_t {
+    @usableFromInline
     /// Waits on the condition until woken (perhaps spuriously) or until `deadline` (nil: no limit).
     /// Returns false once the deadline has passed.
     func wait(on mutex: UnsafeMutablePointer<pthread_mutex_t>, until deadline: Deadline?) -> Bool {

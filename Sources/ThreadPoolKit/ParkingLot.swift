@@ -64,10 +64,12 @@ final class ParkingLot {
 extension ParkingLot: @unchecked Sendable {}  // The stripes are only used under their own mutexes.
 
 /// A point in time on the monotonic clock, for bounded waits.
+@usableFromInline
 struct Deadline: Sendable {
     private let time: timespec
 
     /// `timeout` from now; a negative timeout is a deadline already passed.
+    @usableFromInline
     init(after timeout: Duration) {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
@@ -87,6 +89,7 @@ struct Deadline: Sendable {
     }
 
     /// Whether the deadline is in the past.
+    @usableFromInline
     var hasPassed: Bool {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)

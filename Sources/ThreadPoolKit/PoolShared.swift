@@ -50,6 +50,7 @@ final class PoolShared: Sendable {
     }
 
     /// The shared state of the pool whose worker is calling, or nil off every pool's threads.
+    @usableFromInline
     static var current: PoolShared? {
         guard let context = ctp_current_context() else { return nil }
         return Unmanaged<PoolShared>.fromOpaque(context).takeUnretainedValue()

@@ -22,8 +22,9 @@ public final class ResultIterator<T: Sendable>: AsyncSequence, Sendable {
     /// What iterating may throw: an item's own error, or a ``ThreadPoolError``.
     public typealias Failure = any Error
 
-    let core: ResultSource<T>
+    @usableFromInline let core: ResultSource<T>
 
+    @usableFromInline
     init(core: ResultSource<T>) {
         self.core = core
     }
@@ -37,8 +38,9 @@ public final class ResultIterator<T: Sendable>: AsyncSequence, Sendable {
     /// - Throws: the item's own error at its position; ``ThreadPoolError/timeout`` if `timeout` passed
     ///   first (nothing is lost: the next call returns that same result); ``ThreadPoolError/cancelled``
     ///   once if ``ThreadPool/terminate()`` cut the work short.
+    @inlinable
     public func next(timeout: Duration? = nil) throws -> T? {
-        try core.next(deadline: timeout.map(Deadline.init(after:)))
+        try core.nextEntry(core, timeout.map(Deadline.init(after:)))
     }
 
     /// Cancels the iteration: items not yet started never run; `next` then returns the results already

@@ -4,33 +4,36 @@
 /// the slot when it is done; the front is ready once its slot is filled. For `imapUnordered` results
 /// are appended as they complete. Slots live in one array with a moving head (`head`), compacted when
 /// the read part dominates, so each result costs no allocation of its own.
+@usableFromInline
 struct ResultQueue<T: Sendable> {
-    private var slots: [Result<T, any Error>?] = []
+    @usableFromInline var slots: [Result<T, any Error>?] = []
+
+    @inlinable init() {}
     /// Index in `slots` of the next result to read.
-    private var head = 0
+    @usableFromInline var head = 0
     /// The input index of `slots[head]` (imap only).
-    private var headIndex = 0
+    @usableFromInline var headIndex = 0
 
     /// Results waiting at the front, or reserved slots (imap) not yet read.
-    var isEmpty: Bool { head == slots.count }
+    @inlinable var isEmpty: Bool { head == slots.count }
 
     /// Reserves the slot of the next input index (imap).
-    mutating func reserve() {
+    @inlinable mutating func reserve() {
         slots.append(nil)
     }
 
     /// Fills the reserved slot of input index `index` (imap).
-    mutating func fill(_ index: Int, with result: Result<T, any Error>) {
+    @inlinable mutating func fill(_ index: Int, with result: Result<T, any Error>) {
         slots[head + (index - headIndex)] = result
     }
 
     /// Appends a result in completion order (imapUnordered).
-    mutating func append(_ result: Result<T, any Error>) {
+    @inlinable mutating func append(_ result: Result<T, any Error>) {
         slots.append(result)
     }
 
     /// Removes and returns the front result if it is ready.
-    mutating func popReady() -> Result<T, any Error>? {
+    @inlinable mutating func popReady() -> Result<T, any Error>? {
         guard head < slots.count, let result = slots[head] else { return nil }
         slots[head] = nil
         head += 1

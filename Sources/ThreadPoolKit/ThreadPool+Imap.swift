@@ -10,6 +10,7 @@ extension ThreadPool {
     ///   - transform: runs on the pool's workers, once for each item.
     /// - Throws: ``ThreadPoolError/invalidChunkSize(_:)`` for a chunk or buffer size below 1;
     ///   ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()``.
+    @inlinable
     public func imap<S: Sequence, T: Sendable>(_ items: sending S, chunkSize: Int = 1, bufferSize: Int? = nil,
                                                _ transform: @escaping @Sendable (S.Element) throws -> T)
         throws(ThreadPoolError) -> ResultIterator<T> where S.Element: Sendable {
@@ -19,6 +20,7 @@ extension ThreadPool {
 
     /// As ``imap(_:chunkSize:bufferSize:_:)``, with results in the order they complete (input order
     /// with one worker): Python's `imap_unordered`.
+    @inlinable
     public func imapUnordered<S: Sequence, T: Sendable>(_ items: sending S, chunkSize: Int = 1, bufferSize: Int? = nil,
                                                         _ transform: @escaping @Sendable (S.Element) throws -> T)
         throws(ThreadPoolError) -> ResultIterator<T> where S.Element: Sendable {
@@ -30,6 +32,7 @@ extension ThreadPool {
     /// `producer` throws, the iteration ends with that error at its position, after the results of the
     /// items before it; the pool stays usable. `producer` is called on the pool's workers, one call at a
     /// time, so it is handed over (`sending`): the caller must not share its state with other threads.
+    @inlinable
     public func imap<Element: Sendable, T: Sendable>(from producer: sending @escaping () throws -> Element?,
                                                      chunkSize: Int = 1, bufferSize: Int? = nil,
                                                      _ transform: @escaping @Sendable (Element) throws -> T)
@@ -39,6 +42,7 @@ extension ThreadPool {
     }
 
     /// As ``imap(from:chunkSize:bufferSize:_:)``, with results in completion order.
+    @inlinable
     public func imapUnordered<Element: Sendable, T: Sendable>(from producer: sending @escaping () throws -> Element?,
                                                               chunkSize: Int = 1, bufferSize: Int? = nil,
                                                               _ transform: @escaping @Sendable (Element) throws -> T)
@@ -56,12 +60,14 @@ extension ThreadPool {
     }
 
     /// The input of a sequence: its iterator, called under the iterator core's lock only.
-    private func sequenceInput<S: Sequence>(_ items: sending S) -> () throws -> S.Element? {
+    @inlinable
+    func sequenceInput<S: Sequence>(_ items: sending S) -> () throws -> S.Element? {
         nonisolated(unsafe) var iterator = items.makeIterator()
         return { iterator.next() }
     }
 
-    private func makeIterator<Element: Sendable, T: Sendable>(
+    @inlinable
+    func makeIterator<Element: Sendable, T: Sendable>(
         ordered: Bool, input: @escaping () throws -> Element?, chunkSize: Int, bufferSize: Int?,
         transform: @escaping @Sendable (Element) throws -> T
     ) throws(ThreadPoolError) -> ResultIterator<T> {

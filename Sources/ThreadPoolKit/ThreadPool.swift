@@ -136,6 +136,7 @@ public final class ThreadPool: Sendable {
 
     /// Adds an imap iterator to the registry. Throws ``ThreadPoolError/notRunning`` once close() or
     /// terminate() has begun.
+    @usableFromInline
     func register(_ iterator: IteratorRegistration) throws(ThreadPoolError) {
         let accepted = registry.withLock { r in
             if r.accepting { r.iterators[ObjectIdentifier(iterator)] = iterator }
@@ -145,6 +146,7 @@ public final class ThreadPool: Sendable {
     }
 
     /// Removes an iterator that will pull no more input.
+    @usableFromInline
     func unregister(_ iterator: IteratorRegistration) {
         _ = registry.withLock { $0.iterators.removeValue(forKey: ObjectIdentifier(iterator)) }
     }
