@@ -27,14 +27,15 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     @usableFromInline static var waiting: UInt8 { 4 }
     @usableFromInline let word = Atomic<UInt8>(0)
 
-    // Owned by the claimer (see `word`).
-    @usableFromInline nonisolated(unsafe) var body: (@Sendable () throws -> T)?
-    @usableFromInline nonisolated(unsafe) var callback: (@Sendable (T) -> Void)?
-    @usableFromInline nonisolated(unsafe) var errorCallback: (@Sendable (any Error) -> Void)?
+    // Owned by the claimer (see `word`). Exclusivity is not checked at run time: ownership is what the
+    // atomic word hands over, and the dynamic checks cost about 5% of a tiny task.
+    @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) var body: (@Sendable () throws -> T)?
+    @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) var callback: (@Sendable (T) -> Void)?
+    @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) var errorCallback: (@Sendable (any Error) -> Void)?
     // Written once by the claimer before `ready`; read-only afterwards.
-    @usableFromInline nonisolated(unsafe) var outcome: Result<T, any Error>?
+    @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) var outcome: Result<T, any Error>?
     // Guarded by this result's parking-lot stripe mutex.
-    @usableFromInline nonisolated(unsafe) var continuations: [UnsafeContinuation<Void, Never>] = []
+    @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) var continuations: [UnsafeContinuation<Void, Never>] = []
     /// The pool's shared state, for counters and the callback thread. Unowned: it outlives every task
     /// still queued (the pool frees it after the last one ran or was dropped), and it is only used by
     /// whoever claims the task, which happens before that.
