@@ -32,6 +32,8 @@ int ctp_ring_init(ctp_ring *ring, size_t min_capacity);
 void ctp_ring_free(ctp_ring *ring);
 /* Appends one task, doubling the storage when full. CTP_ENOMEM: the ring is unchanged. */
 int ctp_ring_push(ctp_ring *ring, ctp_task task);
+/* Appends `copies` copies of one task, growing once as needed: all of them, or none (CTP_ENOMEM). */
+int ctp_ring_push_copies(ctp_ring *ring, ctp_task task, size_t copies);
 /* Removes up to `max` tasks from the front into `out`, in FIFO order; returns how many. */
 size_t ctp_ring_pop(ctp_ring *ring, ctp_task *out, size_t max);
 

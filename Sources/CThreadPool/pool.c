@@ -409,11 +409,8 @@ int ctp_pool_submit_many(ctp_pool *pool, ctp_task_fn fn, void *arg, size_t count
     pthread_mutex_lock(&pool->lock);
     int rc = pool->state != CTP_RUNNING ? CTP_ECLOSED : 0;
     if (rc == 0 && pool->queue_limit != 0 && count > pool->queue_limit - pool->ring.count) rc = CTP_EAGAIN;
-    size_t pushed = 0;
-    for (; rc == 0 && pushed < count; pushed++) rc = ctp_ring_push(&pool->ring, (ctp_task){ fn, arg });
-    if (rc != 0) {
-        pool->ring.count -= pushed; /* all or nothing: forget the ones pushed (they are at the back) */
-    } else {
+    if (rc == 0) rc = ctp_ring_push_copies(&pool->ring, (ctp_task){ fn, arg }, count);
+    if (rc == 0) {
         for (size_t i = 0; i < count && pool->idle_count > 0; i++) wake_one_idle(pool);
     }
     pthread_mutex_unlock(&pool->lock);

@@ -30,11 +30,12 @@ void ctp_ring_free(ctp_ring *ring) {
     *ring = (ctp_ring){ 0 };
 }
 
-/* Moves the live tasks to a new array twice as large, unwrapped so that head becomes 0. */
-static int ring_grow(ctp_ring *ring) {
+/* Moves the live tasks to a new array of at least `min_capacity` slots (a power of two, at least
+   twice the old one), unwrapped so that head becomes 0. */
+static int ring_grow_to(ctp_ring *ring, size_t min_capacity) {
     size_t old_capacity = ring->capacity;
-    size_t new_capacity = old_capacity == 0 ? CTP_RING_MIN_CAPACITY : old_capacity * 2;
-    if (new_capacity < old_capacity || new_capacity > SIZE_MAX / sizeof(ctp_task)) return CTP_ENOMEM;
+    size_t new_capacity = round_up_to_power_of_two(min_capacity > old_capacity * 2 ? min_capacity : old_capacity * 2);
+    if (new_capacity == 0 || new_capacity > SIZE_MAX / sizeof(ctp_task)) return CTP_ENOMEM;
     ctp_task *slots = malloc(new_capacity * sizeof(ctp_task));
     if (slots == NULL) return CTP_ENOMEM;
 
@@ -52,6 +53,10 @@ static int ring_grow(ctp_ring *ring) {
     return 0;
 }
 
+static int ring_grow(ctp_ring *ring) {
+    return ring_grow_to(ring, ring->count + 1);
+}
+
 int ctp_ring_push(ctp_ring *ring, ctp_task task) {
     if (ring->count == ring->capacity) {
         int rc = ring_grow(ring);
@@ -59,6 +64,21 @@ int ctp_ring_push(ctp_ring *ring, ctp_task task) {
     }
     ring->slots[(ring->head + ring->count) & ring->mask] = task;
     ring->count++;
+    return 0;
+}
+
+int ctp_ring_push_copies(ctp_ring *ring, ctp_task task, size_t copies) {
+    if (copies > SIZE_MAX / sizeof(ctp_task) - ring->count) return CTP_ENOMEM;
+    if (ring->capacity - ring->count < copies) {
+        int rc = ring_grow_to(ring, ring->count + copies);
+        if (rc != 0) return rc;
+    }
+    /* The free slots are [tail, capacity) followed by [0, head): fill them in at most two runs. */
+    size_t tail = (ring->head + ring->count) & ring->mask;
+    size_t first = ring->capacity - tail < copies ? ring->capacity - tail : copies;
+    for (size_t i = 0; i < first; i++) ring->slots[tail + i] = task;
+    for (size_t i = 0; i < copies - first; i++) ring->slots[i] = task;
+    ring->count += copies;
     return 0;
 }
 

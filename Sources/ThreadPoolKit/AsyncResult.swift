@@ -61,6 +61,7 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
 
     /// A result completed by someone else (a map, a broadcast) through ``resolve(_:)``. It is claimed
     /// from the start, so `cancel()` returns false and it is never run as a job.
+    @usableFromInline
     init(resolvedLater callback: (@Sendable (T) -> Void)?, errorCallback: (@Sendable (any Error) -> Void)?,
          shared: PoolShared?) {
         self.callback = callback
@@ -72,6 +73,7 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     }
 
     /// Completes a result made with ``init(resolvedLater:errorCallback:)``. Called once.
+    @usableFromInline
     func resolve(_ result: Result<T, any Error>) {
         finish(result)
     }

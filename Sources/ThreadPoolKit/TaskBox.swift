@@ -59,6 +59,7 @@ let runJob: ctp_task_fn = { argument, status in
 /// A job queued as several entries (map chunks, one per worker for broadcast) that share one
 /// object: the queue holds a single reference for all of them, and the last entry to finish (run or
 /// dropped) completes the job and gives that reference back. No allocation per entry.
+@usableFromInline
 class SharedJob: _ThreadPoolJob, @unchecked Sendable {
     /// Entries not yet finished.
     private let entriesLeft: Atomic<Int>
@@ -68,14 +69,17 @@ class SharedJob: _ThreadPoolJob, @unchecked Sendable {
     // read by the last entry after its decrement (acquire).
     private nonisolated(unsafe) var failure: (any Error)?
 
+    @usableFromInline
     init(entries: Int) {
         entriesLeft = Atomic(entries)
     }
 
     /// Whether an entry has failed already (later entries may skip their work).
+    @usableFromInline
     var hasFailed: Bool { failed.load(ordering: .relaxed) }
 
     /// Records `error` if it is the first failure.
+    @usableFromInline
     func recordFailure(_ error: any Error) {
         if failed.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
             failure = error
@@ -83,9 +87,11 @@ class SharedJob: _ThreadPoolJob, @unchecked Sendable {
     }
 
     /// Runs one entry's work.
+    @usableFromInline
     func runEntry() {}
 
     /// Called once, by the last entry, with the first failure (nil if every entry succeeded).
+    @usableFromInline
     func complete(failure: (any Error)?) {}
 
     override func run() {
@@ -108,17 +114,20 @@ class SharedJob: _ThreadPoolJob, @unchecked Sendable {
 /// The C entry point of a shared job's entries: borrows the queue's single reference.
 let runSharedJob: ctp_task_fn = { argument, status in
     guard let argument else { return }
-    let job = Unmanaged<_ThreadPoolJob>.fromOpaque(argument).takeUnretainedValue()
-    if status == 0 {
-        job.run()
-    } else {
-        job.drop()
+    // The job keeps itself alive until its last entry: no retain and release per entry.
+    Unmanaged<_ThreadPoolJob>.fromOpaque(argument)._withUnsafeGuaranteedRef { job in
+        if status == 0 {
+            job.run()
+        } else {
+            job.drop()
+        }
     }
 }
 
 extension ThreadPool {
     /// Queues `job` as `entries` entries of the shared queue (one lock acquisition), or once on
     /// every worker when `broadcast` is true. On failure nothing is queued and the job is released.
+    @usableFromInline
     func submitShared(_ job: SharedJob, entries: Int, broadcast: Bool = false) throws(ThreadPoolError) {
         let argument = Unmanaged.passRetained(job).toOpaque()
         let status = broadcast

@@ -5,20 +5,24 @@ import Synchronization
 /// Chunk entries are identical queue entries; each claims the next chunk with one atomic increment
 /// and writes its results straight into their final positions in `output`. The last entry to finish
 /// completes `result`.
+@usableFromInline
 final class MapJob<Element: Sendable, T: Sendable>: SharedJob, @unchecked Sendable {
-    private let items: [Element]
-    private let transform: @Sendable (Element) throws -> T
-    private let chunkSize: Int
-    private let chunkCount: Int
+    @usableFromInline let items: [Element]
+    @usableFromInline let transform: @Sendable (Element) throws -> T
+    @usableFromInline let chunkSize: Int
+    @usableFromInline let chunkCount: Int
     /// Where results go: the caller's array storage (`map`) or a buffer this job owns (`mapAsync`).
-    private let output: UnsafeMutablePointer<T>
-    private let ownsOutput: Bool
+    @usableFromInline let output: UnsafeMutablePointer<T>
+    @usableFromInline let ownsOutput: Bool
     /// 1 where a chunk initialized its whole range of `output`. Each byte is written by the one entry
     /// that claimed the chunk, and read by the last entry (ordered by `entriesLeft`).
-    private let chunkInitialized: UnsafeMutablePointer<Bool>
-    private let nextChunk = Atomic<Int>(0)
-    let result: AsyncResult<[T]>
+    @usableFromInline let chunkInitialized: UnsafeMutablePointer<Bool>
+    @usableFromInline let nextChunk = Atomic<Int>(0)
+    @usableFromInline let result: AsyncResult<[T]>
+    /// Runs one chunk entry, as code specialized in the client (see `AsyncResult.runClaimed`).
+    @usableFromInline let runChunk: (MapJob<Element, T>) -> Void
 
+    @inlinable
     init(items: [Element], chunkSize: Int, output: UnsafeMutablePointer<T>?, shared: PoolShared,
          transform: @escaping @Sendable (Element) throws -> T,
          callback: (@Sendable ([T]) -> Void)?, errorCallback: (@Sendable (any Error) -> Void)?) {
@@ -31,12 +35,18 @@ final class MapJob<Element: Sendable, T: Sendable>: SharedJob, @unchecked Sendab
         chunkInitialized = .allocate(capacity: chunkCount)
         chunkInitialized.initialize(repeating: false, count: chunkCount)
         result = AsyncResult(resolvedLater: callback, errorCallback: errorCallback, shared: shared)
+        runChunk = { $0.runChunkInline() }
         super.init(entries: chunkCount)
     }
 
-    var entries: Int { chunkCount }
+    @usableFromInline var entries: Int { chunkCount }
 
     override func runEntry() {
+        runChunk(self)
+    }
+
+    @inlinable
+    func runChunkInline() {
         let chunk = nextChunk.wrappingAdd(1, ordering: .relaxed).oldValue
         guard !hasFailed else { return } // the map has failed: its remaining chunks need not run
         let start = chunk * chunkSize
@@ -79,6 +89,7 @@ final class MapJob<Element: Sendable, T: Sendable>: SharedJob, @unchecked Sendab
 
 extension ThreadPool {
     /// Python's default chunk size for `map`: `ceil(count / (4 × threads))`.
+    @usableFromInline
     func defaultChunkSize(for count: Int) -> Int {
         max(1, (count + 4 * threadCount - 1) / (4 * threadCount))
     }
@@ -93,6 +104,7 @@ extension ThreadPool {
     /// - Throws: the first item's error; ``ThreadPoolError/invalidChunkSize(_:)`` for `chunkSize < 1`
     ///   (before any work is queued); ``ThreadPoolError/notRunning``; ``ThreadPoolError/cancelled``
     ///   if ``terminate()`` dropped chunks.
+    @inlinable
     public func map<S: Sequence, T: Sendable>(_ items: S, chunkSize: Int? = nil,
                                               _ transform: @escaping @Sendable (S.Element) throws -> T) throws -> [T]
         where S.Element: Sendable {
@@ -114,6 +126,7 @@ extension ThreadPool {
     /// Like ``map(_:chunkSize:_:)`` but returns at once; the result holds the values in input order.
     /// `callback` or `errorCallback` runs exactly once, on the pool's callback thread, before the result
     /// becomes ready.
+    @inlinable
     public func mapAsync<S: Sequence, T: Sendable>(_ items: S, chunkSize: Int? = nil,
                                                    callback: (@Sendable ([T]) -> Void)? = nil,
                                                    errorCallback: (@Sendable (any Error) -> Void)? = nil,

@@ -130,6 +130,7 @@ public final class ThreadPool: Sendable {
     }
 
     /// Whether the pool still accepts work (neither `close()` nor `terminate()` has been called).
+    @usableFromInline
     var isRunning: Bool {
         lifecycle.load(ordering: .relaxed) == Lifecycle.running.rawValue
     }

@@ -228,6 +228,41 @@ static void test_ring_growth_from_every_layout(void) {
     PASS("ring: growth from every wrap-around layout (64 heads x 65 fill counts)");
 }
 
+/* push_copies from every layout of a 64-slot ring, for counts that fit, fill it exactly, and force
+   one or several doublings: the copies follow the existing tasks, in order, and nothing else moves. */
+static void test_ring_push_copies_every_layout(void) {
+    static const size_t counts[] = { 0, 1, 5, 63, 64, 65, 200 };
+    unsigned cases = 0;
+    for (size_t head = 0; head < 64; head++) {
+        for (size_t fill = 0; fill <= 64; fill += 7) {
+            for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+                ctp_ring ring;
+                CHECK_EQ(ctp_ring_init(&ring, 64), 0);
+                advance_head(&ring, head);
+                for (size_t i = 0; i < fill; i++) CHECK_EQ(ctp_ring_push(&ring, task_n(i)), 0);
+                ctp_task copy = task_n(777);
+                CHECK_EQ(ctp_ring_push_copies(&ring, copy, counts[c]), 0);
+                CHECK_EQ(ring.count, fill + counts[c]);
+                check_ring_invariants(&ring);
+                CHECK(ring.capacity >= ring.count);
+                ctp_task out[300];
+                size_t got = ctp_ring_pop(&ring, out, 300);
+                CHECK_EQ(got, fill + counts[c]);
+                for (size_t i = 0; i < fill; i++) check_task_n(out[i], i);
+                for (size_t i = fill; i < got; i++) check_task_n(out[i], 777);
+                ctp_ring_free(&ring);
+                cases++;
+            }
+        }
+    }
+    ctp_ring ring = { 0 };
+    CHECK_EQ(ctp_ring_push_copies(&ring, task_n(1), SIZE_MAX), CTP_ENOMEM); /* all or nothing */
+    CHECK_EQ(ring.count, 0);
+    ctp_ring_free(&ring);
+    CHECK_EQ(cases, 64 * 10 * 7);
+    PASS("ring: push_copies from every head, several fills and counts (with growth), all or nothing");
+}
+
 static void test_ring_pop_many_across_wrap(void) {
     for (size_t head = 0; head < 64; head++) {
         for (size_t count = 1; count <= 64; count++) {
@@ -536,6 +571,7 @@ int main(void) {
     test_ring_pop_more_than_available();
     test_ring_growth_from_every_layout();
     test_ring_pop_many_across_wrap();
+    test_ring_push_copies_every_layout();
     test_ring_init_capacities();
     test_ring_free_idempotent();
     test_names_reserve(); /* first: it checks the counter starts at 1 */
