@@ -8,6 +8,29 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* ---- Fault injection (fault_injection.c) -------------------------------------------------
+   Built only with -DCTP_FAULT_INJECTION (the C tests): then every allocation and thread creation
+   of the library goes through these, and a test can make the n-th next one fail. Without it they
+   are the plain libc calls. */
+#ifdef CTP_FAULT_INJECTION
+/* The n-th next call fails (1: the very next one); 0: none fails. Not thread-safe: arm them while
+   no pool is starting or growing. */
+extern unsigned ctp_fault_malloc_countdown;
+extern unsigned ctp_fault_thread_countdown;
+void *ctp_fault_malloc(size_t size);
+void *ctp_fault_calloc(size_t count, size_t size);
+int ctp_fault_pthread_create(pthread_t *thread, const pthread_attr_t *attributes,
+                             void *(*start)(void *), void *argument);
+#define CTP_MALLOC(size) ctp_fault_malloc(size)
+#define CTP_CALLOC(count, size) ctp_fault_calloc(count, size)
+#define CTP_PTHREAD_CREATE(thread, attributes, start, argument) \
+    ctp_fault_pthread_create(thread, attributes, start, argument)
+#else
+#define CTP_MALLOC(size) malloc(size)
+#define CTP_CALLOC(count, size) calloc(count, size)
+#define CTP_PTHREAD_CREATE(thread, attributes, start, argument) pthread_create(thread, attributes, start, argument)
+#endif
+
 /* ---- The task ring (ring.c) ------------------------------------------------------------- */
 
 typedef struct ctp_task {

@@ -305,7 +305,7 @@ int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
     if (threads > CTP_MAX_THREADS) return CTP_EINVAL;
     if (options->stack_size != 0 && options->stack_size < (size_t)PTHREAD_STACK_MIN) return CTP_EINVAL;
 
-    ctp_pool *pool = calloc(1, sizeof *pool + threads * sizeof(ctp_worker));
+    ctp_pool *pool = CTP_CALLOC(1, sizeof *pool + threads * sizeof(ctp_worker));
     if (pool == NULL) return CTP_ENOMEM;
     pool->threads = threads;
     pool->queue_limit = options->queue_capacity;
@@ -322,7 +322,7 @@ int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
     pthread_cond_init(&pool->changed, NULL);
     for (unsigned i = 0; i < threads; i++) pthread_cond_init(&pool->workers[i].wake, NULL);
 
-    pool->idle_stack = malloc(threads * sizeof(unsigned));
+    pool->idle_stack = CTP_MALLOC(threads * sizeof(unsigned));
     int rc = pool->idle_stack == NULL ? CTP_ENOMEM : ctp_ring_init(&pool->ring, options->queue_capacity);
     unsigned long long first_number = options->name_prefix == NULL ? ctp_names_reserve(threads) : 1;
     for (unsigned i = 0; rc == 0 && i < threads; i++) {
@@ -349,7 +349,7 @@ int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
     }
     unsigned created = 0;
     for (; created < threads; created++) {
-        if (pthread_create(&pool->workers[created].thread, &attributes, worker_main,
+        if (CTP_PTHREAD_CREATE(&pool->workers[created].thread, &attributes, worker_main,
                            &pool->workers[created]) != 0) break;
     }
     pthread_attr_destroy(&attributes);
@@ -472,14 +472,14 @@ int ctp_pool_terminate(ctp_pool *pool) {
     /* Take the queued tasks, shared and per-worker; the pool keeps empty rings. */
     ctp_ring dropped = pool->ring;
     pool->ring = (ctp_ring){ 0 };
-    ctp_ring *dropped_own = calloc(pool->threads, sizeof(ctp_ring));
+    ctp_ring *dropped_own = CTP_CALLOC(pool->threads, sizeof(ctp_ring));
     for (unsigned i = 0; dropped_own != NULL && i < pool->threads; i++) {
         dropped_own[i] = pool->workers[i].own;
         pool->workers[i].own = (ctp_ring){ 0 };
     }
     /* And the tasks of the workers' batches that have not started. (Without memory for the list,
        their workers run them: nothing is lost either way.) */
-    ctp_task *dropped_held = malloc((size_t)pool->threads * CTP_BATCH_MAX * sizeof(ctp_task));
+    ctp_task *dropped_held = CTP_MALLOC((size_t)pool->threads * CTP_BATCH_MAX * sizeof(ctp_task));
     size_t dropped_held_count = 0;
     for (unsigned i = 0; dropped_held != NULL && i < pool->threads; i++) {
         while (claim_held(&pool->workers[i], &dropped_held[dropped_held_count])) dropped_held_count++;

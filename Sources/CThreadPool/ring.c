@@ -19,7 +19,7 @@ static size_t round_up_to_power_of_two(size_t n) {
 int ctp_ring_init(ctp_ring *ring, size_t min_capacity) {
     size_t capacity = round_up_to_power_of_two(min_capacity);
     ctp_task *slots = capacity == 0 || capacity > SIZE_MAX / sizeof(ctp_task)
-        ? NULL : malloc(capacity * sizeof(ctp_task));
+        ? NULL : CTP_MALLOC(capacity * sizeof(ctp_task));
     if (slots == NULL) return CTP_ENOMEM;
     *ring = (ctp_ring){ .slots = slots, .capacity = capacity, .mask = capacity - 1 };
     return 0;
@@ -36,7 +36,7 @@ static int ring_grow_to(ctp_ring *ring, size_t min_capacity) {
     size_t old_capacity = ring->capacity;
     size_t new_capacity = round_up_to_power_of_two(min_capacity > old_capacity * 2 ? min_capacity : old_capacity * 2);
     if (new_capacity == 0 || new_capacity > SIZE_MAX / sizeof(ctp_task)) return CTP_ENOMEM;
-    ctp_task *slots = malloc(new_capacity * sizeof(ctp_task));
+    ctp_task *slots = CTP_MALLOC(new_capacity * sizeof(ctp_task));
     if (slots == NULL) return CTP_ENOMEM;
 
     /* The live tasks are [head, old_capacity) followed by [0, rest). */

@@ -19,7 +19,7 @@ char *ctp_name_make(const char *prefix, unsigned long long number) {
     if (prefix == NULL) prefix = "Thread";
     int length = snprintf(NULL, 0, "%s-%llu", prefix, number);
     if (length < 0) return NULL;
-    char *name = malloc((size_t)length + 1);
+    char *name = CTP_MALLOC((size_t)length + 1);
     if (name != NULL) snprintf(name, (size_t)length + 1, "%s-%llu", prefix, number);
     return name;
 }

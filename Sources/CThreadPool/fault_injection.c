@@ -1,0 +1,30 @@
+/* Fault injection for the C tests (built with -DCTP_FAULT_INJECTION; see ctp_internal.h). */
+#include "ctp_internal.h"
+
+#ifdef CTP_FAULT_INJECTION
+#include <errno.h>
+#include <stdlib.h>
+
+unsigned ctp_fault_malloc_countdown;
+unsigned ctp_fault_thread_countdown;
+
+/* True when the armed countdown reaches this call. */
+static int fires(unsigned *countdown) {
+    return *countdown != 0 && --*countdown == 0;
+}
+
+void *ctp_fault_malloc(size_t size) {
+    return fires(&ctp_fault_malloc_countdown) ? NULL : malloc(size);
+}
+
+void *ctp_fault_calloc(size_t count, size_t size) {
+    return fires(&ctp_fault_malloc_countdown) ? NULL : calloc(count, size);
+}
+
+int ctp_fault_pthread_create(pthread_t *thread, const pthread_attr_t *attributes,
+                             void *(*start)(void *), void *argument) {
+    return fires(&ctp_fault_thread_countdown) ? EAGAIN : pthread_create(thread, attributes, start, argument);
+}
+#else
+typedef int ctp_no_fault_injection; /* ISO C wants at least one declaration per file */
+#endif
