@@ -7,12 +7,13 @@ C_HEADERS := $(wildcard Sources/CThreadPool/*.h Sources/CThreadPool/include/*.h)
 CFLAGS_STRICT := -std=c11 -Wall -Wextra -Werror -O2 -pthread -ISources/CThreadPool/include
 C_TESTS := $(patsubst Tests/CThreadPoolTests/%.c,$(BIN)/%,$(wildcard Tests/CThreadPoolTests/test_*.c))
 
-.PHONY: help demo test swift-test c-test c-example c-warnings sanitize sanitize-swift sanitize-c clean
+.PHONY: stress help demo test swift-test c-test c-example c-warnings sanitize sanitize-swift sanitize-c clean
 
 help:
 	@echo "make demo      run the tutorial's two programs (InitializeWorkers, WorkerNames)"
 	@echo "make test      every test: C warnings, C tests, the C example, Swift tests"
 	@echo "make sanitize  the tests under the thread and address sanitizers"
+	@echo "make stress    10^7 tasks with random shutdowns, exact accounting"
 	@echo "make docs      build the DocC documentation (docs-check: fail on any warning)"
 	@echo "make bench     the benchmarks against NIO, Dispatch and Swift concurrency (bench-quick: short)"
 	@echo "make clean     remove build products"
@@ -56,6 +57,12 @@ $(BIN)/example: Examples/c/example.c $(C_SOURCES) $(C_HEADERS)
 
 c-example: $(BIN)/example
 	./$(BIN)/example
+
+# 10^7 tasks through applyAsync, map and imapUnordered from 4 threads, random close/terminate,
+# exact accounting (STRESS_ITEMS and STRESS_SEED override the size and the seed).
+stress:
+	$(SWIFT) build -c release --product ThreadPoolStress
+	$$($(SWIFT) build -c release --show-bin-path)/ThreadPoolStress
 
 sanitize: sanitize-c sanitize-swift
 

@@ -19,6 +19,8 @@ let package = Package(
         .executableTarget(
             name: "WorkerNames", dependencies: ["ThreadPoolKit"], path: "Examples/WorkerNames"),
         .testTarget(name: "ThreadPoolKitTests", dependencies: ["ThreadPoolKit"]),
+        // `make stress`: 10^7 tasks with random shutdowns and exact accounting (not part of make test).
+        .executableTarget(name: "ThreadPoolStress", dependencies: ["ThreadPoolKit"], path: "Tests/Stress"),
     ],
     swiftLanguageModes: [.v6],
     cLanguageStandard: .c11
