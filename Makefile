@@ -7,13 +7,14 @@ C_HEADERS := $(wildcard Sources/CThreadPool/*.h Sources/CThreadPool/include/*.h)
 CFLAGS_STRICT := -std=c11 -Wall -Wextra -Werror -O2 -pthread -ISources/CThreadPool/include
 C_TESTS := $(patsubst Tests/CThreadPoolTests/%.c,$(BIN)/%,$(wildcard Tests/CThreadPoolTests/test_*.c))
 
-.PHONY: stress help demo test swift-test c-test c-example c-warnings sanitize sanitize-swift sanitize-c clean
+.PHONY: fuzz stress help demo test swift-test c-test c-example c-warnings sanitize sanitize-swift sanitize-c clean
 
 help:
 	@echo "make demo      run the tutorial's two programs (InitializeWorkers, WorkerNames)"
 	@echo "make test      every test: C warnings, C tests, the C example, Swift tests"
 	@echo "make sanitize  the tests under the thread and address sanitizers"
 	@echo "make stress    10^7 tasks with random shutdowns, exact accounting"
+	@echo "make fuzz      libFuzzer on random C API operation sequences (FUZZ_SECONDS, default 60)"
 	@echo "make docs      build the DocC documentation (docs-check: fail on any warning)"
 	@echo "make bench     the benchmarks against NIO, Dispatch and Swift concurrency (bench-quick: short)"
 	@echo "make clean     remove build products"
@@ -57,6 +58,15 @@ $(BIN)/example: Examples/c/example.c $(C_SOURCES) $(C_HEADERS)
 
 c-example: $(BIN)/example
 	./$(BIN)/example
+
+# libFuzzer (clang from the Swift toolchain) on random operation sequences of the C API, with ASan.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@mkdir -p $(BIN)/fuzz-corpus
+	clang -std=c11 -g -O1 -pthread -fsanitize=fuzzer,address,undefined -ISources/CThreadPool/include \
+	  Tests/CThreadPoolTests/fuzz/fuzz_ops.c $(C_SOURCES) -o $(BIN)/fuzz_ops 2>&1 | grep -v "Cannot export local symbol" || true
+	./$(BIN)/fuzz_ops -max_total_time=$(FUZZ_SECONDS) -max_len=2048 -print_final_stats=1 $(BIN)/fuzz-corpus \
+	  > $(BIN)/fuzz.log 2>&1; status=$$?; tail -8 $(BIN)/fuzz.log; exit $$status
 
 # 10^7 tasks through applyAsync, map and imapUnordered from 4 threads, random close/terminate,
 # exact accounting (STRESS_ITEMS and STRESS_SEED override the size and the seed).

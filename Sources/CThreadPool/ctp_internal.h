@@ -5,6 +5,7 @@
 #include "CThreadPool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -17,6 +18,10 @@
    no pool is starting or growing. */
 extern unsigned ctp_fault_malloc_countdown;
 extern unsigned ctp_fault_thread_countdown;
+/* What the tests cannot see through the API: tasks terminate cancelled out of workers' batches. */
+extern atomic_ullong ctp_test_batched_cancels;
+/* Tasks taken into workers' batches that have not started (the API counts them as queued). */
+size_t ctp_test_batched(ctp_pool *pool);
 void *ctp_fault_malloc(size_t size);
 void *ctp_fault_calloc(size_t count, size_t size);
 int ctp_fault_pthread_create(pthread_t *thread, const pthread_attr_t *attributes,

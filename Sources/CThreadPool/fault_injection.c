@@ -7,6 +7,7 @@
 
 unsigned ctp_fault_malloc_countdown;
 unsigned ctp_fault_thread_countdown;
+atomic_ullong ctp_test_batched_cancels;
 
 /* True when the armed countdown reaches this call. */
 static int fires(unsigned *countdown) {

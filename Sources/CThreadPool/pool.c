@@ -31,13 +31,18 @@ typedef struct ctp_worker {
     pthread_cond_t wake;      /* signalled when `parked` is cleared */
     bool parked;              /* pool->lock: on the idle stack, waiting for work or a state change */
     ctp_ring own;             /* pool->lock: broadcast tasks for this worker only, run before the shared queue */
+    atomic_bool has_own;      /* written under pool->lock: own is not empty (read between batch tasks) */
     size_t batch_limit;       /* this worker's thread only: see batch_size() */
-    /* The batch this worker took off the queue and is running. Written under pool->lock while empty;
-       each task is claimed once with held_next (the owner without the lock, helpers with it), so
-       that a worker waiting for one of them can run it instead of deadlocking. */
+    /* The batch this worker is running: tasks it took off the queue, or took over from another
+       worker's batch. Filled under pool->lock while no task of it is unclaimed; each task is claimed
+       once through held_next (the owner without the lock, anyone else with it), so that another
+       worker or terminate can take tasks that have not started. */
     ctp_task held[CTP_BATCH_MAX];
-    size_t held_count;
+    size_t held_count;        /* written by the owner under pool->lock */
     atomic_size_t held_next;
+    /* Written by this worker's thread only (so no read-modify-write is needed), read by stats. */
+    atomic_uint busy;         /* tasks this thread is running (more than one while it helps) */
+    atomic_ullong done;       /* tasks this thread has run to the end */
 } ctp_worker;
 
 struct ctp_pool {
@@ -53,8 +58,6 @@ struct ctp_pool {
     unsigned started;         /* lock: workers whose initializer has returned */
     unsigned init_failures;   /* lock */
     unsigned live;            /* lock: workers that have not finished exiting */
-    size_t running;           /* lock: tasks being run now */
-    unsigned long long completed; /* lock */
     unsigned long long cancelled; /* lock */
     unsigned cancelling;      /* lock: terminate calls still making CTP_ECANCELED calls */
     enum ctp_join_state join_state; /* lock */
@@ -139,23 +142,28 @@ static void pool_free(ctp_pool *pool) {
 
 /* ---- the worker ------------------------------------------------------------------------- */
 
-/* Takes the next task for `self`: its own broadcast tasks first, then the shared queue. Called with
-   the lock held; false when both are empty. */
-static bool take_task(ctp_pool *pool, ctp_worker *self, ctp_task *task) {
-    if (ctp_ring_pop(&self->own, task, 1) == 1) return true;
-    if (ctp_ring_pop(&pool->ring, task, 1) == 0) return false;
-    if (pool->space_waiters > 0) pthread_cond_signal(&pool->space);
-    return true;
+/* Runs one task on the calling worker's thread, without the lock. */
+static void run_unlocked(ctp_worker *self, ctp_task task) {
+    unsigned busy = atomic_load_explicit(&self->busy, memory_order_relaxed);
+    atomic_store_explicit(&self->busy, busy + 1, memory_order_relaxed);
+    task.fn(task.arg, 0);
+    atomic_store_explicit(&self->busy, busy, memory_order_relaxed);
+    unsigned long long done = atomic_load_explicit(&self->done, memory_order_relaxed);
+    atomic_store_explicit(&self->done, done + 1, memory_order_relaxed);
 }
 
 /* Runs one task with the lock released. Called and returns with the lock held. */
-static void run_task(ctp_pool *pool, ctp_task task) {
-    pool->running++;
+static void run_task(ctp_pool *pool, ctp_worker *self, ctp_task task) {
     pthread_mutex_unlock(&pool->lock);
-    task.fn(task.arg, 0);
+    run_unlocked(self, task);
     pthread_mutex_lock(&pool->lock);
-    pool->running--;
-    pool->completed++;
+}
+
+/* Runs this worker's broadcast tasks. Called and returns with the lock held. */
+static void run_own(ctp_pool *pool, ctp_worker *self) {
+    ctp_task task;
+    while (ctp_ring_pop(&self->own, &task, 1) == 1) run_task(pool, self, task);
+    atomic_store_explicit(&self->has_own, false, memory_order_relaxed);
 }
 
 static unsigned long long monotonic_ns(void) {
@@ -166,78 +174,110 @@ static unsigned long long monotonic_ns(void) {
 
 /* How many queued tasks a worker takes per lock acquisition. Taking several saves a lock round trip
    per task (and the contention that comes with it) when tasks are tiny, but a batch is run by one
-   worker, so it must not hold back work another worker could start:
-   - a batch is taken only while no worker is idle, and a worker about to go idle first takes the
-     unstarted tasks of other workers' batches (steal_held), so no task waits behind a blocked one
-     while a worker has nothing to do;
+   worker, so it must neither hold back work another worker could start nor change the order in
+   which tasks start:
+   - a batch is taken only while no worker is idle, and a worker looking for work takes over half of
+     the unstarted tasks of another worker's batch before it takes anything newer from the shared
+     queue (take_over), so tasks start in submission order and none waits behind a blocked one while
+     a worker could run it;
    - it is sized to run for about CTP_BATCH_TARGET_NS (learned from the previous batch) and never
      more than a fair share of the queue, so tasks longer than that are taken one at a time;
+   - a worker runs its broadcast tasks between the tasks of its batch;
    - a worker waiting inside a task runs the rest of its own batch (ctp_pool_help), and terminate
      cancels the tasks of every batch that have not started. */
 static size_t batch_size(const ctp_pool *pool, const ctp_worker *self) {
+    if (pool->ring.count <= 1 || pool->idle_count > 0) return 1;
     size_t fair_share = (pool->ring.count + pool->threads - 1) / pool->threads;
     return fair_share < self->batch_limit ? fair_share : self->batch_limit;
 }
 
-/* Learns the batch limit from how long the last batch took per task. */
+/* Learns the batch limit from how long the last batch took per task. A single task may raise it but
+   not lower it: one long task (a task waiting for an event, say) among short ones says little about
+   the next ones, and a batch of long tasks costs little, since idle workers take over its tasks. */
 static void adapt_batch(ctp_worker *self, size_t count, unsigned long long elapsed_ns) {
     unsigned long long per_task = elapsed_ns / count + 1;
     unsigned long long limit = CTP_BATCH_TARGET_NS / per_task;
-    self->batch_limit = limit < 1 ? 1 : limit > CTP_BATCH_MAX ? CTP_BATCH_MAX : (size_t)limit;
+    size_t learned = limit < 1 ? 1 : limit > CTP_BATCH_MAX ? CTP_BATCH_MAX : (size_t)limit;
+    if (count > 1 || learned > self->batch_limit) self->batch_limit = learned;
 }
 
-/* Claims a task from a worker's batch, if one has not started. Called with the lock held, by any
-   thread; the owner claims its own tasks with the same counter without the lock. */
-static bool claim_held(ctp_worker *worker, ctp_task *task) {
-    if (atomic_load_explicit(&worker->held_next, memory_order_relaxed) >= worker->held_count) return false;
-    size_t i = atomic_fetch_add_explicit(&worker->held_next, 1, memory_order_relaxed);
-    if (i >= worker->held_count) return false;
-    *task = worker->held[i];
-    return true;
+/* Tasks of a worker's batch that have not been claimed. Called with the lock held. */
+static size_t unstarted(const ctp_worker *worker) {
+    size_t next = atomic_load_explicit(&worker->held_next, memory_order_relaxed);
+    return next < worker->held_count ? worker->held_count - next : 0;
 }
 
-/* Claims an unstarted task from another worker's batch. Called with the lock held. */
-static bool steal_held(ctp_pool *pool, const ctp_worker *self, ctp_task *task) {
+/* Claims up to `count` unstarted tasks of a worker's batch, copying them to `out`; returns how many.
+   Called with the lock held, by any thread; the owner claims its own tasks one at a time with the
+   same counter without the lock. */
+static size_t claim_held(ctp_worker *worker, ctp_task *out, size_t count) {
+    if (unstarted(worker) == 0) return 0;
+    size_t first = atomic_fetch_add_explicit(&worker->held_next, count, memory_order_relaxed);
+    if (first >= worker->held_count) return 0;
+    size_t end = worker->held_count - first < count ? worker->held_count : first + count;
+    for (size_t i = first; i < end; i++) out[i - first] = worker->held[i];
+    return end - first;
+}
+
+/* Takes over half (at least one) of the unstarted tasks of another worker's batch, as this worker's
+   batch. Called with the lock held, while this worker holds no batch. */
+static bool take_over(ctp_pool *pool, ctp_worker *self) {
     for (unsigned w = 0; w < pool->threads; w++) {
-        if (w != self->index && claim_held(&pool->workers[w], task)) return true;
+        ctp_worker *other = &pool->workers[w];
+        size_t left = other == self ? 0 : unstarted(other);
+        if (left == 0) continue;
+        size_t count = claim_held(other, self->held, left > 1 ? left / 2 : 1);
+        if (count == 0) continue;
+        self->held_count = count;
+        atomic_store_explicit(&self->held_next, 0, memory_order_relaxed);
+        return true;
     }
     return false;
 }
 
-/* Takes a batch off the shared queue and runs it. Called and returns with the lock held. */
-static void run_batch(ctp_pool *pool, ctp_worker *self) {
-    size_t count = ctp_ring_pop(&pool->ring, self->held, batch_size(pool, self));
-    self->held_count = count;
+/* Takes up to `count` tasks off the shared queue as this worker's batch. Called with the lock held. */
+static bool take_batch(ctp_pool *pool, ctp_worker *self, size_t count) {
+    size_t taken = ctp_ring_pop(&pool->ring, self->held, count);
+    if (taken == 0) return false;
+    if (pool->space_waiters > 0) {
+        if (taken == 1) pthread_cond_signal(&pool->space); else pthread_cond_broadcast(&pool->space);
+    }
+    self->held_count = taken;
     atomic_store_explicit(&self->held_next, 0, memory_order_relaxed);
-    if (pool->space_waiters > 0) pthread_cond_broadcast(&pool->space);
-    pool->running += count;
-    pthread_mutex_unlock(&pool->lock);
+    return true;
+}
 
-    /* Tasks claimed by others (helpers, idle workers, terminate) are counted by them. */
+/* Runs this worker's batch, and its broadcast tasks as they come. Called and returns with the lock
+   held; the lock is released while tasks run. */
+static void run_held(ctp_pool *pool, ctp_worker *self) {
+    size_t count = self->held_count;
+    pthread_mutex_unlock(&pool->lock);
     size_t ran = 0;
     unsigned long long start = monotonic_ns();
     for (;;) {
+        if (atomic_load_explicit(&self->has_own, memory_order_relaxed)) {
+            pthread_mutex_lock(&pool->lock);
+            run_own(pool, self);
+            pthread_mutex_unlock(&pool->lock);
+        }
         size_t i = atomic_fetch_add_explicit(&self->held_next, 1, memory_order_relaxed);
         if (i >= count) break;
-        self->held[i].fn(self->held[i].arg, 0);
+        run_unlocked(self, self->held[i]);
         ran++;
     }
     if (ran > 0) adapt_batch(self, ran, monotonic_ns() - start);
-
     pthread_mutex_lock(&pool->lock);
-    pool->running -= count;
-    pool->completed += ran;
+    self->held_count = 0; /* every task claimed: nobody can take any */
 }
 
 /* Runs tasks until the queues are empty and the pool no longer runs. Called and returns with the
    lock held. */
 static void worker_loop(ctp_pool *pool, ctp_worker *self) {
     for (;;) {
-        ctp_task task;
-        if (self->own.count == 0 && pool->ring.count > 1 && pool->idle_count == 0) {
-            run_batch(pool, self);
-        } else if (take_task(pool, self, &task) || steal_held(pool, self, &task)) {
-            run_task(pool, task);
+        if (self->own.count > 0) {
+            run_own(pool, self);
+        } else if (take_over(pool, self) || take_batch(pool, self, batch_size(pool, self))) {
+            run_held(pool, self);
         } else if (pool->state != CTP_RUNNING) {
             return; /* closed or terminated, and drained */
         } else {
@@ -381,6 +421,13 @@ static int submit(ctp_pool *pool, ctp_task_fn fn, void *arg, bool may_block) {
             rc = CTP_EAGAIN;
             break;
         }
+        ctp_task task;
+        if (ctp_self != NULL && ctp_self->pool == pool && ctp_ring_pop(&pool->ring, &task, 1) == 1) {
+            /* A worker of this pool waiting for room could wait for itself (every worker may be
+               here): it runs the oldest queued task instead, which makes the room. */
+            run_task(pool, ctp_self, task);
+            continue;
+        }
         pool->space_waiters++;
         pthread_cond_wait(&pool->space, &pool->lock);
         pool->space_waiters--;
@@ -428,7 +475,10 @@ int ctp_pool_broadcast(ctp_pool *pool, ctp_task_fn fn, void *arg) {
     if (rc != 0) {
         while (pushed > 0) pool->workers[--pushed].own.count--; /* all or nothing */
     } else {
-        for (unsigned i = 0; i < pool->threads; i++) wake_worker(pool, &pool->workers[i]);
+        for (unsigned i = 0; i < pool->threads; i++) {
+            atomic_store_explicit(&pool->workers[i].has_own, true, memory_order_relaxed);
+            wake_worker(pool, &pool->workers[i]);
+        }
     }
     pthread_mutex_unlock(&pool->lock);
     return rc;
@@ -438,11 +488,19 @@ int ctp_pool_help(ctp_pool *pool) {
     if (pool == NULL || ctp_self == NULL || ctp_self->pool != pool) return CTP_EINVAL;
     ctp_worker *self = ctp_self;
     ctp_task task;
-    /* The rest of this worker's own batch first: the caller may be waiting for one of those. */
     pthread_mutex_lock(&pool->lock);
-    /* Nothing queued: a task of another worker's batch may be what the caller waits for. */
-    bool found = claim_held(self, &task) || take_task(pool, self, &task) || steal_held(pool, self, &task);
-    if (found) run_task(pool, task);
+    /* Oldest first: the rest of this worker's batch (the caller may be waiting for one of those),
+       its broadcast tasks, other workers' unstarted batch tasks, then the shared queue. Only one
+       task: this worker's batch array is in use further up the stack. */
+    bool found = claim_held(self, &task, 1) == 1 || ctp_ring_pop(&self->own, &task, 1) == 1;
+    for (unsigned w = 0; !found && w < pool->threads; w++) {
+        if (w != self->index) found = claim_held(&pool->workers[w], &task, 1) == 1;
+    }
+    if (!found && ctp_ring_pop(&pool->ring, &task, 1) == 1) {
+        found = true;
+        if (pool->space_waiters > 0) pthread_cond_signal(&pool->space);
+    }
+    if (found) run_task(pool, self, task);
     pthread_mutex_unlock(&pool->lock);
     return found ? 1 : 0;
 }
@@ -482,8 +540,11 @@ int ctp_pool_terminate(ctp_pool *pool) {
     ctp_task *dropped_held = CTP_MALLOC((size_t)pool->threads * CTP_BATCH_MAX * sizeof(ctp_task));
     size_t dropped_held_count = 0;
     for (unsigned i = 0; dropped_held != NULL && i < pool->threads; i++) {
-        while (claim_held(&pool->workers[i], &dropped_held[dropped_held_count])) dropped_held_count++;
+        dropped_held_count += claim_held(&pool->workers[i], dropped_held + dropped_held_count, CTP_BATCH_MAX);
     }
+#ifdef CTP_FAULT_INJECTION
+    atomic_fetch_add(&ctp_test_batched_cancels, dropped_held_count);
+#endif
     pool->cancelling++;
     wake_all(pool);
     pthread_mutex_unlock(&pool->lock);
@@ -564,27 +625,40 @@ int ctp_pool_thread_count(const ctp_pool *pool) {
     return pool == NULL ? CTP_EINVAL : (int)pool->threads;
 }
 
-/* Broadcast tasks not yet taken. Called with the lock held. */
-static size_t own_queued(const ctp_pool *pool) {
-    size_t count = 0;
-    for (unsigned i = 0; i < pool->threads; i++) count += pool->workers[i].own.count;
-    return count;
-}
 
 int ctp_pool_stats(ctp_pool *pool, ctp_stats *out) {
     if (pool == NULL || out == NULL) return CTP_EINVAL;
     pthread_mutex_lock(&pool->lock);
+    /* Broadcast tasks and unstarted batch tasks are queued too; what runs is counted per worker. */
+    size_t queued_elsewhere = 0, running = 0;
+    unsigned long long completed = 0;
+    for (unsigned i = 0; i < pool->threads; i++) {
+        const ctp_worker *worker = &pool->workers[i];
+        queued_elsewhere += worker->own.count + unstarted(worker);
+        running += atomic_load_explicit(&worker->busy, memory_order_relaxed);
+        completed += atomic_load_explicit(&worker->done, memory_order_relaxed);
+    }
     *out = (ctp_stats){
         .threads = pool->threads,
         .idle = pool->idle_count,
-        .queued = pool->ring.count + own_queued(pool),
-        .running = pool->running,
-        .completed = pool->completed,
+        .queued = pool->ring.count + queued_elsewhere,
+        .running = running,
+        .completed = completed,
         .cancelled = pool->cancelled,
     };
     pthread_mutex_unlock(&pool->lock);
     return 0;
 }
+
+#ifdef CTP_FAULT_INJECTION
+size_t ctp_test_batched(ctp_pool *pool) {
+    pthread_mutex_lock(&pool->lock);
+    size_t count = 0;
+    for (unsigned i = 0; i < pool->threads; i++) count += unstarted(&pool->workers[i]);
+    pthread_mutex_unlock(&pool->lock);
+    return count;
+}
+#endif
 
 int ctp_current_worker_index(void) {
     return ctp_self != NULL ? (int)ctp_self->index : -1;

@@ -61,7 +61,8 @@ void ctp_options_init(ctp_options *options);
 int ctp_pool_create(const ctp_options *options, ctp_pool **out);
 
 /* Queues fn(arg, 0) to run on a worker. With a queue_capacity, blocks while the queue is
-   full (until there is room, or the pool is closed: CTP_ECLOSED). CTP_ENOMEM if the queue
+   full (until there is room, or the pool is closed: CTP_ECLOSED); called from one of the pool's own
+   workers, it runs queued tasks itself until there is room, instead of waiting for itself. CTP_ENOMEM if the queue
    could not grow; the task was not accepted. */
 int ctp_pool_submit(ctp_pool *pool, ctp_task_fn fn, void *arg);
 /* As ctp_pool_submit, but returns CTP_EAGAIN instead of blocking on a full queue. */
