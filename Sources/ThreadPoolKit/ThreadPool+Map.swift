@@ -66,24 +66,28 @@ final class MapJob<Element: Sendable, T: Sendable>: SharedJob, @unchecked Sendab
     }
 
     override func complete(failure: (any Error)?) {
-        defer { chunkInitialized.deallocate() }
         if let failure {
             for chunk in 0..<chunkCount where chunkInitialized[chunk] {
                 let start = chunk * chunkSize
                 (output + start).deinitialize(count: min(chunkSize, items.count - start))
             }
-            if ownsOutput { output.deallocate() }
             result.resolve(.failure(failure))
         } else if ownsOutput {
             let values = [T](unsafeUninitializedCapacity: items.count) { buffer, initialized in
                 buffer.baseAddress!.moveInitialize(from: output, count: items.count)
                 initialized = items.count
             }
-            output.deallocate()
             result.resolve(.success(values))
         } else {
             result.resolve(.success([])) // the values are in the caller's array already
         }
+    }
+
+    // Frees the buffers however the job ended: completed (the values were moved out or
+    // deinitialized), or never queued (submit threw: nothing was initialized).
+    deinit {
+        chunkInitialized.deallocate()
+        if ownsOutput { output.deallocate() }
     }
 }
 
