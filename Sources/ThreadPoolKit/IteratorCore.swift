@@ -133,17 +133,33 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
         }
     }
 
-    /// How many items a runner pulls at once: whole chunks, up to its share of the window's room (so
-    /// that the other runners get work too), and at most `maxPull` unless a chunk is larger. Pulling
-    /// and storing several items per lock acquisition is what keeps tiny items cheap.
+    /// How many items a runner pulls at once: whole chunks, as many as run in about
+    /// `pullTargetNanoseconds` (learned from the last pull, in `pullHint`), at most `maxPull` unless a
+    /// chunk is larger, and at most a worker's share of the window's room. Pulling and storing several
+    /// tiny items per lock acquisition is what keeps them cheap; slow items are pulled one chunk at a
+    /// time, so that each result is handed out as soon as it is ready and the other workers get the
+    /// next items.
     @inlinable func pullLimit(_ s: State) -> Int {
         let room = s.draining ? Int.max : bufferSize - (s.pulled - s.delivered)
-        let share = room / max(s.activeRunners, 1)
-        let items = min(share, max(Self.maxPull, chunkSize))
+        let share = room / maxRunners
+        let items = min(share, pullHint.load(ordering: .relaxed))
         return max(chunkSize, items / chunkSize * chunkSize)
     }
 
     @usableFromInline static var maxPull: Int { 64 }
+    @usableFromInline static var pullTargetNanoseconds: Int64 { 4_000 }
+
+    /// Items per pull, learned by the runners from how long their last pull took per item.
+    @usableFromInline let pullHint = Atomic<Int>(1)
+
+    /// Learns `pullHint` from a pull of `count` items that took `elapsed`.
+    @inlinable func learnPull(count: Int, elapsed: Duration) {
+        let (seconds, attoseconds) = elapsed.components
+        let nanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        let perItem = max(nanoseconds / Int64(count), 1)
+        let hint = min(max(Int(Self.pullTargetNanoseconds / perItem), 1), max(Self.maxPull, chunkSize))
+        pullHint.store(hint, ordering: .relaxed)
+    }
 
     /// Set with `cancelled` or `terminated`: runners check it before each item they pulled, so that
     /// pulled items not yet started never run.
@@ -186,20 +202,37 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
                 stopRunner()
                 return
             }
+            // Each chunk's results are handed out as soon as the chunk is done (as Python's imap
+            // does), so a slow item never holds back the results of the chunks before it; pulling
+            // several chunks at once only saves lock acquisitions on the input.
             var results: [(index: Int, result: Result<T, any Error>)] = []
-            results.reserveCapacity(chunk.count)
-            for (index, item) in chunk {
-                if stopping.load(ordering: .relaxed) { break }
-                let result = Result { try transform(item) }
-                if case .failure = result { PoolShared.current?.recordFailure() }
-                results.append((index, result))
-            }
-            changed { s in
-                s.running -= chunk.count // the skipped ones too: they will never run
-                for (index, result) in results {
-                    if isOrdered { s.results.fill(index, with: result) } else { s.results.append(result) }
+            results.reserveCapacity(chunkSize)
+            let clock = ContinuousClock()
+            let started = clock.now
+            var position = 0
+            var ran = 0
+            while position < chunk.count {
+                let chunkEnd = min(position + chunkSize, chunk.count)
+                results.removeAll(keepingCapacity: true)
+                while position < chunkEnd && !stopping.load(ordering: .relaxed) {
+                    let (index, item) = chunk[position]
+                    let result = Result { try transform(item) }
+                    if case .failure = result { PoolShared.current?.recordFailure() }
+                    results.append((index, result))
+                    position += 1
+                }
+                ran += results.count
+                // Items skipped after cancel() or terminate() will never run: they leave `running` too.
+                let settled = stopping.load(ordering: .relaxed) ? chunk.count - (position - results.count) : results.count
+                if stopping.load(ordering: .relaxed) { position = chunk.count }
+                changed { s in
+                    s.running -= settled
+                    for (index, result) in results {
+                        if isOrdered { s.results.fill(index, with: result) } else { s.results.append(result) }
+                    }
                 }
             }
+            learnPull(count: max(ran, 1), elapsed: clock.now - started)
         }
     }
 

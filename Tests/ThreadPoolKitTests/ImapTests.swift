@@ -221,3 +221,32 @@ struct ImapTests {
         try pool.join()
     }
 }
+
+@Suite("imap with slow items")
+struct ImapSlowItemTests {
+    @Test("slow items are spread over the workers and each result is handed out as soon as it is ready")
+    func slowItemsSpread() throws {
+        let pool = try ThreadPool(threads: 2)
+        let gate = Gate()
+        // Item 2 blocks until the consumer has read items 0 and 1: were they pulled together with it
+        // by one runner, they would be held back and this would time out.
+        let iterator = try pool.imap(0..<4) { (x: Int) -> Int in
+            if x == 2 { gate.pass() }
+            return ThreadPool.currentWorker!.index
+        }
+        _ = try iterator.next(timeout: .seconds(10))
+        _ = try iterator.next(timeout: .seconds(10))
+        gate.open()
+        _ = try iterator.next(timeout: .seconds(10))
+        _ = try iterator.next(timeout: .seconds(10))
+        #expect(try iterator.next() == nil)
+        // Items that take a while go to both workers.
+        let workers = try pool.imap(0..<8) { (_: Int) -> Int in
+            usleep(20_000) // work that takes a while
+            return ThreadPool.currentWorker!.index
+        }.collect()
+        #expect(Set(workers) == [0, 1])
+        pool.close()
+        try pool.join()
+    }
+}
