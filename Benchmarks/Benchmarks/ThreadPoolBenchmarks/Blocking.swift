@@ -1,0 +1,89 @@
+import Benchmark
+import CBenchSupport
+import CThreadPool
+import Dispatch
+import NIOPosix
+import ThreadPoolKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Workload 5: 64 tasks that each block 10 ms in usleep, on 8 workers: ideally 8 rounds of 10 ms,
+/// 80 ms (plus usleep's own overshoot, ~0.1 ms a sleep here). Dispatch and the Swift concurrency pool
+/// take no worker count: Dispatch grows its pool when threads block (slowly), the cooperative pool
+/// of Swift concurrency never does (2 threads here: 320 ms is its ideal).
+let blockingTasks = 64
+let blockingMicroseconds: UInt32 = 10_000
+let blockingWorkers = 8
+
+private func blockingConfig() -> Benchmark.Configuration {
+    throughputConfig(maxDuration: 4, quickIterations: 3, fullIterations: 30, mallocTolerance: .absolute(24))
+}
+
+func registerBlocking() {
+    let n = blockingTasks
+    let sleep = blockingMicroseconds
+
+    Benchmark("W5 blocking ThreadPoolKit.applyAsync w8", configuration: blockingConfig()) { benchmark in
+        let pool = try ThreadPool(threads: blockingWorkers)
+        let counter = Countdown(n)
+        try measure(benchmark, tasks: n) {
+            for _ in 0..<n {
+                _ = try pool.applyAsync {
+                    usleep(sleep)
+                    counter.hit()
+                }
+            }
+            counter.wait()
+        }
+        pool.close()
+        try pool.join()
+    }
+
+    Benchmark("W5 blocking CThreadPool.ctp_pool_submit w8", configuration: blockingConfig()) { benchmark in
+        guard let pool = cbench_pool_create(UInt32(blockingWorkers)) else { fatalError("ctp_pool_create failed") }
+        measure(benchmark, tasks: n) {
+            checkC(cbench_blocking_ctp(pool, Int32(n), sleep), "cbench_blocking_ctp")
+        }
+        cbench_pool_destroy(pool)
+    }
+
+    Benchmark("W5 blocking NIOThreadPool.submit w8", configuration: blockingConfig()) { benchmark in
+        let pool = NIOThreadPool(numberOfThreads: blockingWorkers)
+        pool.start()
+        let counter = Countdown(n)
+        measure(benchmark, tasks: n) {
+            for _ in 0..<n {
+                pool.submit { _ in
+                    usleep(sleep)
+                    counter.hit()
+                }
+            }
+            counter.wait()
+        }
+        try pool.syncShutdownGracefully()
+    }
+
+    Benchmark("W5 blocking Dispatch.concurrentQueue+group", configuration: blockingConfig()) { benchmark in
+        let queue = DispatchQueue(label: "bench.concurrent", attributes: .concurrent)
+        measure(benchmark, tasks: n) {
+            let group = DispatchGroup()
+            for _ in 0..<n {
+                queue.async(group: group) { usleep(sleep) }
+            }
+            group.wait()
+        }
+    }
+
+    Benchmark("W5 blocking withTaskGroup", configuration: blockingConfig()) { benchmark async in
+        await measureAsync(benchmark, tasks: n) {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<n {
+                    group.addTask { usleep(sleep) }
+                }
+                await group.waitForAll()
+            }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import Benchmark
+import CBenchSupport
+import CThreadPool
+import Dispatch
+import NIOPosix
+import ThreadPoolKit
+
+/// Workload 4: submit-to-start latency on an idle pool.
+///
+/// 10,000 samples (after 200 unrecorded warm-up samples), one submit about every 100 µs (a 100 µs
+/// nanosleep; the kernel's 50 µs timer slack comes on top), so the workers have parked again before
+/// each submit. A sample is (clock_gettime(CLOCK_MONOTONIC) as the task starts on the worker) minus
+/// (the same clock just before the submit call), so it includes the submit call itself (for Swift:
+/// allocating the closure context and the AsyncResult) and the futex wake of a parked worker.
+///
+/// Each sample is handed to package-benchmark as one value of the custom metric
+/// `submitToStart ns` (one iteration, 10,000 values), so its p50/p90/p99 are the percentiles of
+/// the 10,000 samples, not of iterations. The wallClock of these benchmarks means nothing.
+let latencySamples = 10_000
+let latencyWarmupSamples = 200
+let latencyGapNanoseconds: Int64 = 100_000
+
+private func latencyConfig() -> Benchmark.Configuration {
+    .init(metrics: standardMetrics + [Metrics.submitToStart],
+          timeUnits: .microseconds,
+          warmupIterations: 0,
+          maxDuration: .seconds(60),
+          maxIterations: 1)
+}
+
+/// Runs `submit(probe, index)` for warm-up + recorded samples; `submit` must arrange for
+/// `probe.started(index)` to be called first thing on the worker.
+private func sampleLatency(_ benchmark: Benchmark, _ submit: (LatencyProbe, Int) throws -> Void) rethrows {
+    let total = latencyWarmupSamples + latencySamples
+    let probe = LatencyProbe(count: total)
+    defer { probe.deallocate() }
+    try measure(benchmark, tasks: latencySamples) {
+        for i in 0..<total {
+            probe.submitted[i] = cbench_now_ns()
+            try submit(probe, i)
+            cbench_sleep_ns(latencyGapNanoseconds)
+        }
+        probe.counter.wait()
+    }
+    for i in latencyWarmupSamples..<total {
+        benchmark.measurement(Metrics.submitToStart, Int(probe.latency(i)))
+    }
+}
+
+/// Per-sample timestamps: `submitted` written by the submitting thread, `started` by the worker.
+final class LatencyProbe: Sendable {
+    let submitted: SharedBuffer<Int64>
+    let startedAt: SharedBuffer<Int64>
+    let counter: Countdown
+
+    init(count: Int) {
+        submitted = SharedBuffer(count: count, repeating: 0)
+        startedAt = SharedBuffer(count: count, repeating: 0)
+        counter = Countdown(count)
+    }
+
+    @inline(__always)
+    func started(_ index: Int) {
+        cbench_store_i64(startedAt.base + index, cbench_now_ns())
+        counter.hit()
+    }
+
+    func latency(_ index: Int) -> Int64 {
+        cbench_load_i64(startedAt.base + index) - submitted[index]
+    }
+
+    func deallocate() {
+        submitted.deallocate()
+        startedAt.deallocate()
+    }
+}
+
+func registerLatency() {
+    Benchmark("W4 latency ThreadPoolKit.applyAsync w2", configuration: latencyConfig()) { benchmark in
+        let pool = try ThreadPool(threads: 2)
+        try sampleLatency(benchmark) { probe, i in
+            _ = try pool.applyAsync { probe.started(i) }
+        }
+        pool.close()
+        try pool.join()
+    }
+
+    Benchmark("W4 latency CThreadPool.ctp_pool_submit w2", configuration: latencyConfig()) { benchmark in
+        guard let pool = cbench_pool_create(2) else { fatalError("ctp_pool_create failed") }
+        let total = latencyWarmupSamples + latencySamples
+        var samples = [Int64](repeating: 0, count: total)
+        measure(benchmark, tasks: latencySamples) {
+            checkC(cbench_latency_ctp(pool, Int32(total), latencyGapNanoseconds, &samples), "cbench_latency_ctp")
+        }
+        for sample in samples[latencyWarmupSamples...] { benchmark.measurement(Metrics.submitToStart, Int(sample)) }
+        cbench_pool_destroy(pool)
+    }
+
+    Benchmark("W4 latency NIOThreadPool.submit w2", configuration: latencyConfig()) { benchmark in
+        let pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        sampleLatency(benchmark) { probe, i in
+            pool.submit { _ in probe.started(i) }
+        }
+        try pool.syncShutdownGracefully()
+    }
+
+    Benchmark("W4 latency Dispatch.concurrentQueue", configuration: latencyConfig()) { benchmark in
+        let queue = DispatchQueue(label: "bench.concurrent", attributes: .concurrent)
+        sampleLatency(benchmark) { probe, i in
+            queue.async { probe.started(i) }
+        }
+    }
+
+    Benchmark("W4 latency Task.detached", configuration: latencyConfig()) { benchmark in
+        sampleLatency(benchmark) { probe, i in
+            Task.detached { probe.started(i) }
+        }
+    }
+
+    // Thread start latency: pthread_create to the thread's first instruction (joined each time).
+    Benchmark("W4 latency pthread_create", configuration: latencyConfig()) { benchmark in
+        let total = latencyWarmupSamples + latencySamples
+        var samples = [Int64](repeating: 0, count: total)
+        measure(benchmark, tasks: latencySamples) {
+            checkC(cbench_latency_pthread(Int32(total), latencyGapNanoseconds, &samples), "cbench_latency_pthread")
+        }
+        for sample in samples[latencyWarmupSamples...] { benchmark.measurement(Metrics.submitToStart, Int(sample)) }
+    }
+}

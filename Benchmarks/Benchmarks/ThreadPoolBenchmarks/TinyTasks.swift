@@ -1,0 +1,152 @@
+import Benchmark
+import CBenchSupport
+import CThreadPool
+import Dispatch
+import NIOCore
+import NIOPosix
+import ThreadPoolKit
+
+/// Workload 1: 200,000 tiny tasks, each incrementing one shared atomic, then wait for all of them.
+///
+/// Every variant waits the same way unless noted: the task that brings the shared count to 200,000
+/// signals a semaphore (`Countdown`), so the measured region is "submit all, until the last one has
+/// run". The pool is created before and shut down after the measured region.
+let tinyTaskCount = 200_000
+
+func registerTinyTasks() {
+    let n = tinyTaskCount
+
+    for workers in [2, 4] {
+        Benchmark("W1 tiny ThreadPoolKit.applyAsync w\(workers)", configuration: throughputConfig()) { benchmark in
+            let pool = try ThreadPool(threads: workers)
+            let counter = Countdown(n)
+            try measure(benchmark, tasks: n) {
+                for _ in 0..<n {
+                    _ = try pool.applyAsync { counter.hit() }
+                }
+                counter.wait()
+            }
+            pool.close()
+            try pool.join()
+        }
+
+        // Python style: keep every AsyncResult and wait on each (results = [apply_async(...)]; r.wait()).
+        Benchmark("W1 tiny ThreadPoolKit.applyAsync+wait w\(workers)", configuration: throughputConfig()) { benchmark in
+            let pool = try ThreadPool(threads: workers)
+            let counter = Countdown(n)
+            try measure(benchmark, tasks: n) {
+                var results: [AsyncResult<Void>] = []
+                results.reserveCapacity(n)
+                for _ in 0..<n {
+                    results.append(try pool.applyAsync { counter.hit() })
+                }
+                for result in results { try result.get() }
+                check(counter.count.load(ordering: .relaxed) == n, "not every task ran")
+            }
+            pool.close()
+            try pool.join()
+        }
+
+        // The C API alone: a C loop of ctp_pool_submit with a C function incrementing a C11 atomic.
+        Benchmark("W1 tiny CThreadPool.ctp_pool_submit w\(workers)",
+                  configuration: throughputConfig(mallocTolerance: .absolute(16))) { benchmark in
+            guard let pool = cbench_pool_create(UInt32(workers)) else { fatalError("ctp_pool_create failed") }
+            measure(benchmark, tasks: n) {
+                checkC(cbench_tiny_ctp(pool, n), "cbench_tiny_ctp")
+            }
+            cbench_pool_destroy(pool)
+        }
+
+        Benchmark("W1 tiny NIOThreadPool.submit w\(workers)", configuration: throughputConfig()) { benchmark in
+            let pool = NIOThreadPool(numberOfThreads: workers)
+            pool.start()
+            let counter = Countdown(n)
+            measure(benchmark, tasks: n) {
+                for _ in 0..<n {
+                    pool.submit { _ in counter.hit() }
+                }
+                counter.wait()
+            }
+            try pool.syncShutdownGracefully()
+        }
+
+        // runIfActive completes a promise on an event loop: one extra (event loop) thread, and the
+        // measured region ends when every future has completed (andAllSucceed(...).wait()).
+        Benchmark("W1 tiny NIOThreadPool.runIfActive w\(workers)", configuration: throughputConfig()) { benchmark in
+            let pool = NIOThreadPool(numberOfThreads: workers)
+            pool.start()
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            let loop = group.next()
+            let counter = Countdown(n)
+            try measure(benchmark, tasks: n) {
+                var futures: [EventLoopFuture<Void>] = []
+                futures.reserveCapacity(n)
+                for _ in 0..<n {
+                    futures.append(pool.runIfActive(eventLoop: loop) { counter.hit() })
+                }
+                try EventLoopFuture.andAllSucceed(futures, on: loop).wait()
+                counter.wait()
+            }
+            try pool.syncShutdownGracefully()
+            try group.syncShutdownGracefully()
+        }
+    }
+
+    // Dispatch sizes its own thread pool (about one thread per CPU here): no worker count.
+    Benchmark("W1 tiny Dispatch.concurrentQueue+group", configuration: throughputConfig()) { benchmark in
+        let queue = DispatchQueue(label: "bench.concurrent", attributes: .concurrent)
+        let counter = Countdown(n)
+        measure(benchmark, tasks: n) {
+            let group = DispatchGroup()
+            for _ in 0..<n {
+                queue.async(group: group) { counter.hit() }
+            }
+            group.wait()
+            counter.wait()
+        }
+    }
+
+    // Not a submission per task: concurrentPerform hands out indices to the calling thread and the
+    // global queue's threads. The lower bound for "run n closures on all cores".
+    Benchmark("W1 tiny Dispatch.concurrentPerform", configuration: throughputConfig()) { benchmark in
+        let counter = Countdown(n)
+        measure(benchmark, tasks: n) {
+            DispatchQueue.concurrentPerform(iterations: n) { _ in counter.hit() }
+            counter.wait()
+        }
+    }
+
+    // Swift concurrency's global executor: as many threads as CPUs (2 here).
+    Benchmark("W1 tiny withTaskGroup", configuration: throughputConfig()) { benchmark async in
+        let counter = Countdown(n)
+        await measureAsync(benchmark, tasks: n) {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<n {
+                    group.addTask { counter.hit() }
+                }
+                await group.waitForAll()
+            }
+            counter.wait()
+        }
+    }
+
+    Benchmark("W1 tiny withDiscardingTaskGroup", configuration: throughputConfig()) { benchmark async in
+        let counter = Countdown(n)
+        await measureAsync(benchmark, tasks: n) {
+            await withDiscardingTaskGroup { group in
+                for _ in 0..<n {
+                    group.addTask { counter.hit() }
+                }
+            }
+            counter.wait()
+        }
+    }
+
+    // The floor: one detached pthread_create per task (C), same completion wait.
+    Benchmark("W1 tiny pthread_create per task",
+              configuration: throughputConfig(quickIterations: 1, fullIterations: 5, warmup: 0)) { benchmark in
+        measure(benchmark, tasks: n) {
+            checkC(cbench_tiny_pthread(n), "cbench_tiny_pthread")
+        }
+    }
+}

@@ -1,0 +1,279 @@
+#define _GNU_SOURCE
+#include "CBenchSupport.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t cbench_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void cbench_sleep_ns(int64_t ns) {
+    struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
+void cbench_store_i64(int64_t *slot, int64_t value) {
+    __atomic_store_n(slot, value, __ATOMIC_RELEASE);
+}
+
+int64_t cbench_load_i64(const int64_t *slot) {
+    return __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+}
+
+ctp_pool *cbench_pool_create(unsigned threads) {
+    ctp_options options;
+    ctp_options_init(&options);
+    options.threads = threads;
+    ctp_pool *pool = NULL;
+    if (ctp_pool_create(&options, &pool) != 0) return NULL;
+    return pool;
+}
+
+void cbench_pool_destroy(ctp_pool *pool) {
+    if (pool == NULL) return;
+    ctp_pool_close(pool);
+    ctp_pool_join(pool);
+    ctp_pool_destroy(pool);
+}
+
+/* ---- a countdown: the task that brings the count to its target posts the semaphore --------- */
+
+typedef struct countdown {
+    _Atomic long count;
+    long target;
+    sem_t done;
+} countdown;
+
+static void countdown_init(countdown *c, long target) {
+    atomic_init(&c->count, 0);
+    c->target = target;
+    sem_init(&c->done, 0, 0);
+}
+
+static inline void countdown_hit(countdown *c) {
+    /* Read the target first: once the count reaches it the waiter may return and c may be gone. */
+    long target = c->target;
+    if (atomic_fetch_add_explicit(&c->count, 1, memory_order_acq_rel) + 1 == target) sem_post(&c->done);
+}
+
+static void countdown_wait_destroy(countdown *c) {
+    while (sem_wait(&c->done) != 0 && errno == EINTR) {}
+    sem_destroy(&c->done);
+}
+
+/* ---- workload 1 ----------------------------------------------------------------------------- */
+
+static void tiny_task(void *arg, int status) {
+    (void)status;
+    countdown_hit(arg);
+}
+
+int cbench_tiny_ctp(ctp_pool *pool, long n) {
+    countdown c;
+    countdown_init(&c, n);
+    for (long i = 0; i < n; i++) {
+        int rc = ctp_pool_submit(pool, tiny_task, &c);
+        if (rc != 0) return rc; /* leaves c half-used: only on a broken pool */
+    }
+    countdown_wait_destroy(&c);
+    return 0;
+}
+
+static void *tiny_thread(void *arg) {
+    countdown_hit(arg);
+    return NULL;
+}
+
+int cbench_tiny_pthread(long n) {
+    countdown c;
+    countdown_init(&c, n);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    for (long i = 0; i < n; i++) {
+        pthread_t thread;
+        int rc;
+        while ((rc = pthread_create(&thread, &attr, tiny_thread, &c)) == EAGAIN) sched_yield();
+        if (rc != 0) {
+            pthread_attr_destroy(&attr);
+            return -rc;
+        }
+    }
+    pthread_attr_destroy(&attr);
+    countdown_wait_destroy(&c);
+    return 0;
+}
+
+/* ---- workload 2 ----------------------------------------------------------------------------- */
+
+typedef struct map_job {
+    const int64_t *in;
+    int64_t *out;
+    countdown *done;
+} map_job;
+
+/* One task per item with no allocation per item: each task's argument is the address of its
+   input element, and the job (one map at a time) is published through this pointer. */
+static map_job *_Atomic current_map_job;
+
+static void map_item_task(void *arg, int status) {
+    (void)status;
+    map_job *job = atomic_load_explicit(&current_map_job, memory_order_acquire);
+    const int64_t *x = arg;
+    long i = x - job->in;
+    job->out[i] = *x * *x + 1;
+    countdown_hit(job->done);
+}
+
+int cbench_map1_ctp(ctp_pool *pool, const int64_t *in, int64_t *out, long n) {
+    countdown c;
+    countdown_init(&c, n);
+    map_job job = {.in = in, .out = out, .done = &c};
+    atomic_store_explicit(&current_map_job, &job, memory_order_release);
+    for (long i = 0; i < n; i++) {
+        int rc = ctp_pool_submit(pool, map_item_task, (void *)(in + i));
+        if (rc != 0) return rc;
+    }
+    countdown_wait_destroy(&c);
+    atomic_store_explicit(&current_map_job, NULL, memory_order_release);
+    return 0;
+}
+
+/* ---- workload 4 ----------------------------------------------------------------------------- */
+
+typedef struct latency_probe {
+    int64_t started;  /* written by the worker */
+    countdown *done;
+} latency_probe;
+
+static void latency_task(void *arg, int status) {
+    (void)status;
+    latency_probe *probe = arg;
+    cbench_store_i64(&probe->started, cbench_now_ns());
+    countdown_hit(probe->done);
+}
+
+int cbench_latency_ctp(ctp_pool *pool, int samples, int64_t gap_ns, int64_t *out_ns) {
+    latency_probe *probes = calloc((size_t)samples, sizeof *probes);
+    int64_t *submitted = calloc((size_t)samples, sizeof *submitted);
+    if (probes == NULL || submitted == NULL) {
+        free(probes);
+        free(submitted);
+        return CTP_ENOMEM;
+    }
+    countdown c;
+    countdown_init(&c, samples);
+    for (int i = 0; i < samples; i++) {
+        probes[i].done = &c;
+        submitted[i] = cbench_now_ns();
+        int rc = ctp_pool_submit(pool, latency_task, &probes[i]);
+        if (rc != 0) return rc;
+        cbench_sleep_ns(gap_ns);
+    }
+    countdown_wait_destroy(&c);
+    for (int i = 0; i < samples; i++) out_ns[i] = cbench_load_i64(&probes[i].started) - submitted[i];
+    free(probes);
+    free(submitted);
+    return 0;
+}
+
+static void *latency_thread(void *arg) {
+    latency_probe *probe = arg;
+    cbench_store_i64(&probe->started, cbench_now_ns());
+    return NULL;
+}
+
+int cbench_latency_pthread(int samples, int64_t gap_ns, int64_t *out_ns) {
+    for (int i = 0; i < samples; i++) {
+        latency_probe probe = {0};
+        pthread_t thread;
+        int64_t submitted = cbench_now_ns();
+        int rc = pthread_create(&thread, NULL, latency_thread, &probe);
+        if (rc != 0) return -rc;
+        pthread_join(thread, NULL);
+        out_ns[i] = probe.started - submitted;
+        cbench_sleep_ns(gap_ns);
+    }
+    return 0;
+}
+
+/* ---- workload 5 ----------------------------------------------------------------------------- */
+
+typedef struct blocking_job {
+    unsigned usec;
+    countdown *done;
+} blocking_job;
+
+static void blocking_task(void *arg, int status) {
+    (void)status;
+    blocking_job *job = arg;
+    usleep(job->usec);
+    countdown_hit(job->done);
+}
+
+int cbench_blocking_ctp(ctp_pool *pool, int tasks, unsigned usec) {
+    countdown c;
+    countdown_init(&c, tasks);
+    blocking_job job = {.usec = usec, .done = &c};
+    for (int i = 0; i < tasks; i++) {
+        int rc = ctp_pool_submit(pool, blocking_task, &job);
+        if (rc != 0) return rc;
+    }
+    countdown_wait_destroy(&c);
+    return 0;
+}
+
+/* ---- workload 6 ----------------------------------------------------------------------------- */
+
+static _Atomic long initialized_workers;
+
+static int trivial_initializer(void *context, unsigned worker_index) {
+    (void)context;
+    (void)worker_index;
+    atomic_fetch_add_explicit(&initialized_workers, 1, memory_order_relaxed);
+    return 0;
+}
+
+int cbench_lifecycle_ctp(int pools, unsigned threads) {
+    for (int i = 0; i < pools; i++) {
+        ctp_options options;
+        ctp_options_init(&options);
+        options.threads = threads;
+        options.initializer = trivial_initializer;
+        ctp_pool *pool = NULL;
+        int rc = ctp_pool_create(&options, &pool);
+        if (rc != 0) return rc;
+        ctp_pool_close(pool);
+        ctp_pool_join(pool);
+        ctp_pool_destroy(pool);
+    }
+    return 0;
+}
+
+static void *initializer_thread(void *arg) {
+    (void)arg;
+    trivial_initializer(NULL, 0);
+    return NULL;
+}
+
+int cbench_lifecycle_pthread(int pools, unsigned threads) {
+    pthread_t ids[64];
+    if (threads > 64) return CTP_EINVAL;
+    for (int i = 0; i < pools; i++) {
+        for (unsigned t = 0; t < threads; t++) {
+            int rc = pthread_create(&ids[t], NULL, initializer_thread, NULL);
+            if (rc != 0) return -rc;
+        }
+        for (unsigned t = 0; t < threads; t++) pthread_join(ids[t], NULL);
+    }
+    return 0;
+}
