@@ -11,11 +11,12 @@ C_TESTS := $(patsubst Tests/CThreadPoolTests/%.c,$(BIN)/%,$(wildcard Tests/CThre
 
 help:
 	@echo "make demo      run the tutorial's two programs (InitializeWorkers, WorkerNames)"
-	@echo "make test      every test: C warnings, C tests, the C example, Swift tests"
+	@echo "make test      every test: C warnings, C tests, the C example, Swift tests, the examples' tests"
 	@echo "make sanitize  the tests under the thread and address sanitizers"
 	@echo "make stress    10^7 tasks with random shutdowns, exact accounting"
 	@echo "make fuzz      libFuzzer on random C API operation sequences (FUZZ_SECONDS, default 60)"
 	@echo "make docs      build the DocC documentation (docs-check: fail on any warning)"
+	@echo "make examples  the SQLite and zlib per-worker examples (examples-test: their tests)"
 	@echo "make bench     the benchmarks against NIO, Dispatch and Swift concurrency (bench-quick: short)"
 	@echo "make clean     remove build products"
 
@@ -27,7 +28,7 @@ demo:
 	@echo "== WorkerNames"
 	@$(SWIFT) run --skip-build WorkerNames
 
-test: c-warnings c-test c-example swift-test
+test: c-warnings c-test c-example swift-test examples-test
 
 swift-test:
 	$(SWIFT) build --build-tests
@@ -98,9 +99,13 @@ sanitize-c:
 	@echo "example: clean under ASan+UBSan (leaks included)"
 
 clean:
-	rm -rf .build .build-tsan .build-asan $(BIN)
+	rm -rf .build .build-tsan .build-asan $(BIN) Examples/PerWorker/.build
 
 # Benchmarks (their own package under Benchmarks/): bench, bench-quick, bench-check.
 -include Benchmarks/bench.mk
 # Documentation (DocC): docs, docs-check.
 -include scripts/docs.mk
+
+# Examples with real per-worker resources (SQLite, zlib; their own package, Examples/PerWorker):
+# examples, examples-test.
+-include scripts/examples.mk

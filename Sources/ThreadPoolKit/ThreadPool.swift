@@ -153,6 +153,11 @@ public final class ThreadPool: Sendable {
     }
 
     /// Waits until every worker has run its finalizer and exited. A second call returns at once.
+    ///
+    /// A running task cannot be interrupted (a thread cannot be stopped safely from outside), so a
+    /// task that never returns makes `join()` never return, after ``terminate()`` too: make blocking
+    /// tasks wait with a timeout or on something `close()`/`terminate()` callers can signal. A
+    /// finalizer that traps ends the process, as any trap does.
     /// - Throws: ``ThreadPoolError/stillRunning`` before ``close()`` or ``terminate()``;
     ///   ``ThreadPoolError/wouldDeadlock`` from one of the pool's own workers.
     public func join() throws(ThreadPoolError) {

@@ -166,3 +166,28 @@ struct LifecycleTests {
         #expect(ran.value == 1)
     }
 }
+
+@Suite("A task that never returns")
+struct BlockedTaskTests {
+    @Test("terminate() cannot stop a running task: join() waits for it, and returns once it does")
+    func joinWaitsForRunningTask() throws {
+        let pool = try ThreadPool(threads: 1)
+        let gate = Gate()
+        let running = try pool.applyAsync { gate.pass() }
+        #expect(eventually { gate.arrived == 1 })
+        let queued = try pool.applyAsync { 1 }
+        pool.terminate()
+        expectPoolError({ if case .cancelled = $0 { true } else { false } }) { _ = try queued.get() }
+        let joined = Counter()
+        let joiner = Thread {
+            try? pool.join()
+            joined.increment()
+        }
+        joiner.start()
+        // Bounded: join must still be waiting while the task runs (it cannot be interrupted).
+        #expect(!eventually(within: 0.2) { joined.value == 1 })
+        gate.open()
+        #expect(eventually { joined.value == 1 })
+        try running.get()
+    }
+}
