@@ -37,54 +37,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ---- checks ----------------------------------------------------------------------------- */
+#include "test_support.h"
 
-#define CHECK(expr)                                                                   \
-    do {                                                                              \
-        if (!(expr)) {                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #expr); \
-            exit(1);                                                                  \
-        }                                                                             \
-    } while (0)
-
-#define CHECK_EQ(actual, expected)                                                              \
-    do {                                                                                        \
-        long long check_a_ = (long long)(actual);                                               \
-        long long check_e_ = (long long)(expected);                                             \
-        if (check_a_ != check_e_) {                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld != %lld)\n", __FILE__, __LINE__, \
-                    #actual, #expected, check_a_, check_e_);                                    \
-            exit(1);                                                                            \
-        }                                                                                       \
-    } while (0)
-
-/* How long a bounded wait for something that must happen may take before the test fails. */
-#define WAIT_SECONDS 10.0
 /* How long a task waiting for another task (that must run meanwhile) waits before giving up. */
 #define DEPENDENT_WAIT_SECONDS 3.0
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* One poll interval of a bounded wait (never used in place of synchronisation). */
-static void poll_pause(void) {
-    struct timespec ts = { 0, 200 * 1000 };
-    nanosleep(&ts, NULL);
-}
-
-#define CHECK_EVENTUALLY(cond)                                                                    \
-    do {                                                                                          \
-        double check_deadline_ = now_seconds() + WAIT_SECONDS;                                    \
-        while (!(cond) && now_seconds() < check_deadline_) poll_pause();                          \
-        if (!(cond)) {                                                                            \
-            fprintf(stderr, "%s:%d: CHECK_EVENTUALLY failed after %.0f s: %s\n", __FILE__, __LINE__, \
-                    WAIT_SECONDS, #cond);                                                         \
-            exit(1);                                                                              \
-        }                                                                                         \
-    } while (0)
 
 /* A failed expectation inside a task or callback: reported, counted, and checked by the test. */
 static atomic_int g_callback_errors;
@@ -99,15 +55,6 @@ static atomic_int g_callback_errors;
 
 #define CHECK_NO_CALLBACK_ERRORS() CHECK_EQ(atomic_load(&g_callback_errors), 0)
 
-static struct timespec deadline_in(double seconds) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    long long ns = ts.tv_nsec + (long long)(seconds * 1e9);
-    ts.tv_sec += (time_t)(ns / 1000000000LL);
-    ts.tv_nsec = (long)(ns % 1000000000LL);
-    return ts;
-}
-
 /* When the running test started: each test's line ends with its run time. */
 static double g_test_start;
 
@@ -120,20 +67,6 @@ static ctp_stats stats_of(ctp_pool *pool) {
 }
 
 /* ---- process helpers -------------------------------------------------------------------- */
-
-static int process_threads(void) {
-    DIR *dir = opendir("/proc/self/task");
-    CHECK(dir != NULL);
-    int n = 0;
-    struct dirent *entry;
-    while ((entry = readdir(dir)) != NULL) {
-        if (entry->d_name[0] != '.') n++;
-    }
-    closedir(dir);
-    return n;
-}
-
-#define CHECK_THREADS_BACK_TO(baseline) CHECK_EVENTUALLY(process_threads() == (baseline))
 
 static int g_baseline;
 

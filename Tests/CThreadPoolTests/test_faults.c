@@ -16,41 +16,18 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define CHECK(expr)                                                                   \
-    do {                                                                              \
-        if (!(expr)) {                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #expr); \
-            exit(1);                                                                  \
-        }                                                                             \
-    } while (0)
+#include "test_support.h"
+
 #define PASS(name) printf("ok   %s\n", name)
-
-static int thread_count(void) {
-    DIR *dir = opendir("/proc/self/task");
-    CHECK(dir != NULL);
-    int count = 0;
-    struct dirent *entry;
-    while ((entry = readdir(dir)) != NULL) {
-        if (entry->d_name[0] != '.') count++;
-    }
-    closedir(dir);
-    return count;
-}
-
-static double now_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 /* The kernel drops a joined thread from /proc a moment after pthread_join: wait for it, bounded. */
 static int thread_count_settles_at(int expected) {
-    double deadline = now_seconds() + 10;
+    double deadline = now_seconds() + WAIT_SECONDS;
     while (now_seconds() < deadline) {
-        if (thread_count() == expected) return 1;
-        sched_yield();
+        if (process_threads() == expected) return 1;
+        poll_pause();
     }
-    return thread_count() == expected;
+    return process_threads() == expected;
 }
 
 /* ---- counters shared with the callbacks ---- */
@@ -84,7 +61,7 @@ static int warm_baseline(void) {
     ctp_pool_close(pool);
     CHECK(ctp_pool_join(pool) == 0);
     ctp_pool_destroy(pool);
-    return thread_count();
+    return process_threads();
 }
 
 static void reset_counters(void) {

@@ -28,84 +28,11 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ---- checks ----------------------------------------------------------------------------- */
-
-#define CHECK(expr)                                                                   \
-    do {                                                                              \
-        if (!(expr)) {                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #expr); \
-            exit(1);                                                                  \
-        }                                                                             \
-    } while (0)
-
-/* CHECK with both values printed (as long long). */
-#define CHECK_EQ(actual, expected)                                                              \
-    do {                                                                                        \
-        long long check_a_ = (long long)(actual);                                               \
-        long long check_e_ = (long long)(expected);                                             \
-        if (check_a_ != check_e_) {                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld != %lld)\n", __FILE__, __LINE__, \
-                    #actual, #expected, check_a_, check_e_);                                    \
-            exit(1);                                                                            \
-        }                                                                                       \
-    } while (0)
-
-/* How long a bounded wait for something that must happen may take before the test fails. */
-#define WAIT_SECONDS 10.0
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* One poll interval of a bounded wait (never used in place of synchronisation). */
-static void poll_pause(void) {
-    struct timespec ts = { 0, 200 * 1000 };
-    nanosleep(&ts, NULL);
-}
-
-/* Polls `cond` until it holds; fails the test if WAIT_SECONDS pass first. */
-#define CHECK_EVENTUALLY(cond)                                                                    \
-    do {                                                                                          \
-        double check_deadline_ = now_seconds() + WAIT_SECONDS;                                    \
-        while (!(cond) && now_seconds() < check_deadline_) poll_pause();                          \
-        if (!(cond)) {                                                                            \
-            fprintf(stderr, "%s:%d: CHECK_EVENTUALLY failed after %.0f s: %s\n", __FILE__, __LINE__, \
-                    WAIT_SECONDS, #cond);                                                         \
-            exit(1);                                                                              \
-        }                                                                                         \
-    } while (0)
+#include "test_support.h"
 
 static void pass(const char *name) { printf("ok   %s\n", name); }
 
-static struct timespec deadline_in(double seconds) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    long long ns = ts.tv_nsec + (long long)(seconds * 1e9);
-    ts.tv_sec += (time_t)(ns / 1000000000LL);
-    ts.tv_nsec = (long)(ns % 1000000000LL);
-    return ts;
-}
-
 /* ---- process helpers -------------------------------------------------------------------- */
-
-/* The number of threads in this process: the entries of /proc/self/task. */
-static int process_threads(void) {
-    DIR *dir = opendir("/proc/self/task");
-    CHECK(dir != NULL);
-    int n = 0;
-    struct dirent *entry;
-    while ((entry = readdir(dir)) != NULL) {
-        if (entry->d_name[0] != '.') n++;
-    }
-    closedir(dir);
-    return n;
-}
-
-/* The kernel removes a joined thread's /proc/self/task entry a moment after pthread_join returns
-   (the tid futex is cleared before the task is reaped), so the check allows a bounded wait. */
-#define CHECK_THREADS_BACK_TO(baseline) CHECK_EVENTUALLY(process_threads() == (baseline))
 
 /* The process's thread count with no pool running: main plus whatever the sanitizer runtime
    started. Set once by main (after a warm-up pool), and checked again as each test starts. */

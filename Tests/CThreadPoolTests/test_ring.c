@@ -17,25 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(expr)                                                                   \
-    do {                                                                              \
-        if (!(expr)) {                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #expr); \
-            exit(1);                                                                  \
-        }                                                                             \
-    } while (0)
-
-/* CHECK with the two values printed (both converted to unsigned long long). */
-#define CHECK_EQ(actual, expected)                                                              \
-    do {                                                                                        \
-        unsigned long long check_a_ = (unsigned long long)(actual);                             \
-        unsigned long long check_e_ = (unsigned long long)(expected);                           \
-        if (check_a_ != check_e_) {                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%llu != %llu)\n", __FILE__, __LINE__, \
-                    #actual, #expected, check_a_, check_e_);                                    \
-            exit(1);                                                                            \
-        }                                                                                       \
-    } while (0)
+#include "test_support.h"
 
 #define PASS(name) printf("ok   %s\n", name)
 
