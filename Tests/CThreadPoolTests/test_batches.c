@@ -107,59 +107,6 @@ static char thread_state(pid_t tid) {
 
 /* ---- a gate: tasks block on it until the test opens it ---------------------------------- */
 
-typedef struct gate {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool open;                 /* lock */
-    atomic_int entered;        /* gate tasks that started waiting */
-    atomic_int left;           /* gate tasks that finished with status 0 (done with the gate) */
-    atomic_int cancelled;      /* gate tasks called with CTP_ECANCELED */
-} gate;
-
-static void gate_init(gate *g) {
-    CHECK(pthread_mutex_init(&g->lock, NULL) == 0);
-    CHECK(pthread_cond_init(&g->cond, NULL) == 0);
-    g->open = false;
-    atomic_init(&g->entered, 0);
-    atomic_init(&g->left, 0);
-    atomic_init(&g->cancelled, 0);
-}
-
-static void gate_open(gate *g) {
-    pthread_mutex_lock(&g->lock);
-    g->open = true;
-    pthread_cond_broadcast(&g->cond);
-    pthread_mutex_unlock(&g->lock);
-}
-
-static void gate_destroy(gate *g) {
-    pthread_cond_destroy(&g->cond);
-    pthread_mutex_destroy(&g->lock);
-}
-
-static void gate_pass(gate *g) {
-    struct timespec deadline = deadline_in(3 * WAIT_SECONDS);
-    pthread_mutex_lock(&g->lock);
-    while (!g->open) {
-        if (pthread_cond_timedwait(&g->cond, &g->lock, &deadline) == ETIMEDOUT && !g->open) {
-            fprintf(stderr, "%s:%d: a gate was never opened\n", __FILE__, __LINE__);
-            exit(1);
-        }
-    }
-    pthread_mutex_unlock(&g->lock);
-}
-
-static void gate_task(void *arg, int status) {
-    gate *g = arg;
-    if (status == CTP_ECANCELED) {
-        atomic_fetch_add(&g->cancelled, 1);
-        return;
-    }
-    EXPECT(status == 0);
-    atomic_fetch_add(&g->entered, 1);
-    gate_pass(g);
-    atomic_fetch_add(&g->left, 1);
-}
 
 /* Occupies `count` idle workers with gate tasks, one at a time: each gate task is the only task
    queued when a worker takes it, so it is not taken as part of a batch (a gate task run as a batch

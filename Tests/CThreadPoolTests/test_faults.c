@@ -140,25 +140,6 @@ static void test_allocation_fails_at_create(void) {
 
 /* ---- allocation failing while the queue grows ---- */
 
-typedef struct gate {
-    pthread_mutex_t lock;
-    pthread_cond_t changed;
-    int open;
-    int arrived;
-} gate;
-
-static gate the_gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
-
-static void blocking_task(void *arg, int status) {
-    (void)arg;
-    if (status != 0) return;
-    pthread_mutex_lock(&the_gate.lock);
-    the_gate.arrived++;
-    pthread_cond_broadcast(&the_gate.changed);
-    while (!the_gate.open) pthread_cond_wait(&the_gate.changed, &the_gate.lock);
-    pthread_mutex_unlock(&the_gate.lock);
-}
-
 static atomic_int runs;
 static unsigned char ran[4096];
 
@@ -174,12 +155,10 @@ static void test_allocation_fails_while_growing(void) {
     options.threads = 1;
     ctp_pool *pool;
     CHECK(ctp_pool_create(&options, &pool) == 0);
-    the_gate.open = 0;
-    the_gate.arrived = 0;
-    CHECK(ctp_pool_submit(pool, blocking_task, NULL) == 0);
-    pthread_mutex_lock(&the_gate.lock);
-    while (the_gate.arrived == 0) pthread_cond_wait(&the_gate.changed, &the_gate.lock);
-    pthread_mutex_unlock(&the_gate.lock);
+    gate the_gate;
+    gate_init(&the_gate);
+    CHECK(ctp_pool_submit(pool, gate_task, &the_gate) == 0);
+    CHECK_EVENTUALLY(atomic_load(&the_gate.entered) == 1);
 
     /* The ring starts with 64 slots: the 65th queued task makes it grow, and that allocation fails. */
     uintptr_t accepted = 0;
@@ -197,13 +176,11 @@ static void test_allocation_fails_while_growing(void) {
     /* Without the fault the queue grows as usual. */
     for (; accepted < 1000; accepted++) CHECK(ctp_pool_submit(pool, marking_task, (void *)accepted) == 0);
 
-    pthread_mutex_lock(&the_gate.lock);
-    the_gate.open = 1;
-    pthread_cond_broadcast(&the_gate.changed);
-    pthread_mutex_unlock(&the_gate.lock);
+    gate_open(&the_gate);
     ctp_pool_close(pool);
     CHECK(ctp_pool_join(pool) == 0);
     ctp_pool_destroy(pool);
+    gate_destroy(&the_gate);
     CHECK(atomic_load(&runs) == 1000);
     for (uintptr_t i = 0; i < 1000; i++) CHECK(ran[i] == 1);
     CHECK(ran[4000] == 0);
@@ -231,23 +208,19 @@ static void test_allocation_fails_in_terminate(void) {
         options.threads = 1;
         ctp_pool *pool;
         CHECK(ctp_pool_create(&options, &pool) == 0);
-        the_gate.open = 0;
-        the_gate.arrived = 0;
-        CHECK(ctp_pool_submit(pool, blocking_task, NULL) == 0);
-        pthread_mutex_lock(&the_gate.lock);
-        while (the_gate.arrived == 0) pthread_cond_wait(&the_gate.changed, &the_gate.lock);
-        pthread_mutex_unlock(&the_gate.lock);
+        gate the_gate;
+        gate_init(&the_gate);
+        CHECK(ctp_pool_submit(pool, gate_task, &the_gate) == 0);
+        CHECK_EVENTUALLY(atomic_load(&the_gate.entered) == 1);
         for (int i = 0; i < 100; i++) CHECK(ctp_pool_submit(pool, counting_task, NULL) == 0);
         CHECK(ctp_pool_broadcast(pool, counting_task, NULL) == 0);
         ctp_fault_malloc_countdown = failing;
         CHECK(ctp_pool_terminate(pool) == 0);
         ctp_fault_malloc_countdown = 0;
-        pthread_mutex_lock(&the_gate.lock);
-        the_gate.open = 1;
-        pthread_cond_broadcast(&the_gate.changed);
-        pthread_mutex_unlock(&the_gate.lock);
+        gate_open(&the_gate);
         CHECK(ctp_pool_join(pool) == 0);
         ctp_pool_destroy(pool);
+        gate_destroy(&the_gate);
         CHECK(atomic_load(&cancelled_calls) + atomic_load(&ran_calls) == 101);
         CHECK(atomic_load(&cancelled_calls) >= 100); /* the shared queue is always dropped */
     }

@@ -95,67 +95,6 @@ static size_t utf8_cut15(const char *name) {
 
 /* ---- a gate: tasks block on it until the test opens it ---------------------------------- */
 
-typedef struct gate {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool open;                 /* lock */
-    atomic_int entered;        /* gate tasks that started waiting */
-    atomic_int left;           /* gate tasks that finished with status 0 */
-    atomic_int cancelled;      /* gate tasks called with CTP_ECANCELED */
-    atomic_int bad_status;
-} gate;
-
-static void gate_init(gate *g) {
-    CHECK(pthread_mutex_init(&g->lock, NULL) == 0);
-    CHECK(pthread_cond_init(&g->cond, NULL) == 0);
-    g->open = false;
-    atomic_init(&g->entered, 0);
-    atomic_init(&g->left, 0);
-    atomic_init(&g->cancelled, 0);
-    atomic_init(&g->bad_status, 0);
-}
-
-static void gate_open(gate *g) {
-    pthread_mutex_lock(&g->lock);
-    g->open = true;
-    pthread_cond_broadcast(&g->cond);
-    pthread_mutex_unlock(&g->lock);
-}
-
-static void gate_destroy(gate *g) {
-    pthread_cond_destroy(&g->cond);
-    pthread_mutex_destroy(&g->lock);
-}
-
-/* Blocks until the gate opens (bounded: the test fails if it never does). */
-static void gate_pass(gate *g) {
-    struct timespec deadline = deadline_in(3 * WAIT_SECONDS);
-    pthread_mutex_lock(&g->lock);
-    while (!g->open) {
-        int rc = pthread_cond_timedwait(&g->cond, &g->lock, &deadline);
-        if (rc == ETIMEDOUT && !g->open) {
-            fprintf(stderr, "%s:%d: a gate was never opened\n", __FILE__, __LINE__);
-            exit(1);
-        }
-    }
-    pthread_mutex_unlock(&g->lock);
-}
-
-/* A task that occupies a worker until the gate opens. */
-static void gate_task(void *arg, int status) {
-    gate *g = arg;
-    if (status == CTP_ECANCELED) {
-        atomic_fetch_add(&g->cancelled, 1);
-        return;
-    }
-    if (status != 0) {
-        atomic_fetch_add(&g->bad_status, 1);
-        return;
-    }
-    atomic_fetch_add(&g->entered, 1);
-    gate_pass(g);
-    atomic_fetch_add(&g->left, 1);
-}
 
 /* Occupies every worker of `pool` (threads workers) with a gate task and waits until all of
    them are blocked in it, so the queue is empty and nothing else can run. */

@@ -6,7 +6,13 @@
 #ifndef TEST_SUPPORT_H
 #define TEST_SUPPORT_H
 
+#include "CThreadPool.h"
+
 #include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -84,5 +90,68 @@ static inline int process_threads(void) {
 /* The kernel removes a joined thread's /proc/self/task entry a moment after pthread_join returns
    (the tid futex is cleared before the task is reaped), so the check allows a bounded wait. */
 #define CHECK_THREADS_BACK_TO(baseline) CHECK_EVENTUALLY(process_threads() == (baseline))
+
+/* ---- gates: tasks that hold a worker until the test opens them ---- */
+
+typedef struct gate {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool open;                 /* lock */
+    atomic_int entered;        /* gate tasks that started waiting */
+    atomic_int left;           /* gate tasks that finished with status 0 (done with the gate) */
+    atomic_int cancelled;      /* gate tasks called with CTP_ECANCELED */
+    atomic_int bad_status;     /* gate tasks called with any other status */
+} gate;
+
+static inline void gate_init(gate *g) {
+    CHECK(pthread_mutex_init(&g->lock, NULL) == 0);
+    CHECK(pthread_cond_init(&g->cond, NULL) == 0);
+    g->open = false;
+    atomic_init(&g->entered, 0);
+    atomic_init(&g->left, 0);
+    atomic_init(&g->cancelled, 0);
+    atomic_init(&g->bad_status, 0);
+}
+
+static inline void gate_open(gate *g) {
+    pthread_mutex_lock(&g->lock);
+    g->open = true;
+    pthread_cond_broadcast(&g->cond);
+    pthread_mutex_unlock(&g->lock);
+}
+
+static inline void gate_destroy(gate *g) {
+    pthread_cond_destroy(&g->cond);
+    pthread_mutex_destroy(&g->lock);
+}
+
+/* Blocks until the gate opens (bounded: the test fails if it never does). */
+static inline void gate_pass(gate *g) {
+    struct timespec deadline = deadline_in(3 * WAIT_SECONDS);
+    pthread_mutex_lock(&g->lock);
+    while (!g->open) {
+        if (pthread_cond_timedwait(&g->cond, &g->lock, &deadline) == ETIMEDOUT && !g->open) {
+            fprintf(stderr, "%s:%d: a gate was never opened\n", __FILE__, __LINE__);
+            exit(1);
+        }
+    }
+    pthread_mutex_unlock(&g->lock);
+}
+
+/* A task that occupies a worker until the gate opens. */
+static inline void gate_task(void *arg, int status) {
+    gate *g = arg;
+    if (status == CTP_ECANCELED) {
+        atomic_fetch_add(&g->cancelled, 1);
+        return;
+    }
+    if (status != 0) {
+        atomic_fetch_add(&g->bad_status, 1);
+        return;
+    }
+    atomic_fetch_add(&g->entered, 1);
+    gate_pass(g);
+    atomic_fetch_add(&g->left, 1);
+}
 
 #endif /* TEST_SUPPORT_H */
