@@ -14,9 +14,6 @@ struct ResultQueue<T: Sendable> {
     /// The input index of `slots[head]` (imap only).
     @usableFromInline var headIndex = 0
 
-    /// Results waiting at the front, or reserved slots (imap) not yet read.
-    @inlinable var isEmpty: Bool { head == slots.count }
-
     /// Reserves the slot of the next input index (imap).
     @inlinable mutating func reserve() {
         slots.append(nil)

@@ -3,11 +3,6 @@ import Synchronization
 import Testing
 @testable import ThreadPoolKit
 
-/// The number of threads in this process, from /proc/self/task.
-func processThreadCount() -> Int {
-    (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? -1
-}
-
 /// Waits (bounded) until `condition` holds; tests use it where a thread exits asynchronously.
 func eventually(within seconds: Double = 10, _ condition: () -> Bool) -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
