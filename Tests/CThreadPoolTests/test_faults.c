@@ -149,16 +149,22 @@ static void marking_task(void *arg, int status) {
     atomic_fetch_add(&runs, 1);
 }
 
-static void test_allocation_fails_while_growing(void) {
+/* A 1-worker pool whose worker is held by a task waiting at `g` (initialized here). */
+static ctp_pool *occupied_pool(gate *g) {
     ctp_options options;
     ctp_options_init(&options);
     options.threads = 1;
     ctp_pool *pool;
     CHECK(ctp_pool_create(&options, &pool) == 0);
+    gate_init(g);
+    CHECK(ctp_pool_submit(pool, gate_task, g) == 0);
+    CHECK_EVENTUALLY(atomic_load(&g->entered) == 1);
+    return pool;
+}
+
+static void test_allocation_fails_while_growing(void) {
     gate the_gate;
-    gate_init(&the_gate);
-    CHECK(ctp_pool_submit(pool, gate_task, &the_gate) == 0);
-    CHECK_EVENTUALLY(atomic_load(&the_gate.entered) == 1);
+    ctp_pool *pool = occupied_pool(&the_gate);
 
     /* The ring starts with 64 slots: the 65th queued task makes it grow, and that allocation fails. */
     uintptr_t accepted = 0;
@@ -203,15 +209,8 @@ static void test_allocation_fails_in_terminate(void) {
     for (unsigned failing = 1; failing <= 2; failing++) {
         atomic_store(&cancelled_calls, 0);
         atomic_store(&ran_calls, 0);
-        ctp_options options;
-        ctp_options_init(&options);
-        options.threads = 1;
-        ctp_pool *pool;
-        CHECK(ctp_pool_create(&options, &pool) == 0);
         gate the_gate;
-        gate_init(&the_gate);
-        CHECK(ctp_pool_submit(pool, gate_task, &the_gate) == 0);
-        CHECK_EVENTUALLY(atomic_load(&the_gate.entered) == 1);
+        ctp_pool *pool = occupied_pool(&the_gate);
         for (int i = 0; i < 100; i++) CHECK(ctp_pool_submit(pool, counting_task, NULL) == 0);
         CHECK(ctp_pool_broadcast(pool, counting_task, NULL) == 0);
         ctp_fault_malloc_countdown = failing;
