@@ -21,6 +21,8 @@ enum ctp_state { CTP_RUNNING, CTP_CLOSED, CTP_TERMINATED };
 
 /* How many queued tasks a worker takes per lock acquisition, at most: see batch_size(). */
 enum { CTP_BATCH_MAX = 32, CTP_BATCH_TARGET_NS = 4000 };
+/* How long a worker that ran out of work polls for more before it parks: see spin_for_work(). */
+enum { CTP_SPIN_NS = 10000 };
 enum ctp_join_state { CTP_JOIN_NONE, CTP_JOIN_IN_PROGRESS, CTP_JOIN_DONE };
 
 typedef struct ctp_worker {
@@ -55,6 +57,8 @@ struct ctp_pool {
     unsigned *idle_stack;     /* lock: indices of parked workers, most recently parked last */
     unsigned idle_count;      /* lock */
     unsigned space_waiters;   /* lock: submitters blocked on `space` */
+    unsigned spinning;        /* lock: workers in spin_for_work (at most one) */
+    atomic_uint events;       /* written under lock: bumped by every push and state change */
     unsigned started;         /* lock: workers whose initializer has returned */
     unsigned init_failures;   /* lock */
     unsigned live;            /* lock: workers that have not finished exiting */
@@ -119,8 +123,22 @@ static void wake_worker(ctp_pool *pool, ctp_worker *worker) {
     pthread_cond_signal(&worker->wake);
 }
 
+/* Tells a spinning worker that something changed (a push, a state change). Called with the lock held. */
+static void note_event(ctp_pool *pool) {
+    unsigned events = atomic_load_explicit(&pool->events, memory_order_relaxed);
+    atomic_store_explicit(&pool->events, events + 1, memory_order_relaxed);
+}
+
+/* The worker to wake for a task just queued: none while a worker spins (it will take the task
+   without a futex round trip), else the most recently parked one. Called with the lock held. */
+static ctp_worker *worker_for_new_task(ctp_pool *pool) {
+    note_event(pool);
+    return pool->spinning > 0 ? NULL : unpark_one(pool);
+}
+
 /* Wakes every parked worker and blocked submitter: the state changed. Called with the lock held. */
 static void wake_all(ctp_pool *pool) {
+    note_event(pool);
     while (pool->idle_count > 0) wake_one_idle(pool);
     if (pool->space_waiters > 0) pthread_cond_broadcast(&pool->space);
 }
@@ -244,6 +262,9 @@ static bool take_batch(ctp_pool *pool, ctp_worker *self, size_t count) {
     }
     self->held_count = taken;
     atomic_store_explicit(&self->held_next, 0, memory_order_relaxed);
+    /* Submits skip waking anyone while a worker spins; if that left tasks queued and nobody on the
+       way, wake a parked worker for them. */
+    if (pool->ring.count > 0 && pool->spinning == 0) wake_one_idle(pool);
     return true;
 }
 
@@ -270,20 +291,53 @@ static void run_held(ctp_pool *pool, ctp_worker *self) {
     self->held_count = 0; /* every task claimed: nobody can take any */
 }
 
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Polls, without the lock, for up to CTP_SPIN_NS for a push or a state change. A worker that just ran
+   out of work does this once before it parks: tasks submitted in quick succession are then taken
+   without the submitter paying for a futex wake and the worker for a sleep and a context switch,
+   which cost several microseconds each. One worker at a time spins, so an idle pool burns at most one
+   core for that long. Called and returns with the lock held; the caller looks for work again. */
+static void spin_for_work(ctp_pool *pool) {
+    unsigned seen = atomic_load_explicit(&pool->events, memory_order_relaxed);
+    pool->spinning++;
+    pthread_mutex_unlock(&pool->lock);
+    unsigned long long deadline = monotonic_ns() + CTP_SPIN_NS;
+    for (unsigned i = 1; atomic_load_explicit(&pool->events, memory_order_relaxed) == seen; i++) {
+        cpu_relax();
+        if (i % 64 == 0 && monotonic_ns() >= deadline) break;
+    }
+    pthread_mutex_lock(&pool->lock);
+    pool->spinning--;
+}
+
 /* Runs tasks until the queues are empty and the pool no longer runs. Called and returns with the
    lock held. */
 static void worker_loop(ctp_pool *pool, ctp_worker *self) {
+    bool spun = false; /* since this worker last found work */
     for (;;) {
         if (self->own.count > 0) {
             run_own(pool, self);
+            spun = false;
         } else if (take_over(pool, self) || take_batch(pool, self, batch_size(pool, self))) {
             run_held(pool, self);
+            spun = false;
         } else if (pool->state != CTP_RUNNING) {
             return; /* closed or terminated, and drained */
+        } else if (!spun && pool->spinning == 0) {
+            spin_for_work(pool);
+            spun = true;
         } else {
             self->parked = true;
             pool->idle_stack[pool->idle_count++] = self->index;
             while (self->parked) pthread_cond_wait(&self->wake, &pool->lock);
+            spun = false;
         }
     }
 }
@@ -357,7 +411,15 @@ int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
 
     /* Everything below is undone by pool_free, which tolerates zeroed fields; the workers'
        condition variables are initialized first so that it may destroy all of them. */
-    pthread_mutex_init(&pool->lock, NULL);
+    pthread_mutexattr_t lock_attributes;
+    pthread_mutexattr_init(&lock_attributes);
+#if defined(PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP)
+    /* Critical sections are a few dozen instructions: spinning briefly on a contended lock is much
+       cheaper than the futex round trip of sleeping on it. */
+    pthread_mutexattr_settype(&lock_attributes, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+    pthread_mutex_init(&pool->lock, &lock_attributes);
+    pthread_mutexattr_destroy(&lock_attributes);
     pthread_cond_init(&pool->space, NULL);
     pthread_cond_init(&pool->changed, NULL);
     for (unsigned i = 0; i < threads; i++) pthread_cond_init(&pool->workers[i].wake, NULL);
@@ -434,7 +496,7 @@ static int submit(ctp_pool *pool, ctp_task_fn fn, void *arg, bool may_block) {
     }
     if (rc == 0 && pool->state != CTP_RUNNING) rc = CTP_ECLOSED;
     if (rc == 0) rc = ctp_ring_push(&pool->ring, (ctp_task){ fn, arg });
-    ctp_worker *to_wake = rc == 0 ? unpark_one(pool) : NULL;
+    ctp_worker *to_wake = rc == 0 ? worker_for_new_task(pool) : NULL;
     pthread_mutex_unlock(&pool->lock);
     /* Safe after unlocking: a worker and its condition variable live until the pool is freed,
        which cannot happen while a call on the pool is still in progress. */
@@ -458,6 +520,7 @@ int ctp_pool_submit_many(ctp_pool *pool, ctp_task_fn fn, void *arg, size_t count
     if (rc == 0 && pool->queue_limit != 0 && count > pool->queue_limit - pool->ring.count) rc = CTP_EAGAIN;
     if (rc == 0) rc = ctp_ring_push_copies(&pool->ring, (ctp_task){ fn, arg }, count);
     if (rc == 0) {
+        note_event(pool);
         for (size_t i = 0; i < count && pool->idle_count > 0; i++) wake_one_idle(pool);
     }
     pthread_mutex_unlock(&pool->lock);
@@ -479,6 +542,7 @@ int ctp_pool_broadcast(ctp_pool *pool, ctp_task_fn fn, void *arg) {
             atomic_store_explicit(&pool->workers[i].has_own, true, memory_order_relaxed);
             wake_worker(pool, &pool->workers[i]);
         }
+        note_event(pool);
     }
     pthread_mutex_unlock(&pool->lock);
     return rc;
