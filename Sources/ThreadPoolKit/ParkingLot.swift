@@ -63,6 +63,14 @@ final class ParkingLot {
 
 extension ParkingLot: @unchecked Sendable {}  // The stripes are only used under their own mutexes.
 
+/// The monotonic clock in nanoseconds, for measuring how long work takes (a vDSO call, no syscall).
+@inlinable
+func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+}
+
 /// A point in time on the monotonic clock, for bounded waits.
 @usableFromInline
 struct Deadline: Sendable {

@@ -12,6 +12,9 @@ final class PoolShared: Sendable {
     let initializerFailure = Locked<(worker: Int, error: any Error)?>(nil)
     /// Tasks that threw.
     let failed = Atomic<Int>(0)
+    /// Set when terminate() begins: work that hands itself out in pieces (a map's chunks) stops
+    /// handing out the pieces not yet started.
+    @usableFromInline let terminating = Atomic<Bool>(false)
     /// Tasks cancelled with `AsyncResult.cancel()` while queued.
     let cancelledWhileQueued = Atomic<Int>(0)
     /// Of those, the ones a worker has since taken off the queue (and skipped).

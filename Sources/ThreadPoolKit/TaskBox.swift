@@ -100,8 +100,14 @@ class SharedJob: _ThreadPoolJob, @unchecked Sendable {
     }
 
     override func drop() {
-        recordFailure(ThreadPoolError.cancelled)
+        dropEntry()
         finishEntry()
+    }
+
+    /// terminate() dropped an entry before it started: by default the job fails with `.cancelled`.
+    @usableFromInline
+    func dropEntry() {
+        recordFailure(ThreadPoolError.cancelled)
     }
 
     private func finishEntry() {

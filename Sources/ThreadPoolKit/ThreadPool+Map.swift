@@ -1,54 +1,96 @@
 import Synchronization
 
-/// The work of one `map`: the items, the transform and the output, shared by every chunk entry.
+/// The work of one `map`: the items, the transform and the output, shared by every entry.
 ///
-/// Chunk entries are identical queue entries; each claims the next chunk with one atomic increment
-/// and writes its results straight into their final positions in `output`. The last entry to finish
-/// completes `result`.
+/// A map is queued as at most one entry per worker (one lock acquisition, no allocation per item).
+/// Each entry claims chunks from a shared counter, in input order, until none is left, and writes
+/// their results straight into their final positions in `output`; the last entry to finish
+/// completes `result`. An entry claims several consecutive chunks at once when chunks are short
+/// (aiming at about `claimTargetNanoseconds` of work per claim, fewer near the end so that workers
+/// finish together): with chunk size 1 and cheap items, one atomic increment per item on a counter
+/// both workers hit would cost more than the items.
 @usableFromInline
 final class MapJob<Element: Sendable, T: Sendable>: SharedJob, @unchecked Sendable {
     @usableFromInline let items: [Element]
     @usableFromInline let transform: @Sendable (Element) throws -> T
     @usableFromInline let chunkSize: Int
     @usableFromInline let chunkCount: Int
+    /// The entries queued: at most one per worker.
+    @usableFromInline let entries: Int
     /// Where results go: the caller's array storage (`map`) or a buffer this job owns (`mapAsync`).
     @usableFromInline let output: UnsafeMutablePointer<T>
     @usableFromInline let ownsOutput: Bool
     /// 1 where a chunk initialized its whole range of `output`. Each byte is written by the one entry
     /// that claimed the chunk, and read by the last entry (ordered by `entriesLeft`).
     @usableFromInline let chunkInitialized: UnsafeMutablePointer<Bool>
+    /// The first chunk not yet claimed (may run past `chunkCount`).
     @usableFromInline let nextChunk = Atomic<Int>(0)
     @usableFromInline let result: AsyncResult<[T]>
-    /// Runs one chunk entry, as code specialized in the client (see `AsyncResult.runClaimed`).
-    @usableFromInline let runChunk: (MapJob<Element, T>) -> Void
+    /// For `terminating`. Unowned: the pool's shared state outlives every queued entry.
+    @usableFromInline unowned(unsafe) let shared: PoolShared
+    /// Runs one entry, as code specialized in the client (see `AsyncResult.runClaimed`).
+    @usableFromInline let runChunks: (MapJob<Element, T>) -> Void
+
+    /// How long the chunks of one claim should take: long enough to amortize the claim, short enough
+    /// that load balance does not suffer.
+    @usableFromInline static var claimTargetNanoseconds: UInt64 { 4_000 }
 
     @inlinable
-    init(items: [Element], chunkSize: Int, output: UnsafeMutablePointer<T>?, shared: PoolShared,
+    init(items: [Element], chunkSize: Int, output: UnsafeMutablePointer<T>?, shared: PoolShared, workers: Int,
          transform: @escaping @Sendable (Element) throws -> T,
          callback: (@Sendable ([T]) -> Void)?, errorCallback: (@Sendable (any Error) -> Void)?) {
         self.items = items
         self.transform = transform
         self.chunkSize = chunkSize
         chunkCount = (items.count + chunkSize - 1) / chunkSize
+        entries = min(chunkCount, max(workers, 1))
         ownsOutput = output == nil
         self.output = output ?? .allocate(capacity: items.count)
         chunkInitialized = .allocate(capacity: chunkCount)
         chunkInitialized.initialize(repeating: false, count: chunkCount)
         result = AsyncResult(resolvedLater: callback, errorCallback: errorCallback, shared: shared)
-        runChunk = { $0.runChunkInline() }
-        super.init(entries: chunkCount)
+        self.shared = shared
+        runChunks = { $0.runChunksInline() }
+        super.init(entries: entries)
     }
-
-    @usableFromInline var entries: Int { chunkCount }
 
     override func runEntry() {
-        runChunk(self)
+        runChunks(self)
     }
 
+    /// Claims and runs chunks until none is left, the map has failed or the pool is terminating.
     @inlinable
-    func runChunkInline() {
-        let chunk = nextChunk.wrappingAdd(1, ordering: .relaxed).oldValue
-        guard !hasFailed else { return } // the map has failed: its remaining chunks need not run
+    func runChunksInline() {
+        var claim = 1
+        while !hasFailed {
+            if shared.terminating.load(ordering: .relaxed) {
+                // Chunks not claimed yet are dropped, as queued tasks are.
+                if nextChunk.load(ordering: .relaxed) < chunkCount { recordFailure(ThreadPoolError.cancelled) }
+                return
+            }
+            let first = nextChunk.wrappingAdd(claim, ordering: .relaxed).oldValue
+            guard first < chunkCount else { return }
+            let end = min(first + claim, chunkCount)
+            let started = monotonicNanoseconds()
+            for chunk in first..<end {
+                guard runChunk(chunk) else { return }
+            }
+            // Double the claim while claims are short, halve it when they run long; near the end,
+            // claim no more than a fair share of what is left.
+            let elapsed = monotonicNanoseconds() &- started
+            if elapsed < Self.claimTargetNanoseconds / 2 {
+                claim *= 2
+            } else if elapsed > Self.claimTargetNanoseconds * 2 && claim > 1 {
+                claim /= 2
+            }
+            let fairShare = max(1, (chunkCount - end) / (2 * entries))
+            claim = min(claim, fairShare)
+        }
+    }
+
+    /// Runs one chunk into `output`; false if an item threw (recorded, the chunk left uninitialized).
+    @inlinable
+    func runChunk(_ chunk: Int) -> Bool {
         let start = chunk * chunkSize
         let end = min(start + chunkSize, items.count)
         var index = start
@@ -58,11 +100,18 @@ final class MapJob<Element: Sendable, T: Sendable>: SharedJob, @unchecked Sendab
                 index += 1
             }
             chunkInitialized[chunk] = true
+            return true
         } catch {
             (output + start).deinitialize(count: index - start)
             PoolShared.current?.recordFailure()
             recordFailure(error)
+            return false
         }
+    }
+
+    /// An entry dropped by terminate() cancels the map only if chunks were left for it to run.
+    override func dropEntry() {
+        if nextChunk.load(ordering: .relaxed) < chunkCount { super.dropEntry() }
     }
 
     override func complete(failure: (any Error)?) {
@@ -101,7 +150,9 @@ extension ThreadPool {
     /// Applies `transform` to every item on the pool's workers and returns the results in input order.
     ///
     /// Items are split into chunks of `chunkSize` (nil: Python's default, `ceil(count / (4 × threads))`);
-    /// a chunk is one queue entry run on one worker, in input order. Results are written straight
+    /// each chunk runs on one worker, and chunks start in input order. The map is queued as at most
+    /// one entry per worker, each running chunks until none is left (a worker takes several
+    /// consecutive chunks at once while they take under a few microseconds each). Results are written straight
     /// into the returned array. If items fail, the first error recorded is thrown once every chunk
     /// has finished (chunks not started by then are skipped). Called from one of the pool's own
     /// workers, the caller runs queued chunks while it waits.
@@ -120,7 +171,7 @@ extension ThreadPool {
         }
         return try [T](unsafeUninitializedCapacity: items.count) { buffer, initialized in
             let job = MapJob(items: items, chunkSize: chunkSize ?? defaultChunkSize(for: items.count),
-                             output: buffer.baseAddress!, shared: shared, transform: transform, callback: nil, errorCallback: nil)
+                             output: buffer.baseAddress!, shared: shared, workers: threadCount, transform: transform, callback: nil, errorCallback: nil)
             try submitShared(job, entries: job.entries)
             _ = try job.result.get() // throws with every initialized element already deinitialized
             initialized = items.count
@@ -145,7 +196,7 @@ extension ThreadPool {
             return result
         }
         let job = MapJob(items: items, chunkSize: chunkSize ?? defaultChunkSize(for: items.count),
-                         output: nil, shared: shared, transform: transform, callback: callback, errorCallback: errorCallback)
+                         output: nil, shared: shared, workers: threadCount, transform: transform, callback: callback, errorCallback: errorCallback)
         try submitShared(job, entries: job.entries)
         return job.result
     }

@@ -120,6 +120,7 @@ public final class ThreadPool: Sendable {
     /// tasks finish. Calling it again does nothing.
     public func terminate() {
         lifecycle.store(Lifecycle.terminated.rawValue, ordering: .relaxed)
+        shared.terminating.store(true, ordering: .relaxed)
         let iterators = registry.withLock { r in
             r.accepting = false
             defer { r.iterators = [:] }

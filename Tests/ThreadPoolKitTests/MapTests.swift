@@ -124,6 +124,67 @@ struct MapTests {
         try blocker.get()
     }
 
+    @Test("map with chunk size 1 over many runs: every item transformed exactly once, results in order")
+    func mapManyRuns() throws {
+        let pool = try ThreadPool(threads: 3)
+        for run in 0..<300 {
+            let count = 1 + (run * 7919) % 3000
+            let calls = UnsafeMutableBufferPointer<Atomic<Int>>.allocate(capacity: count)
+            for i in 0..<count { (calls.baseAddress! + i).initialize(to: Atomic(0)) }
+            let counts = SendableCounts(calls)
+            let results = try pool.map(0..<count, chunkSize: 1 + run % 3) { (x: Int) -> Int in
+                counts.hit(x)
+                return x &* 3
+            }
+            #expect(results == (0..<count).map { $0 &* 3 })
+            #expect((0..<count).allSatisfy { calls[$0].load(ordering: .relaxed) == 1 })
+            calls.deallocate()
+        }
+        pool.close()
+        try pool.join()
+    }
+
+    @Test("terminate() during a map: chunks not yet claimed never run, the result is .cancelled")
+    func mapTerminatedWhileRunning() throws {
+        let pool = try ThreadPool(threads: 2)
+        let blocker = Gate()
+        let inMap = Gate()
+        _ = try pool.applyAsync { blocker.pass() } // holds one worker: the map's second entry stays queued
+        #expect(eventually { blocker.arrived == 1 })
+        let calls = Counter()
+        let result = try pool.mapAsync(0..<1000, chunkSize: 1) { (x: Int) -> Int in
+            calls.increment()
+            if x == 10 { inMap.pass() }
+            return x
+        }
+        #expect(eventually { inMap.arrived == 1 })
+        pool.terminate()
+        inMap.open()
+        blocker.open()
+        expectPoolError({ if case .cancelled = $0 { true } else { false } }) { _ = try result.get() }
+        try pool.join()
+        #expect(calls.value > 10 && calls.value < 1000)
+    }
+
+    @Test("terminate() after every chunk was claimed drops only idle entries: the map succeeds")
+    func mapTerminatedAfterLastClaim() throws {
+        let pool = try ThreadPool(threads: 2)
+        let blocker = Gate()
+        let lastItem = Gate()
+        _ = try pool.applyAsync { blocker.pass() }
+        #expect(eventually { blocker.arrived == 1 })
+        let result = try pool.mapAsync(0..<100, chunkSize: 1) { (x: Int) -> Int in
+            if x == 99 { lastItem.pass() }
+            return x + 1
+        }
+        #expect(eventually { lastItem.arrived == 1 }) // every chunk is claimed; the second entry is queued
+        pool.terminate()
+        lastItem.open()
+        blocker.open()
+        #expect(try result.get(timeout: .seconds(20)) == Array(1...100))
+        try pool.join()
+    }
+
     @Test("broadcast runs once on every worker, results by index, even while other work is queued")
     func broadcast() throws {
         let pool = try ThreadPool(threads: 4, name: "bc")
@@ -258,4 +319,11 @@ struct BatchTests {
             #expect(seenByJoiners.elements == [200, 200])
         }
     }
+}
+
+/// Per-item call counts shared with a map's transform.
+private struct SendableCounts: @unchecked Sendable {
+    let counts: UnsafeMutableBufferPointer<Atomic<Int>>
+    init(_ counts: UnsafeMutableBufferPointer<Atomic<Int>>) { self.counts = counts }
+    func hit(_ index: Int) { counts[index].wrappingAdd(1, ordering: .relaxed) }
 }
