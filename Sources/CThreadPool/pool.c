@@ -48,17 +48,19 @@ typedef struct ctp_worker {
 } ctp_worker;
 
 struct ctp_pool {
+    /* What every submit and every batch touches comes first, together, so that a submit after a
+       worker's batch misses as few cache lines as possible. */
     pthread_mutex_t lock;
-    pthread_cond_t space;     /* submitters waiting for room in a bounded queue */
-    pthread_cond_t changed;   /* the start barrier, join and terminate's cancellations progressing */
-
     ctp_ring ring;            /* lock */
     enum ctp_state state;     /* lock */
-    unsigned *idle_stack;     /* lock: indices of parked workers, most recently parked last */
     unsigned idle_count;      /* lock */
-    unsigned space_waiters;   /* lock: submitters blocked on `space` */
     unsigned spinning;        /* lock: workers in spin_for_work (at most one) */
+    unsigned space_waiters;   /* lock: submitters blocked on `space` */
     atomic_uint events;       /* written under lock: bumped by every push and state change */
+    unsigned *idle_stack;     /* lock: indices of parked workers, most recently parked last */
+
+    pthread_cond_t space;     /* submitters waiting for room in a bounded queue */
+    pthread_cond_t changed;   /* the start barrier, join and terminate's cancellations progressing */
     unsigned started;         /* lock: workers whose initializer has returned */
     unsigned init_failures;   /* lock */
     unsigned live;            /* lock: workers that have not finished exiting */
