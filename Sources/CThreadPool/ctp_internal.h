@@ -24,17 +24,27 @@ extern atomic_ullong ctp_test_batched_cancels;
 size_t ctp_test_batched(ctp_pool *pool);
 void *ctp_fault_malloc(size_t size);
 void *ctp_fault_calloc(size_t count, size_t size);
+void *ctp_fault_aligned_zalloc(size_t alignment, size_t size);
 int ctp_fault_pthread_create(pthread_t *thread, const pthread_attr_t *attributes,
                              void *(*start)(void *), void *argument);
 #define CTP_MALLOC(size) ctp_fault_malloc(size)
 #define CTP_CALLOC(count, size) ctp_fault_calloc(count, size)
+#define CTP_ALIGNED_ZALLOC(alignment, size) ctp_fault_aligned_zalloc(alignment, size)
 #define CTP_PTHREAD_CREATE(thread, attributes, start, argument) \
     ctp_fault_pthread_create(thread, attributes, start, argument)
 #else
 #define CTP_MALLOC(size) malloc(size)
 #define CTP_CALLOC(count, size) calloc(count, size)
+#define CTP_ALIGNED_ZALLOC(alignment, size) ctp_aligned_zalloc(alignment, size)
 #define CTP_PTHREAD_CREATE(thread, attributes, start, argument) pthread_create(thread, attributes, start, argument)
 #endif
+
+/* The size of a cache line (on the targets that matter; a larger one only costs some padding). */
+#define CTP_CACHE_LINE 64
+
+/* `size` zeroed bytes aligned to `alignment` (a power of two), to be released with free(); NULL when
+   out of memory. In ring.c. */
+void *ctp_aligned_zalloc(size_t alignment, size_t size);
 
 /* ---- The task ring (ring.c) ------------------------------------------------------------- */
 

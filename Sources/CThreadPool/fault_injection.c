@@ -22,6 +22,10 @@ void *ctp_fault_calloc(size_t count, size_t size) {
     return fires(&ctp_fault_malloc_countdown) ? NULL : calloc(count, size);
 }
 
+void *ctp_fault_aligned_zalloc(size_t alignment, size_t size) {
+    return fires(&ctp_fault_malloc_countdown) ? NULL : ctp_aligned_zalloc(alignment, size);
+}
+
 int ctp_fault_pthread_create(pthread_t *thread, const pthread_attr_t *attributes,
                              void *(*start)(void *), void *argument) {
     return fires(&ctp_fault_thread_countdown) ? EAGAIN : pthread_create(thread, attributes, start, argument);

@@ -26,7 +26,8 @@ enum { CTP_SPIN_NS = 10000 };
 enum ctp_join_state { CTP_JOIN_NONE, CTP_JOIN_IN_PROGRESS, CTP_JOIN_DONE };
 
 typedef struct ctp_worker {
-    ctp_pool *pool;           /* immutable */
+    /* Aligned to a cache line: each worker writes its own counters on every task. */
+    _Alignas(CTP_CACHE_LINE) ctp_pool *pool; /* immutable */
     pthread_t thread;         /* written by create before the worker can be joined */
     unsigned index;           /* immutable, 0-based */
     char *name;               /* immutable, malloc'd */
@@ -50,14 +51,16 @@ typedef struct ctp_worker {
 struct ctp_pool {
     /* What every submit and every batch touches comes first, together, so that a submit after a
        worker's batch misses as few cache lines as possible. */
-    pthread_mutex_t lock;
+    _Alignas(CTP_CACHE_LINE) pthread_mutex_t lock;
     ctp_ring ring;            /* lock */
     enum ctp_state state;     /* lock */
     unsigned idle_count;      /* lock */
     unsigned spinning;        /* lock: workers in spin_for_work (at most one) */
     unsigned space_waiters;   /* lock: submitters blocked on `space` */
-    atomic_uint events;       /* written under lock: bumped by every push and state change */
     unsigned *idle_stack;     /* lock: indices of parked workers, most recently parked last */
+    /* Written under lock: bumped by every push and state change. On a line of its own, since a
+       spinning worker reads it over and over. */
+    _Alignas(CTP_CACHE_LINE) atomic_uint events;
 
     pthread_cond_t space;     /* submitters waiting for room in a bounded queue */
     pthread_cond_t changed;   /* the start barrier, join and terminate's cancellations progressing */
@@ -401,7 +404,7 @@ int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
     if (threads > CTP_MAX_THREADS) return CTP_EINVAL;
     if (options->stack_size != 0 && options->stack_size < (size_t)PTHREAD_STACK_MIN) return CTP_EINVAL;
 
-    ctp_pool *pool = CTP_CALLOC(1, sizeof *pool + threads * sizeof(ctp_worker));
+    ctp_pool *pool = CTP_ALIGNED_ZALLOC(CTP_CACHE_LINE, sizeof *pool + threads * sizeof(ctp_worker));
     if (pool == NULL) return CTP_ENOMEM;
     pool->threads = threads;
     pool->queue_limit = options->queue_capacity;

@@ -16,6 +16,14 @@ static size_t round_up_to_power_of_two(size_t n) {
     return capacity;
 }
 
+void *ctp_aligned_zalloc(size_t alignment, size_t size) {
+    size_t rounded = (size + alignment - 1) & ~(alignment - 1); /* aligned_alloc wants a multiple */
+    if (rounded < size) return NULL;
+    void *memory = aligned_alloc(alignment, rounded);
+    if (memory != NULL) memset(memory, 0, rounded);
+    return memory;
+}
+
 int ctp_ring_init(ctp_ring *ring, size_t min_capacity) {
     size_t capacity = round_up_to_power_of_two(min_capacity);
     ctp_task *slots = capacity == 0 || capacity > SIZE_MAX / sizeof(ctp_task)
