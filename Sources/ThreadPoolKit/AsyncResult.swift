@@ -39,7 +39,7 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     @usableFromInline static var waiting: UInt8 { 4 }
     @usableFromInline let word = Atomic<UInt8>(0)
     // Guarded by this result's parking-lot stripe mutex.
-    @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) var continuations: [UnsafeContinuation<Void, Never>] = []
+    @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) var continuations: [UnsafeContinuation<Void, Never>]
     /// The pool's shared state, for counters and the callback thread. Unowned: it outlives every task
     /// still queued (the pool frees it after the last one ran or was dropped), and it is only used by
     /// whoever claims the task, which happens before that.
@@ -57,6 +57,7 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
          shared: PoolShared) {
         self.body = body
         self.callbacks = Self.combine(callback, errorCallback)
+        self.continuations = [] // here, not as a default value: that is a call into the library
         self.shared = shared
         self.runClaimed = { $0.runBody() }
         super.init()
@@ -81,6 +82,7 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     init(resolvedLater callback: (@Sendable (T) -> Void)?, errorCallback: (@Sendable (any Error) -> Void)?,
          shared: PoolShared?) {
         self.callbacks = Self.combine(callback, errorCallback)
+        self.continuations = []
         self.shared = shared
         self.runClaimed = { _ in }
         super.init()

@@ -13,10 +13,13 @@ extension ThreadPool {
     /// thread: callbacks run one at a time, in completion order (see ``AsyncResult``).
     /// - Throws: ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()``.
     @inlinable
-    public func applyAsync<T: Sendable>(_ body: @escaping @Sendable () throws -> T,
+    public func applyAsync<T: Sendable>(_ body: consuming @escaping @Sendable () throws -> T,
                                         callback: (@Sendable (T) -> Void)? = nil,
                                         errorCallback: (@Sendable (any Error) -> Void)? = nil)
         throws(ThreadPoolError) -> AsyncResult<T> {
+        // `body` is taken consuming: the caller's reference to the closure moves into the result, where
+        // a borrowed one would be retained here and released by the caller, two atomic operations on
+        // the reference count of whatever the closure captured, which the worker releases too.
         let result = AsyncResult(body, callback: callback, errorCallback: errorCallback, shared: shared)
         try submit(result)
         return result
