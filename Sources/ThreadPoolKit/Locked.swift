@@ -21,7 +21,16 @@ final class Locked<Value> {
     @usableFromInline
     init(_ value: Value) {
         self.value = value
-        pthread_mutex_init(mutex, nil)
+        var mutexAttributes = pthread_mutexattr_t()
+        pthread_mutexattr_init(&mutexAttributes)
+        #if canImport(Glibc)
+        // Critical sections here are short and taken from several threads at once (an imap's
+        // consumer and runners): spinning briefly on a held lock is much cheaper than sleeping on
+        // its futex and being woken, which took about a third of the samples of imap chunk1.
+        pthread_mutexattr_settype(&mutexAttributes, Int32(PTHREAD_MUTEX_ADAPTIVE_NP))
+        #endif
+        pthread_mutex_init(mutex, &mutexAttributes)
+        pthread_mutexattr_destroy(&mutexAttributes)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
         #if !canImport(Darwin)
