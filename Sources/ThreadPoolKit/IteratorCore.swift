@@ -67,6 +67,9 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
     }
 
     @usableFromInline let state: Locked<State>
+    /// Results a consumer took from `state` and has not handed out yet. Lock order: `taken`, then
+    /// `state`; runners never take `taken`.
+    @usableFromInline let taken = Locked(TakenResults<T>())
     @usableFromInline let transform: @Sendable (Element) throws -> T
     @usableFromInline let isOrdered: Bool
     @usableFromInline let chunkSize: Int
@@ -225,7 +228,7 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
                 // Items skipped after cancel() or terminate() will never run: they leave `running` too.
                 let settled = stopping.load(ordering: .relaxed) ? chunk.count - (position - results.count) : results.count
                 if stopping.load(ordering: .relaxed) { position = chunk.count }
-                changed { s in
+                publish { s in
                     s.running -= settled
                     for (index, result) in results {
                         if isOrdered { s.results.fill(index, with: result) } else { s.results.append(result) }
@@ -301,6 +304,20 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
         case notYet
     }
 
+    /// How many ready results a consumer takes from `state` at once: a quarter of the window, so
+    /// that the runners keep most of it while the consumer works through what it took.
+    @inlinable var takeLimit: Int { max(1, bufferSize / 4) }
+
+    /// What the consumer gets now, with both locks held and `c` empty: reports the results `c`
+    /// handed out (which re-opens the window), steps, and takes the ready results behind a value.
+    @inlinable func take(_ c: inout TakenResults<T>, _ s: inout State) -> Step {
+        s.delivered += c.handedOut
+        c.handedOut = 0
+        let outcome = step(&s)
+        if case .value = outcome { c.take(from: &s.results, limit: takeLimit) }
+        return outcome
+    }
+
     /// What the consumer gets now. Called with the lock held.
     @inlinable func step(_ s: inout State) -> Step {
         if let result = s.results.popReady() {
@@ -328,10 +345,17 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
         while true {
             var outcome = Step.notYet
             var restart = 0
-            let generation = state.withLock { s in
-                outcome = step(&s)
-                restart = runnersToStart(&s)
-                return s.generation
+            var generation = 0
+            taken.withLock { c in
+                if let result = c.pop() {
+                    outcome = .value(result)
+                    return
+                }
+                state.withLock { s in
+                    outcome = take(&c, &s)
+                    restart = runnersToStart(&s)
+                    generation = s.generation
+                }
             }
             startRunners(restart)
             switch outcome {
@@ -354,12 +378,18 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
             var restart = 0
             await withTaskCancellationHandler {
                 await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
-                    let waiting = state.withLock { s -> Bool in
-                        outcome = step(&s)
-                        restart = runnersToStart(&s)
-                        guard case .notYet = outcome else { return false }
-                        s.asyncWaiters.append(continuation)
-                        return true
+                    let waiting = taken.withLock { c -> Bool in
+                        if let result = c.pop() {
+                            outcome = .value(result)
+                            return false
+                        }
+                        return state.withLock { s -> Bool in
+                            outcome = take(&c, &s)
+                            restart = runnersToStart(&s)
+                            guard case .notYet = outcome else { return false }
+                            s.asyncWaiters.append(continuation)
+                            return true
+                        }
                     }
                     if waiting {
                         // Start them before suspending: they may be what will wake this consumer.
@@ -379,6 +409,23 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
             case .notYet: continue
             }
         }
+    }
+
+    /// Applies `store` (storing results) under the lock, then wakes the waiting consumers if one of
+    /// them can go on: the result it waits for is ready, or no pulled item is still running. Storing
+    /// an imap result behind one still missing wakes nobody, so that a waiting consumer is woken
+    /// once when its result comes rather than once per result.
+    @inlinable func publish(_ store: (inout State) -> Void) {
+        let waiters = state.withLock { s -> [UnsafeContinuation<Void, Never>] in
+            store(&s)
+            guard s.running == 0 || s.results.hasReady else { return [] }
+            s.generation &+= 1
+            state.broadcast()
+            if s.asyncWaiters.isEmpty { return [] }
+            defer { s.asyncWaiters = [] }
+            return s.asyncWaiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     /// Applies `change` under the lock, then wakes every waiting consumer.

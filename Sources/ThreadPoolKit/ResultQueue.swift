@@ -29,6 +29,11 @@ struct ResultQueue<T: Sendable> {
         slots.append(result)
     }
 
+    /// Whether the front result is ready.
+    @inlinable var hasReady: Bool {
+        head < slots.count && slots[head] != nil
+    }
+
     /// Removes and returns the front result if it is ready.
     @inlinable mutating func popReady() -> Result<T, any Error>? {
         guard head < slots.count, let result = slots[head] else { return nil }
