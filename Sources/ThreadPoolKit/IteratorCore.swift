@@ -36,10 +36,12 @@ class ResultSource<T: Sendable>: IteratorRegistration, @unchecked Sendable {
 
 /// The shared state of one imap: the input, the window, and the results not yet read.
 ///
-/// Runner jobs pull chunks of input under the lock and run them outside it; at most one runner per
-/// worker is active, and a runner stops when the window is full (`bufferSize` items pulled ahead of
-/// the consumer). Reading a result re-opens the window and restarts runners; so does `close()`,
-/// which lifts the window altogether.
+/// Runner jobs pull chunks of input under the lock (a ``PulledBatch`` of them) and run them outside
+/// it, publishing each chunk's results in the batch; a consumer takes them from there or, once the
+/// batch is settled, from the shared ``ResultQueue`` (and many at once, into ``TakenResults``).
+/// At most one runner per worker is active, and a runner stops when the window is full (`bufferSize`
+/// items pulled ahead of the consumer). Reading results re-opens the window and restarts runners; so
+/// does `close()`, which lifts the window altogether.
 @usableFromInline
 final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unchecked Sendable {
     @usableFromInline
@@ -49,7 +51,9 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
         @usableFromInline var pulled = 0                          // items pulled so far: the next input index
         @usableFromInline var inputEnded = false
         @usableFromInline var inputError: (any Error)?            // the input threw: reported after every pulled item
-        @usableFromInline var running = 0                         // items pulled whose results are not stored yet
+        @usableFromInline var running = 0                         // items pulled whose batches are not settled yet
+        @usableFromInline var inFlight: [PulledBatch<T>] = []     // batches being run, not settled yet
+        @usableFromInline var waiting = 0                         // consumers blocked in next(deadline:)
         @usableFromInline var activeRunners = 0
         @usableFromInline var delivered = 0                       // results handed out (imap: the next index to hand out)
         @usableFromInline var results = ResultQueue<T>()          // results not yet read, in reading order
@@ -172,23 +176,25 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
     /// has ended, or the iteration was cancelled.
     @inlinable
     func runLoop() {
-        var chunk: [(index: Int, item: Element)] = []
-        chunk.reserveCapacity(chunkSize)
+        var items: [Element] = []
+        items.reserveCapacity(chunkSize)
+        let clock = ContinuousClock()
         while true {
-            chunk.removeAll(keepingCapacity: true)
-            state.withLock { s in
+            items.removeAll(keepingCapacity: true)
+            let batch = state.withLock { s -> PulledBatch<T>? in
                 guard !s.cancelled, !s.terminated, s.draining || s.pulled - s.delivered < bufferSize else {
-                    return
+                    return nil
                 }
+                let first = s.pulled
                 let limit = pullLimit(s)
-                while chunk.count < limit, let input = s.input {
+                while items.count < limit, let input = s.input {
                     do {
                         guard let item = try input() else {
                             s.input = nil
                             s.inputEnded = true
                             break
                         }
-                        chunk.append((s.pulled, item))
+                        items.append(item)
                         s.pulled += 1
                         if isOrdered { s.results.reserve() }
                     } catch {
@@ -199,44 +205,60 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
                         s.inputError = error
                     }
                 }
-                s.running += chunk.count
+                guard !items.isEmpty else { return nil }
+                s.running += items.count
+                let batch = PulledBatch<T>(firstIndex: first, count: items.count)
+                s.inFlight.append(batch)
+                // A consumer waiting for one of these items must be woken when it is made.
+                if isWaitedFor(batch, s) { batch.watched.store(true, ordering: .sequentiallyConsistent) }
+                return batch
             }
-            if chunk.isEmpty {
+            guard let batch else {
                 stopRunner()
                 return
             }
-            // Each chunk's results are handed out as soon as the chunk is done (as Python's imap
-            // does), so a slow item never holds back the results of the chunks before it; pulling
-            // several chunks at once only saves lock acquisitions on the input.
-            var results: [(index: Int, result: Result<T, any Error>)] = []
-            results.reserveCapacity(chunkSize)
-            let clock = ContinuousClock()
+            // Each chunk's results are available to the consumer as soon as the chunk is done (as in
+            // Python's imap), so a slow item never holds back the results of the chunks before it;
+            // the lock is only taken again to settle the whole batch.
             let started = clock.now
             var position = 0
-            var ran = 0
-            while position < chunk.count {
-                let chunkEnd = min(position + chunkSize, chunk.count)
-                results.removeAll(keepingCapacity: true)
+            while position < items.count && !stopping.load(ordering: .relaxed) {
+                let chunkEnd = min(position + chunkSize, items.count)
                 while position < chunkEnd && !stopping.load(ordering: .relaxed) {
-                    let (index, item) = chunk[position]
-                    let result = Result { try transform(item) }
+                    let result = Result { try transform(items[position]) }
                     if case .failure = result { PoolShared.current?.recordFailure() }
-                    results.append((index, result))
+                    (batch.slots + position).initialize(to: result)
                     position += 1
                 }
-                ran += results.count
-                // Items skipped after cancel() or terminate() will never run: they leave `running` too.
-                let settled = stopping.load(ordering: .relaxed) ? chunk.count - (position - results.count) : results.count
-                if stopping.load(ordering: .relaxed) { position = chunk.count }
-                publish { s in
-                    s.running -= settled
-                    for (index, result) in results {
-                        if isOrdered { s.results.fill(index, with: result) } else { s.results.append(result) }
-                    }
-                }
+                batch.made.store(position, ordering: .sequentiallyConsistent)
+                if batch.watched.load(ordering: .sequentiallyConsistent) { changed { _ in } }
             }
-            learnPull(count: max(ran, 1), elapsed: clock.now - started)
+            settle(batch)
+            learnPull(count: max(position, 1), elapsed: clock.now - started)
         }
+    }
+
+    /// Moves the results of a finished batch that no consumer took to the shared queue, and wakes
+    /// a waiting consumer. Items skipped after cancel() or terminate() never run: they leave
+    /// `running` too.
+    @inlinable func settle(_ batch: PulledBatch<T>) {
+        let waiters = state.withLock { s -> [UnsafeContinuation<Void, Never>] in
+            let made = batch.made.load(ordering: .relaxed)
+            while batch.taken < made {
+                let result = (batch.slots + batch.taken).move()
+                if isOrdered {
+                    s.results.fill(batch.firstIndex + batch.taken, with: result)
+                } else {
+                    s.results.append(result)
+                }
+                batch.taken += 1
+            }
+            s.running -= batch.count
+            if let index = s.inFlight.firstIndex(where: { $0 === batch }) { s.inFlight.remove(at: index) }
+            guard s.waiting > 0 || !s.asyncWaiters.isEmpty else { return [] }
+            return wakeAll(&s)
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     @inlinable func stopRunner() {
@@ -314,13 +336,62 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
         s.delivered += c.handedOut
         c.handedOut = 0
         let outcome = step(&s)
-        if case .value = outcome { c.take(from: &s.results, limit: takeLimit) }
+        if case .value = outcome {
+            while c.count < takeLimit, let result = popResult(&s) { c.append(result) }
+        }
         return outcome
+    }
+
+    /// The next result in reading order if it is ready: from the shared queue, or straight from the
+    /// batch of the runner that made it. Called with the lock held.
+    @inlinable func popResult(_ s: inout State) -> Result<T, any Error>? {
+        if let result = s.results.popReady() { return result }
+        if isOrdered {
+            // The slot reserved for it in the queue stays empty: the batch's runner skips the
+            // results taken when it settles.
+            guard let batch = headBatch(s), batch.firstIndex + batch.taken == s.results.headIndex,
+                  let result = batch.takeNext() else { return nil }
+            s.results.skipReserved()
+            return result
+        }
+        for batch in s.inFlight {
+            if let result = batch.takeNext() { return result }
+        }
+        return nil
+    }
+
+    /// imap: the batch in flight that holds the consumer's position, if any. Called with the lock held.
+    @inlinable func headBatch(_ s: State) -> PulledBatch<T>? {
+        let index = s.results.headIndex
+        return s.inFlight.first { index >= $0.firstIndex && index < $0.firstIndex + $0.count }
+    }
+
+    /// Whether a waiting consumer needs to be woken when `batch` makes a result: with imap, only if
+    /// the batch holds its position. Called with the lock held.
+    @inlinable func isWaitedFor(_ batch: PulledBatch<T>, _ s: State) -> Bool {
+        guard s.waiting > 0 || !s.asyncWaiters.isEmpty else { return false }
+        let index = s.results.headIndex
+        return !isOrdered || (index >= batch.firstIndex && index < batch.firstIndex + batch.count)
+    }
+
+    /// Marks the batches whose results a consumer about to wait needs (see ``PulledBatch/watched``);
+    /// the caller then checks ``hasResult(_:)`` again. Called with the lock held.
+    @inlinable func watch(_ s: State) {
+        for batch in s.inFlight where isWaitedFor(batch, s) {
+            batch.watched.store(true, ordering: .sequentiallyConsistent)
+        }
+    }
+
+    /// Whether `popResult` would return a result now. Called with the lock held.
+    @inlinable func hasResult(_ s: State) -> Bool {
+        if s.results.hasReady { return true }
+        if isOrdered { return headBatch(s)?.hasResult ?? false }
+        return s.inFlight.contains { $0.hasResult }
     }
 
     /// What the consumer gets now. Called with the lock held.
     @inlinable func step(_ s: inout State) -> Step {
-        if let result = s.results.popReady() {
+        if let result = popResult(&s) {
             s.delivered += 1
             return .value(result)
         }
@@ -342,6 +413,9 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
 
     @inlinable
     func next(deadline: Deadline?) throws -> T? {
+        // The batches to poll while waiting. Replaced under the lock only: the last reference to a
+        // settled batch is then dropped where its runner's writes are visible.
+        var running: [PulledBatch<T>] = []
         while true {
             var outcome = Step.notYet
             var restart = 0
@@ -355,6 +429,11 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
                     outcome = take(&c, &s)
                     restart = runnersToStart(&s)
                     generation = s.generation
+                    if case .notYet = outcome {
+                        running = isOrdered ? headBatch(s).map { [$0] } ?? [] : s.inFlight
+                    } else {
+                        running = []
+                    }
                 }
             }
             startRunners(restart)
@@ -365,9 +444,40 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
             }
             // On one of the pool's workers, run queued work (this iterator's runners among it) first.
             if WorkerHelp.helpOnce() { continue }
-            let woken = state.wait(until: deadline, for: { $0.generation != generation }, then: { _ in true })
-            if woken == nil { throw ThreadPoolError.timeout }
+            // While results are flowing the next one is usually a fraction of a microsecond away:
+            // poll for it briefly rather than pay for sleeping and being woken.
+            if spinForResult(in: running) { continue }
+            let woken = state.wait(until: deadline, begin: { s in
+                s.waiting += 1
+                watch(s)
+            }, for: { s in
+                s.generation != generation || hasResult(s)
+            }, end: { s in
+                s.waiting -= 1
+            })
+            if !woken { throw ThreadPoolError.timeout }
         }
+    }
+
+    /// How long a consumer polls the batches being run for a result before it blocks.
+    @usableFromInline static var spinNanoseconds: Int64 { 20_000 }
+
+    /// Polls `batches` without the lock until one of them makes a result, for at most
+    /// `spinNanoseconds`. Returns whether one did.
+    @inlinable func spinForResult(in batches: [PulledBatch<T>]) -> Bool {
+        guard !batches.isEmpty else { return false }
+        func madeSoFar() -> Int {
+            batches.reduce(0) { $0 + $1.made.load(ordering: .acquiring) }
+        }
+        let seen = madeSoFar()
+        let clock = ContinuousClock()
+        let deadline = clock.now + .nanoseconds(Self.spinNanoseconds)
+        var polls = 0
+        while madeSoFar() == seen {
+            polls += 1
+            if polls % 64 == 0 && clock.now >= deadline { return false }
+        }
+        return true
     }
 
     @usableFromInline
@@ -388,6 +498,12 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
                             restart = runnersToStart(&s)
                             guard case .notYet = outcome else { return false }
                             s.asyncWaiters.append(continuation)
+                            watch(s)
+                            // Made since `take` looked, before the batch was watched: look again.
+                            if hasResult(s) {
+                                s.asyncWaiters.removeLast()
+                                return false
+                            }
                             return true
                         }
                     }
@@ -411,33 +527,25 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
         }
     }
 
-    /// Applies `store` (storing results) under the lock, then wakes the waiting consumers if one of
-    /// them can go on: the result it waits for is ready, or no pulled item is still running. Storing
-    /// an imap result behind one still missing wakes nobody, so that a waiting consumer is woken
-    /// once when its result comes rather than once per result.
-    @inlinable func publish(_ store: (inout State) -> Void) {
-        let waiters = state.withLock { s -> [UnsafeContinuation<Void, Never>] in
-            store(&s)
-            guard s.running == 0 || s.results.hasReady else { return [] }
-            s.generation &+= 1
-            state.broadcast()
-            if s.asyncWaiters.isEmpty { return [] }
-            defer { s.asyncWaiters = [] }
-            return s.asyncWaiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
     /// Applies `change` under the lock, then wakes every waiting consumer.
     @inlinable func changed(_ change: (inout State) -> Void) {
         let waiters = state.withLock { s -> [UnsafeContinuation<Void, Never>] in
             change(&s)
-            s.generation &+= 1
-            state.broadcast()
-            defer { s.asyncWaiters = [] }
-            return s.asyncWaiters
+            return wakeAll(&s)
         }
         for waiter in waiters { waiter.resume() }
+    }
+
+    /// Wakes every blocked consumer and returns the async ones, for the caller to resume after
+    /// unlocking. Every consumer then looks again (and watches again what it still waits for), so
+    /// no batch is watched any more. Called with the lock held.
+    @inlinable func wakeAll(_ s: inout State) -> [UnsafeContinuation<Void, Never>] {
+        s.generation &+= 1
+        state.broadcast()
+        for batch in s.inFlight { batch.watched.store(false, ordering: .relaxed) }
+        if s.asyncWaiters.isEmpty { return [] }
+        defer { s.asyncWaiters = [] }
+        return s.asyncWaiters
     }
 }
 

@@ -55,23 +55,24 @@ final class Locked<Value> {
         return try body(&value)
     }
 
-    /// With the lock held, waits until `isDone` returns true or `deadline` passes, then runs `body`.
-    /// Returns nil when the deadline passed first.
+    /// With the lock held: runs `begin`, waits until `isDone` returns true or `deadline` passes, then
+    /// runs `end` either way. Returns false when the deadline passed first.
     @inlinable
-    func wait<R>(until deadline: Deadline?, for isDone: (inout Value) -> Bool,
-                 then body: (inout Value) throws -> R) rethrows -> R? {
+    func wait(until deadline: Deadline?, begin: (inout Value) -> Void, for isDone: (inout Value) -> Bool,
+              end: (inout Value) -> Void) -> Bool {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
+        begin(&value)
+        defer { end(&value) }
         while !isDone(&value) {
             if !condition.wait(on: mutex, until: deadline) {
-                if isDone(&value) { break }
-                return nil
+                return isDone(&value)
             }
         }
-        return try body(&value)
+        return true
     }
 
-    /// Wakes every thread waiting in ``wait(until:for:then:)``. Call it after changing the value.
+    /// Wakes every thread waiting in ``wait(until:begin:for:end:)``. Call it after changing the value.
     @inlinable
     func broadcast() {
         pthread_cond_broadcast(condition)

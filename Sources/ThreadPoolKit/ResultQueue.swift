@@ -38,6 +38,18 @@ struct ResultQueue<T: Sendable> {
     @inlinable mutating func popReady() -> Result<T, any Error>? {
         guard head < slots.count, let result = slots[head] else { return nil }
         slots[head] = nil
+        advance()
+        return result
+    }
+
+    /// Removes the front slot, reserved and empty: its result was handed out from the runner's
+    /// ``PulledBatch`` directly (imap).
+    @inlinable mutating func skipReserved() {
+        advance()
+    }
+
+    /// Moves past the front slot.
+    @inlinable mutating func advance() {
         head += 1
         headIndex += 1
         if head == slots.count {
@@ -47,6 +59,5 @@ struct ResultQueue<T: Sendable> {
             slots.removeFirst(head)
             head = 0
         }
-        return result
     }
 }

@@ -30,10 +30,11 @@ struct TakenResults<T: Sendable> {
         return result
     }
 
-    /// Moves up to `limit` ready results from the front of `queue` to here. Called when empty.
-    @inlinable mutating func take(from queue: inout ResultQueue<T>, limit: Int) {
-        while results.count < limit, let result = queue.popReady() {
-            results.append(result)
-        }
+    /// How many results are here, handed out or not.
+    @inlinable var count: Int { results.count }
+
+    /// Adds a result at the back.
+    @inlinable mutating func append(_ result: Result<T, any Error>) {
+        results.append(result)
     }
 }
