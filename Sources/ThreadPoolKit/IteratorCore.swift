@@ -179,9 +179,12 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
         var items: [Element] = []
         items.reserveCapacity(chunkSize)
         let clock = ContinuousClock()
+        // The last batch, settled, if nobody else holds it: reused for the next pull, so that pulls
+        // cost no allocation.
+        var spare: PulledBatch<T>?
         while true {
             items.removeAll(keepingCapacity: true)
-            let batch = state.withLock { s -> PulledBatch<T>? in
+            let pulledBatch = state.withLock { s -> PulledBatch<T>? in
                 guard !s.cancelled, !s.terminated, s.draining || s.pulled - s.delivered < bufferSize else {
                     return nil
                 }
@@ -207,13 +210,20 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
                 }
                 guard !items.isEmpty else { return nil }
                 s.running += items.count
-                let batch = PulledBatch<T>(firstIndex: first, count: items.count)
+                let batch: PulledBatch<T>
+                if let spare, spare.capacity >= items.count {
+                    spare.reuse(firstIndex: first, count: items.count)
+                    batch = spare
+                } else {
+                    batch = PulledBatch<T>(firstIndex: first, count: items.count, capacity: max(limit, items.count))
+                }
                 s.inFlight.append(batch)
                 // A consumer waiting for one of these items must be woken when it is made.
                 if isWaitedFor(batch, s) { batch.watched.store(true, ordering: .sequentiallyConsistent) }
                 return batch
             }
-            guard let batch else {
+            spare = nil
+            guard var batch = pulledBatch else {
                 stopRunner()
                 return
             }
@@ -235,6 +245,7 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
             }
             settle(batch)
             learnPull(count: max(position, 1), elapsed: clock.now - started)
+            if isKnownUniquelyReferenced(&batch) { spare = batch }
         }
     }
 
@@ -420,6 +431,7 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
             var outcome = Step.notYet
             var restart = 0
             var generation = 0
+            var position = 0
             taken.withLock { c in
                 if let result = c.pop() {
                     outcome = .value(result)
@@ -430,7 +442,8 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
                     restart = runnersToStart(&s)
                     generation = s.generation
                     if case .notYet = outcome {
-                        running = isOrdered ? headBatch(s).map { [$0] } ?? [] : s.inFlight
+                        running = s.inFlight
+                        position = s.results.headIndex
                     } else {
                         running = []
                     }
@@ -446,7 +459,7 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
             if WorkerHelp.helpOnce() { continue }
             // While results are flowing the next one is usually a fraction of a microsecond away:
             // poll for it briefly rather than pay for sleeping and being woken.
-            if spinForResult(in: running) { continue }
+            if spinForResult(in: running, position: position) { continue }
             let woken = state.wait(until: deadline, begin: { s in
                 s.waiting += 1
                 watch(s)
@@ -462,18 +475,28 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
     /// How long a consumer polls the batches being run for a result before it blocks.
     @usableFromInline static var spinNanoseconds: Int64 { 20_000 }
 
-    /// Polls `batches` without the lock until one of them makes a result, for at most
-    /// `spinNanoseconds`. Returns whether one did.
-    @inlinable func spinForResult(in batches: [PulledBatch<T>]) -> Bool {
-        guard !batches.isEmpty else { return false }
+    /// Polls without the lock, for at most `spinNanoseconds`, until one of `batches` makes a result
+    /// the consumer can take (with imap, the one at input index `position`). Returns whether one did;
+    /// false at once if no batch being run holds what the consumer waits for (it would poll a
+    /// runner that is still starting, on a core that runner may need).
+    @inlinable func spinForResult(in batches: [PulledBatch<T>], position: Int) -> Bool {
         func madeSoFar() -> Int {
             batches.reduce(0) { $0 + $1.made.load(ordering: .acquiring) }
         }
-        let seen = madeSoFar()
+        let progressed: () -> Bool
+        if isOrdered {
+            guard let head = batches.first(where: { position >= $0.firstIndex && position < $0.firstIndex + $0.count })
+            else { return false }
+            progressed = { head.made.load(ordering: .acquiring) > position - head.firstIndex }
+        } else {
+            guard !batches.isEmpty else { return false }
+            let seen = madeSoFar()
+            progressed = { madeSoFar() != seen }
+        }
         let clock = ContinuousClock()
         let deadline = clock.now + .nanoseconds(Self.spinNanoseconds)
         var polls = 0
-        while madeSoFar() == seen {
+        while !progressed() {
             polls += 1
             if polls % 64 == 0 && clock.now >= deadline { return false }
         }

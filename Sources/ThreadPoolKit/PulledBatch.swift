@@ -9,10 +9,13 @@ import Synchronization
 /// holds it back), while the lock is taken once per pull instead of once per chunk.
 @usableFromInline
 final class PulledBatch<T: Sendable>: @unchecked Sendable {
-    /// The input index of the first item (immutable).
-    @usableFromInline let firstIndex: Int
-    /// How many items were pulled (immutable).
-    @usableFromInline let count: Int
+    /// The input index of the first item. Written by the runner only while nobody else holds the
+    /// batch (before it is published under the iterator's lock); read under that lock.
+    @usableFromInline var firstIndex: Int
+    /// How many items were pulled. Written and read as `firstIndex`.
+    @usableFromInline var count: Int
+    /// How many slots there are (immutable).
+    @usableFromInline let capacity: Int
     /// Slot `i` holds the result of item `firstIndex + i`; initialized below `made`, moved out below
     /// `taken`.
     @usableFromInline let slots: UnsafeMutablePointer<Result<T, any Error>>
@@ -29,10 +32,20 @@ final class PulledBatch<T: Sendable>: @unchecked Sendable {
     @usableFromInline var taken = 0
 
     @inlinable
-    init(firstIndex: Int, count: Int) {
+    init(firstIndex: Int, count: Int, capacity: Int) {
         self.firstIndex = firstIndex
         self.count = count
-        slots = .allocate(capacity: count)
+        self.capacity = capacity
+        slots = .allocate(capacity: capacity)
+    }
+
+    /// Makes a settled batch that nobody else holds the batch of another pull.
+    @inlinable func reuse(firstIndex: Int, count: Int) {
+        self.firstIndex = firstIndex
+        self.count = count
+        made.store(0, ordering: .relaxed)
+        watched.store(false, ordering: .relaxed)
+        taken = 0
     }
 
     /// Whether a result is made and not taken. Called with the iterator's lock held.

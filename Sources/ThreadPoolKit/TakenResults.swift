@@ -2,7 +2,7 @@
 /// yet, in reading order.
 ///
 /// Taking every ready result per acquisition of the iterator's shared lock (which the runners take
-/// to store results) and handing them out one by one from here, under a lock of their own that only
+/// to pull and settle batches) and handing them out one by one from here, under a lock of their own that only
 /// consumers take, saves a contended lock round trip per result. The window still counts these as
 /// in flight: `handedOut` tells the shared state how many were read, the next time the consumer
 /// takes results from it.
