@@ -10,7 +10,8 @@ import Synchronization
 @usableFromInline
 final class PulledBatch<T: Sendable>: @unchecked Sendable {
     /// The input index of the first item. Written by the runner only while nobody else holds the
-    /// batch (before it is published under the iterator's lock); read under that lock.
+    /// batch (before it publishes it under the iterator's lock: a batch is reused only when its
+    /// runner holds the only reference), so anyone who got the batch under that lock may read it.
     @usableFromInline var firstIndex: Int
     /// How many items were pulled. Written and read as `firstIndex`.
     @usableFromInline var count: Int
