@@ -324,27 +324,43 @@ static void spin_for_work(ctp_pool *pool) {
 }
 
 /* Runs tasks until the queues are empty and the pool no longer runs. Called and returns with the
-   lock held. */
+   lock held.
+
+   A worker that runs out of work spins (spin_for_work) only if its last idle spell was short
+   enough for a spin to have caught the next task: when tasks come far apart, spinning only burns
+   the core, and parking at once wakes faster (on this project's 2-vCPU VM an idle wake took ~3 us
+   without the spin and ~9.5 us with it). The first spell of a burst is long, so the first wake of a
+   burst parks again; the next short spell turns spinning back on. */
 static void worker_loop(ctp_pool *pool, ctp_worker *self) {
-    bool spun = false; /* since this worker last found work */
+    bool spun = false;                  /* since this worker last found work */
+    unsigned long long idle_since = 0;  /* when this worker ran out of work; 0 while it has some */
+    unsigned long long last_idle = 0;   /* how long its last idle spell lasted */
     for (;;) {
+        bool found = true;
         if (self->own.count > 0) {
             run_own(pool, self);
-            spun = false;
         } else if (take_over(pool, self) || take_batch(pool, self, batch_size(pool, self))) {
+            if (idle_since != 0) {
+                last_idle = monotonic_ns() - idle_since;
+                idle_since = 0;
+            }
             run_held(pool, self);
-            spun = false;
         } else if (pool->state != CTP_RUNNING) {
             return; /* closed or terminated, and drained */
-        } else if (!spun && pool->spinning == 0) {
-            spin_for_work(pool);
-            spun = true;
         } else {
-            self->parked = true;
-            pool->idle_stack[pool->idle_count++] = self->index;
-            while (self->parked) pthread_cond_wait(&self->wake, &pool->lock);
-            spun = false;
+            found = false;
+            if (idle_since == 0) idle_since = monotonic_ns();
+            if (!spun && pool->spinning == 0 && last_idle <= CTP_SPIN_NS) {
+                spin_for_work(pool);
+                spun = true;
+            } else {
+                self->parked = true;
+                pool->idle_stack[pool->idle_count++] = self->index;
+                while (self->parked) pthread_cond_wait(&self->wake, &pool->lock);
+                spun = false;
+            }
         }
+        if (found) spun = false;
     }
 }
 
