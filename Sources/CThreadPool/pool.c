@@ -210,7 +210,8 @@ static unsigned long long monotonic_ns(void) {
    - a worker waiting inside a task runs the rest of its own batch (ctp_pool_help), and terminate
      cancels the tasks of every batch that have not started. */
 static size_t batch_size(const ctp_pool *pool, const ctp_worker *self) {
-    if (pool->ring.count <= 1 || pool->idle_count > 0) return 1;
+    /* A bounded queue is backpressure: its capacity counts every task not started, so no batches. */
+    if (pool->queue_limit != 0 || pool->ring.count <= 1 || pool->idle_count > 0) return 1;
     size_t fair_share = (pool->ring.count + pool->threads - 1) / pool->threads;
     return fair_share < self->batch_limit ? fair_share : self->batch_limit;
 }
@@ -278,19 +279,21 @@ static bool take_batch(ctp_pool *pool, ctp_worker *self, size_t count) {
    held; the lock is released while tasks run. */
 static void run_held(ctp_pool *pool, ctp_worker *self) {
     size_t count = self->held_count;
+    /* The first task is claimed before unlocking: a task taken off a bounded queue is never counted
+       as queued after it made room there. */
+    size_t i = atomic_fetch_add_explicit(&self->held_next, 1, memory_order_relaxed);
     pthread_mutex_unlock(&pool->lock);
     size_t ran = 0;
     unsigned long long start = monotonic_ns();
-    for (;;) {
+    while (i < count) {
+        run_unlocked(self, self->held[i]);
+        ran++;
         if (atomic_load_explicit(&self->has_own, memory_order_relaxed)) {
             pthread_mutex_lock(&pool->lock);
             run_own(pool, self);
             pthread_mutex_unlock(&pool->lock);
         }
-        size_t i = atomic_fetch_add_explicit(&self->held_next, 1, memory_order_relaxed);
-        if (i >= count) break;
-        run_unlocked(self, self->held[i]);
-        ran++;
+        i = atomic_fetch_add_explicit(&self->held_next, 1, memory_order_relaxed);
     }
     if (ran > 0) adapt_batch(self, ran, monotonic_ns() - start);
     pthread_mutex_lock(&pool->lock);
