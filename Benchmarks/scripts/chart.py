@@ -75,6 +75,7 @@ def main():
     fig, axes = plt.subplots(2, 2, figsize=(14, 10))
 
     w1 = ["W1 tiny ThreadPoolKit.applyAsync w2", "W1 tiny ThreadPoolKit.applyAsync+wait w2",
+          "W1 tiny ThreadPoolKit.execute w2",
           "W1 tiny CThreadPool.ctp_pool_submit w2", "W1 tiny NIOThreadPool.submit w2",
           "W1 tiny NIOThreadPool.runIfActive w2", "W1 tiny Dispatch.concurrentQueue+group",
           "W1 tiny Dispatch.concurrentPerform", "W1 tiny withTaskGroup", "W1 tiny withDiscardingTaskGroup",

@@ -78,6 +78,7 @@ def main():
     w1 = []
     for w in (2, 4):
         w1 += [f"W1 tiny ThreadPoolKit.applyAsync w{w}", f"W1 tiny ThreadPoolKit.applyAsync+wait w{w}",
+               f"W1 tiny ThreadPoolKit.execute w{w}",
                f"W1 tiny CThreadPool.ctp_pool_submit w{w}", f"W1 tiny NIOThreadPool.submit w{w}",
                f"W1 tiny NIOThreadPool.runIfActive w{w}"]
     w1 += ["W1 tiny Dispatch.concurrentQueue+group", "W1 tiny Dispatch.concurrentPerform",

@@ -47,6 +47,21 @@ func registerTinyTasks() {
             try pool.join()
         }
 
+        // The fire-and-forget path: execute(_:) queues the closure with no result object (one
+        // allocation: the job holding the closure).
+        Benchmark("W1 tiny ThreadPoolKit.execute w\(workers)", configuration: throughputConfig()) { benchmark in
+            let pool = try ThreadPool(threads: workers)
+            let counter = Countdown(n)
+            try measure(benchmark, tasks: n) {
+                for _ in 0..<n {
+                    try pool.execute { counter.hit() }
+                }
+                counter.wait()
+            }
+            pool.close()
+            try pool.join()
+        }
+
         // The C API alone: a C loop of ctp_pool_submit with a C function incrementing a C11 atomic.
         Benchmark("W1 tiny CThreadPool.ctp_pool_submit w\(workers)",
                   configuration: throughputConfig(mallocTolerance: .absolute(16))) { benchmark in
