@@ -1,10 +1,10 @@
 /* The pool: create / submit / close / terminate / join / destroy, and the worker loop.
  *
  * One mutex guards everything that changes. Each worker parks on its own condition variable,
- * listed on an idle stack, so a submit wakes exactly one idle worker and only when one is idle and
- * no worker is polling for work (spin_for_work: a worker that ran out of work polls for up to 10 us
- * before it parks); state changes (close, terminate) wake them all. User code (tasks, initializers, finalizers,
- * cancellations) always runs with the lock released.
+ * listed on an idle stack, so a submit wakes exactly one idle worker, and only when one is idle and
+ * no worker is polling for work (a worker that ran out of work may poll for up to 10 us before it
+ * parks: see spin_for_work and worker_loop); state changes (close, terminate) wake them all. User
+ * code (tasks, initializers, finalizers, cancellations) always runs with the lock released.
  */
 #define _GNU_SOURCE
 #include "ctp_internal.h"
