@@ -43,12 +43,14 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     /// The pool's shared state, for counters and the callback thread. Unowned: it outlives every task
     /// still queued (the pool frees it after the last one ran or was dropped), and it is only used by
     /// whoever claims the task, which happens before that.
-    @usableFromInline unowned(unsafe) let shared: PoolShared?
-    /// Runs the task once claimed. Made in the (inlinable) initializer, so that in a client built with
-    /// optimization it is code specialized for `T`: the library's own code for a generic `T` looks up
-    /// the runtime metadata of `Result<T, _>`, `Optional<T>` and the like on every use, which cost
-    /// several lookups per task. The closure captures nothing, so storing it allocates nothing.
-    @usableFromInline let runClaimed: (AsyncResult<T>) -> Void
+    /// Set again when a kept result is reused (``make(_:callback:errorCallback:shared:)``).
+    @usableFromInline @exclusivity(unchecked) unowned(unsafe) var shared: PoolShared?
+    /// Runs the task once claimed, or resets a finished result for reuse. Made in the (inlinable)
+    /// initializer, so that in a client built with optimization it is code specialized for `T`: the
+    /// library's own code for a generic `T` looks up the runtime metadata of `Result<T, _>`,
+    /// `Optional<T>` and the like on every use, which cost several lookups per task. The closure
+    /// captures nothing, so storing it allocates nothing.
+    @usableFromInline let specialized: (AsyncResult<T>, SpecializedStep) -> Void
 
     @inlinable
     init(_ body: @escaping @Sendable () throws -> T,
@@ -59,8 +61,40 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
         self.callbacks = Self.combine(callback, errorCallback)
         self.continuations = [] // here, not as a default value: that is a call into the library
         self.shared = shared
-        self.runClaimed = { $0.runBody() }
+        self.specialized = { result, step in
+            switch step {
+            case .run: result.runBody()
+            case .reset: result.outcome = nil
+            }
+        }
         super.init()
+    }
+
+    /// A result for `body`: a finished one kept by ``JobRecycler`` if there is one, else a new one.
+    @inlinable
+    static func make(_ body: consuming @escaping @Sendable () throws -> T,
+                     callback: (@Sendable (T) -> Void)?,
+                     errorCallback: (@Sendable (any Error) -> Void)?,
+                     shared: PoolShared) -> AsyncResult<T> {
+        guard let kept = JobRecycler.take(ObjectIdentifier(AsyncResult<T>.self)) else {
+            return AsyncResult(body, callback: callback, errorCallback: errorCallback, shared: shared)
+        }
+        // The recycler keeps jobs by their exact class.
+        let result = unsafeDowncast(kept, to: AsyncResult<T>.self)
+        result.body = body
+        result.callbacks = combine(callback, errorCallback)
+        result.shared = shared
+        return result
+    }
+
+    /// Resets a finished result that nobody references any more (see ``JobRecycler``): its outcome is
+    /// destroyed here, on the thread that held the last reference.
+    override func resetForReuse() -> ObjectIdentifier? {
+        // A result whose callbacks were handed to the callback thread is referenced from there, so it
+        // never gets here with them pending; `body` and `callbacks` were taken when it finished.
+        specialized(self, .reset)
+        word.store(0, ordering: .relaxed)
+        return ObjectIdentifier(type(of: self))
     }
 
     /// One closure calling `callback` or `errorCallback`, or nil when both are nil.
@@ -84,7 +118,9 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
         self.callbacks = Self.combine(callback, errorCallback)
         self.continuations = []
         self.shared = shared
-        self.runClaimed = { _ in }
+        self.specialized = { result, step in
+            if step == .reset { result.outcome = nil }
+        }
         super.init()
         word.store(Self.claimed, ordering: .relaxed)
     }
@@ -102,7 +138,7 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
             shared?.cancelledTaskTaken(byTerminate: false) // cancel() came first
             return
         }
-        runClaimed(self)
+        specialized(self, .run)
     }
 
     /// Runs the body and completes the result. Called once, by the claimer.
@@ -256,6 +292,15 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
             }
         }
     }
+}
+
+/// What ``AsyncResult/specialized`` does.
+@usableFromInline
+enum SpecializedStep {
+    /// Run the task (the caller has claimed it).
+    case run
+    /// Destroy the outcome of a finished result before it is reused.
+    case reset
 }
 
 // Every mutable field is owned by the thread that claimed the task until the atomic `ready` bit is

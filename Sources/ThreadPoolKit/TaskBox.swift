@@ -14,7 +14,8 @@ import Darwin
 /// Every job is queued with one strong reference (`Unmanaged.passRetained`), which the pool hands
 /// back exactly once: to ``run()`` on a worker, or to ``drop()`` when ``ThreadPool/terminate()``
 /// discards the job before it started. ``AsyncResult`` is a job, so that a task costs one
-/// allocation: the closure, its callbacks and its outcome live in one object.
+/// allocation: the closure, its callbacks and its outcome live in one object (and none when a finished
+/// job nobody references is reused: see ``JobRecycler``).
 ///
 /// This class is public only because ``AsyncResult``, a public class, inherits from it; it has no
 /// public members and cannot be subclassed outside this module.
@@ -33,6 +34,11 @@ public class _ThreadPoolJob {
     /// Runs a finished result's callbacks and publishes it; on the pool's callback thread.
     @usableFromInline
     func deliverCallbacks() {}
+
+    /// Called after ``run()`` or ``drop()`` by the holder of the last reference: resets the job for
+    /// reuse and returns its class (the key ``JobRecycler`` keeps it under), or returns nil if this
+    /// kind of job is not reused.
+    func resetForReuse() -> ObjectIdentifier? { nil }
 }
 
 /// The C entry point of a callback delivery on the callback thread: takes back the queue's reference.
@@ -45,14 +51,18 @@ let deliverCallbacksOfJob: ctp_task_fn = { argument, _ in
 // Has no state of its own; each subclass documents how it guards its own.
 extension _ThreadPoolJob: @unchecked Sendable {}
 
-/// The C entry point of every job: takes back the reference the queue held.
+/// The C entry point of every job: takes back the reference the queue held. If that was the last
+/// one (the caller dropped its result), the job is kept for reuse instead of being freed.
 let runJob: ctp_task_fn = { argument, status in
     guard let argument else { return }
-    let job = Unmanaged<_ThreadPoolJob>.fromOpaque(argument).takeRetainedValue()
+    var job = Unmanaged<_ThreadPoolJob>.fromOpaque(argument).takeRetainedValue()
     if status == 0 {
         job.run()
     } else {
         job.drop()
+    }
+    if JobRecycler.isUnreferenced(&job), let kind = job.resetForReuse() {
+        JobRecycler.keep(consume job, kind: kind)
     }
 }
 

@@ -20,7 +20,7 @@ extension ThreadPool {
         // `body` is taken consuming: the caller's reference to the closure moves into the result, where
         // a borrowed one would be retained here and released by the caller, two atomic operations on
         // the reference count of whatever the closure captured, which the worker releases too.
-        let result = AsyncResult(body, callback: callback, errorCallback: errorCallback, shared: shared)
+        let result = AsyncResult.make(body, callback: callback, errorCallback: errorCallback, shared: shared)
         try submit(result)
         return result
     }
@@ -33,17 +33,35 @@ extension ThreadPool {
     }
 }
 
-/// A fire-and-forget task: just the closure, no result to complete.
+/// A fire-and-forget task: just the closure, no result to complete. Nothing else ever references it,
+/// so once run (or dropped) it is kept for the next `execute` (see ``JobRecycler``).
 final class ExecuteJob: _ThreadPoolJob, @unchecked Sendable {
-    // Read once, by the worker that runs the job (the queue orders it after init).
-    private let body: @Sendable () -> Void
+    // Written by the submitter before the job is queued, taken by the worker that runs or drops it
+    // (the queue's mutex orders the two).
+    @exclusivity(unchecked) private var body: (@Sendable () -> Void)?
 
-    init(_ body: @escaping @Sendable () -> Void) {
+    private init(_ body: @escaping @Sendable () -> Void) {
         self.body = body
     }
 
+    /// A job for `body`: a kept one if there is one, else a new one.
+    static func make(_ body: @escaping @Sendable () -> Void) -> ExecuteJob {
+        guard let kept = JobRecycler.take(ObjectIdentifier(ExecuteJob.self)) else { return ExecuteJob(body) }
+        let job = unsafeDowncast(kept, to: ExecuteJob.self)
+        job.body = body
+        return job
+    }
+
     override func run() {
-        body()
+        body.take()?()
+    }
+
+    override func drop() {
+        body = nil
+    }
+
+    override func resetForReuse() -> ObjectIdentifier? {
+        ObjectIdentifier(ExecuteJob.self)
     }
 }
 
@@ -52,6 +70,6 @@ extension ThreadPool {
     /// code that reports completion its own way. A dropped task (``terminate()``) simply never runs.
     /// - Throws: ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()``.
     public func execute(_ body: @escaping @Sendable () -> Void) throws(ThreadPoolError) {
-        try submit(ExecuteJob(body))
+        try submit(ExecuteJob.make(body))
     }
 }

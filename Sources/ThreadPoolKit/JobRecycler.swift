@@ -1,0 +1,153 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Finished jobs that nobody references any more, kept so that the next `applyAsync` or `execute`
+/// reuses one instead of allocating.
+///
+/// Why: in a stream of tiny tasks the submitting thread allocates every job and a worker frees it.
+/// Memory freed on one thread and allocated on another goes through the allocator's shared bins,
+/// whose locks and cache lines bounce between the two cores (`_int_malloc` was half of the submitting
+/// thread's samples), and freeing a generic `AsyncResult` looks up runtime metadata on the worker.
+/// Here the worker that holds a finished job's last reference keeps the job instead (its outcome
+/// destroyed by code specialized for its type), and the next submit of the same kind, on any thread,
+/// takes it back. As in Bonwick's magazine allocator, each thread keeps up to ``magazineSize`` jobs of
+/// one kind (its magazine) and full magazines move between threads through a depot, so the depot's lock
+/// is taken once per ``magazineSize`` jobs.
+///
+/// A job is kept only if its strong reference was the last one, with no weak or unowned references
+/// to it, so no one can observe the reuse. A kept job holds no user values: its closure and outcome
+/// were destroyed when it finished. Jobs are kept per dynamic class (`AsyncResult<Int>` and
+/// `AsyncResult<String>` are different kinds). Memory is bounded: one magazine per thread (released
+/// when the thread exits), and in the depot ``depotLimit`` magazines of each of ``depotKinds`` kinds
+/// (4,096 jobs, about 400 KiB of `AsyncResult<Void>`, per kind); the rest are freed as usual. The depot
+/// is that deep because the queue swings by thousands of tasks when three threads share two CPUs: with
+/// 8 magazines, a third of the jobs missed it.
+///
+/// Thread safety: a thread's magazine is reached only from that thread; the depot is locked.
+@usableFromInline
+enum JobRecycler {
+    /// How many jobs a thread keeps at most: the number moved to or from the depot at once.
+    static let magazineSize = 32
+    /// How many magazines the depot keeps per kind.
+    static let depotLimit = 128
+    /// How many kinds the depot keeps magazines of.
+    static let depotKinds = 8
+
+    /// A thread's kept jobs, all of one kind.
+    private final class Magazine {
+        // Reached only from the magazine's own thread: no run-time exclusivity checks (they cost more
+        // than the rest of a take).
+        @exclusivity(unchecked) var kind: ObjectIdentifier?
+        @exclusivity(unchecked) var jobs: [_ThreadPoolJob] = []
+        /// Takes that find the magazine empty before the next refill from the depot: a thread whose
+        /// jobs are never kept (the caller holds its results) must not take the depot's lock every time.
+        @exclusivity(unchecked) var takesBeforeRefill = 0
+
+        init() {
+            jobs.reserveCapacity(JobRecycler.magazineSize)
+        }
+    }
+
+    /// The calling thread's magazine. The key holds one strong reference, released when the thread exits.
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        // pthread_key_create fails only when the process has used up its keys (at least 128).
+        let status = pthread_key_create(&key) { magazine in
+            guard let magazine else { return }
+            Unmanaged<AnyObject>.fromOpaque(magazine).release()
+        }
+        precondition(status == 0, "pthread_key_create failed (\(status))")
+        return key
+    }()
+
+    /// The calling thread's magazine, made on first use. Unretained: the thread's key holds it until
+    /// the thread exits, and only this thread uses it.
+    private static var magazine: Unmanaged<Magazine> {
+        if let existing = pthread_getspecific(key) { return Unmanaged.fromOpaque(existing) }
+        let magazine = Unmanaged.passRetained(Magazine())
+        pthread_setspecific(key, magazine.toOpaque())
+        return magazine
+    }
+
+    /// Full magazines, and emptied ones, on their way between threads.
+    private static let depot = Locked(JobDepot(magazinesPerKind: depotLimit, kinds: depotKinds))
+
+    /// A kept job of class `kind`, or nil. The caller reinitializes it before use.
+    @usableFromInline
+    static func take(_ kind: ObjectIdentifier) -> _ThreadPoolJob? {
+        unowned(unsafe) let magazine = magazine.takeUnretainedValue()
+        if magazine.kind == kind, let job = magazine.jobs.popLast() { return job }
+        if magazine.takesBeforeRefill > 0 {
+            magazine.takesBeforeRefill -= 1
+            return nil
+        }
+        return refill(magazine, kind)
+    }
+
+    /// Keeps `job`, which the caller has checked nobody else references (``isUnreferenced(_:)``) and
+    /// has reset for reuse.
+    static func keep(_ job: consuming _ThreadPoolJob, kind: ObjectIdentifier) {
+        unowned(unsafe) let magazine = magazine.takeUnretainedValue()
+        if magazine.kind == kind && magazine.jobs.count < magazineSize {
+            magazine.jobs.append(job)
+            return
+        }
+        if magazine.jobs.count == magazineSize, let fullKind = magazine.kind {
+            // Full: it goes to the depot, in exchange for an emptied array if the depot has one.
+            var leftovers: [[_ThreadPoolJob]] = []
+            depot.withLock { depot in
+                var full = depot.takeEmpty() ?? []
+                swap(&full, &magazine.jobs)
+                leftovers = depot.storeFull(full, kind: fullKind)
+            }
+            _ = consume leftovers // freed outside the depot's lock
+            if magazine.jobs.capacity < magazineSize { magazine.jobs.reserveCapacity(magazineSize) }
+        } else {
+            // Part of a magazine of another kind: freed, so that a thread alternating kinds never takes
+            // the lock.
+            magazine.jobs.removeAll(keepingCapacity: true)
+        }
+        magazine.kind = kind
+        magazine.jobs.append(job)
+    }
+
+    /// Whether `job` is referenced by nothing but the caller's strong reference.
+    static func isUnreferenced(_ job: inout _ThreadPoolJob) -> Bool {
+        // With no other strong reference, no new weak or unowned one can be made; an existing one would
+        // see the reuse (a weak one would not become nil). Both counts include one for the object itself.
+        isKnownUniquelyReferenced(&job) && _getWeakRetainCount(job) <= 1 && _getUnownedRetainCount(job) <= 1
+    }
+
+    /// Slow path of `take`: swaps the thread's magazine (empty, or of another kind) for a full one of
+    /// `kind` from the depot, if it has one.
+    private static func refill(_ magazine: Magazine, _ kind: ObjectIdentifier) -> _ThreadPoolJob? {
+        var leftovers: [[_ThreadPoolJob]] = []
+        let refilled = depot.withLock { depot -> Bool in
+            guard var old = depot.takeFull(kind) else { return false }
+            swap(&old, &magazine.jobs)
+            if let oldKind = magazine.kind, old.count == magazineSize {
+                leftovers = depot.storeFull(old, kind: oldKind)
+            } else if !depot.storeEmpty(&old) {
+                leftovers = [old] // part of a magazine of another kind, or an array the depot has no room for
+            }
+            return true
+        }
+        _ = consume leftovers // freed outside the depot's lock
+        guard refilled else {
+            magazine.takesBeforeRefill = magazineSize
+            return nil
+        }
+        magazine.kind = kind
+        return magazine.jobs.popLast()
+    }
+
+    /// How many jobs of `kind` the depot keeps (for tests).
+    static func depotCount(_ kind: ObjectIdentifier) -> Int {
+        depot.withLock { $0.count(of: kind) }
+    }
+}
