@@ -238,6 +238,7 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     /// Blocks until the result is ready and returns the task's value, or throws the task's own error
     /// unchanged, ``ThreadPoolError/cancelled`` if it was dropped before it started, or
     /// ``ThreadPoolError/timeout`` if `timeout` passed first (the result is not lost: call again).
+    @inlinable // specialized in the caller: the library's generic copy of the outcome looks up metadata
     public func get(timeout: Duration? = nil) throws -> T {
         guard wait(timeout: timeout), let outcome else { throw ThreadPoolError.timeout }
         return try outcome.get()
@@ -245,6 +246,7 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
 
     /// Whether the task returned without throwing (Python's `successful()`).
     /// - Throws: ``ThreadPoolError/notReady`` before the result is ready.
+    @inlinable
     public func successful() throws(ThreadPoolError) -> Bool {
         guard isReady, let outcome else { throw .notReady }
         if case .success = outcome { return true }

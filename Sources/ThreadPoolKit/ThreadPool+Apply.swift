@@ -2,6 +2,7 @@ extension ThreadPool {
     /// Runs `body` on a worker and waits for it: returns its value or rethrows its error.
     /// - Throws: the task's error; ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()``;
     ///   ``ThreadPoolError/cancelled`` if ``terminate()`` dropped it.
+    @inlinable
     public func apply<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
         try applyAsync(body).get()
     }
@@ -28,6 +29,7 @@ extension ThreadPool {
     /// Runs `body` on a worker and awaits its value without blocking a thread. If the awaiting task is
     /// cancelled before `body` started, `body` never runs and this throws `CancellationError`.
     /// - Throws: the task's error, `CancellationError`, or ``ThreadPoolError/notRunning``.
+    @inlinable
     public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await applyAsync(body).value
     }
