@@ -47,7 +47,7 @@ final class ExecuteJob: _ThreadPoolJob, @unchecked Sendable {
     }
 
     /// A job for `body`: a kept one if there is one, else a new one.
-    static func make(_ body: @escaping @Sendable () -> Void) -> ExecuteJob {
+    static func make(_ body: consuming @escaping @Sendable () -> Void) -> ExecuteJob {
         guard let kept = JobRecycler.take(ObjectIdentifier(ExecuteJob.self)) else { return ExecuteJob(body) }
         let job = unsafeDowncast(kept, to: ExecuteJob.self)
         job.body = body
@@ -71,7 +71,8 @@ extension ThreadPool {
     /// Queues `body` to run on a worker, with no result: the cheapest way to hand the pool work, for
     /// code that reports completion its own way. A dropped task (``terminate()``) simply never runs.
     /// - Throws: ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()``.
-    public func execute(_ body: @escaping @Sendable () -> Void) throws(ThreadPoolError) {
+    public func execute(_ body: consuming @escaping @Sendable () -> Void) throws(ThreadPoolError) {
+        // Consuming, as applyAsync's: the caller's reference to the closure moves into the job.
         try submit(ExecuteJob.make(body))
     }
 }
