@@ -17,9 +17,11 @@ BENCH_ARGS    ?=
 # package-benchmark writes baselines, exports and thresholds inside the package directory.
 BENCH_PLUGIN  := $(BENCH_SWIFT) package --allow-writing-to-package-directory benchmark
 # The benchmarks that bench-check covers: ThreadPoolKit's and the C API's, except W4 (latency: slow,
-# and its count follows the sample count) and imap/imapUnordered (their malloc count depends on timing:
-# it moved by 20% to 4x between consecutive runs).
-BENCH_CHECKED := --filter 'W[1256].*(ThreadPoolKit|CThreadPool).*' --skip '.*imap.*'
+# and its count follows the sample count), imap/imapUnordered and W1's applyAsync and execute, whose
+# results are dropped at once (their malloc counts depend on timing: imap's moved by 20% to 4x between
+# consecutive runs, W1's dropped results are reused or not, 0 to 140,000 mallocs an iteration).
+BENCH_CHECKED := --filter 'W[1256].*(ThreadPoolKit|CThreadPool).*' --skip '.*imap.*' \
+	--skip 'W1 tiny ThreadPoolKit\.(applyAsync|execute) w[0-9]+'
 
 .PHONY: bench bench-quick bench-check bench-thresholds bench-build bench-report
 
@@ -63,14 +65,20 @@ bench-quick: bench-build
 	cd $(BENCH_DIR) && bash -o pipefail -c 'BENCH_QUICK=1 $(BENCH_PYTHON) python/bench_pool.py --json results/python-quick.json | tee results/python-quick.txt'
 
 # Regression gate on allocations (instructions would be the other deterministic metric, but this
-# machine has no hardware counters). package-benchmark exits 0 when every p90 malloc count is within
-# the tolerance set in the benchmark's code (Support.swift: mallocThresholds), 2 on a regression, 4
-# when it only found improvements: that passes here, with a reminder to record the new thresholds.
+# machine has no hardware counters). The benchmark tool exits 0 when every p90 malloc count is within
+# the tolerance set in the benchmark's code (Support.swift: MallocTolerance), 2 on a regression, 4
+# when it only found improvements; through `swift package` both of the latter become exit status 1
+# and an error naming them, so the error is what tells them apart. Improvements pass, with a reminder
+# to record the new thresholds.
 bench-check: bench-build
+	@mkdir -p $(BENCH_DIR)/results
 	cd $(BENCH_DIR) && BENCH_QUICK=1 $(BENCH_PLUGIN) thresholds check --path Thresholds \
-	  --metric mallocCountTotal $(BENCH_CHECKED) --no-progress $(BENCH_ARGS); \
-	status=$$?; \
-	if [ $$status -eq 4 ]; then echo "bench-check: allocations improved beyond the tolerance; record them with 'make bench-thresholds'"; exit 0; fi; \
+	  --metric mallocCountTotal $(BENCH_CHECKED) --no-progress $(BENCH_ARGS) > results/bench-check.txt 2>&1; \
+	status=$$?; cat results/bench-check.txt; \
+	if [ $$status -ne 0 ] && grep -q benchmarkThresholdImprovement results/bench-check.txt \
+	  && ! grep -q benchmarkThresholdRegression results/bench-check.txt; then \
+	  echo "bench-check: allocations improved beyond the tolerance; record them with 'make bench-thresholds'"; exit 0; \
+	fi; \
 	exit $$status
 
 # Records the thresholds: a quick run of the checked benchmarks stored as baseline "thresholds", its
