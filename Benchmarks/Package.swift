@@ -20,6 +20,15 @@ let package = Package(
             name: "ConcurrencyPeers",
             dependencies: ["CBenchSupport", .product(name: "ThreadPoolKit", package: "ThreadPoolKit")]
         ),
+        // One workload at a time, for counting instructions under valgrind (scripts/instructions.py).
+        .executableTarget(
+            name: "InstructionCounts",
+            dependencies: [
+                "CBenchSupport",
+                .product(name: "ThreadPoolKit", package: "ThreadPoolKit"),
+                .product(name: "CThreadPool", package: "ThreadPoolKit"),
+            ]
+        ),
         // The benchmarks (package-benchmark runs executable targets under Benchmarks/ with its plugin).
         .executableTarget(
             name: "ThreadPoolBenchmarks",
