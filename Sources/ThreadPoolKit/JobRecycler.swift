@@ -38,39 +38,37 @@ enum JobRecycler {
     /// How many kinds the depot keeps magazines of.
     static let depotKinds = 8
 
-    /// A thread's kept jobs, all of one kind.
-    private final class Magazine {
-        // Reached only from the magazine's own thread: no run-time exclusivity checks (they cost more
-        // than the rest of a take).
-        @exclusivity(unchecked) var kind: ObjectIdentifier?
-        @exclusivity(unchecked) var jobs: [_ThreadPoolJob] = []
+    /// A thread's kept jobs, all of one kind. Reached through a pointer (``magazine``), so using it
+    /// touches no reference count.
+    private struct Magazine {
+        var kind: ObjectIdentifier?
+        var jobs: [_ThreadPoolJob]
         /// Takes that find the magazine empty before the next refill from the depot: a thread whose
         /// jobs are never kept (the caller holds its results) must not take the depot's lock every time.
-        @exclusivity(unchecked) var takesBeforeRefill = 0
-
-        init() {
-            jobs.reserveCapacity(JobRecycler.magazineSize)
-        }
+        var takesBeforeRefill = 0
     }
 
-    /// The calling thread's magazine. The key holds one strong reference, released when the thread exits.
+    /// The calling thread's magazine: allocated on its first use, freed when the thread exits.
     private static let key: pthread_key_t = {
         var key = pthread_key_t()
         // pthread_key_create fails only when the process has used up its keys (at least 128).
         let status = pthread_key_create(&key) { magazine in
-            guard let magazine else { return }
-            Unmanaged<AnyObject>.fromOpaque(magazine).release()
+            guard let magazine = magazine?.assumingMemoryBound(to: Magazine.self) else { return }
+            magazine.deinitialize(count: 1)
+            magazine.deallocate()
         }
         precondition(status == 0, "pthread_key_create failed (\(status))")
         return key
     }()
 
-    /// The calling thread's magazine, made on first use. Unretained: the thread's key holds it until
-    /// the thread exits, and only this thread uses it.
-    private static var magazine: Unmanaged<Magazine> {
-        if let existing = pthread_getspecific(key) { return Unmanaged.fromOpaque(existing) }
-        let magazine = Unmanaged.passRetained(Magazine())
-        pthread_setspecific(key, magazine.toOpaque())
+    /// The calling thread's magazine, made on first use. Only this thread uses it.
+    private static var magazine: UnsafeMutablePointer<Magazine> {
+        if let existing = pthread_getspecific(key) { return existing.assumingMemoryBound(to: Magazine.self) }
+        var jobs: [_ThreadPoolJob] = []
+        jobs.reserveCapacity(magazineSize)
+        let magazine = UnsafeMutablePointer<Magazine>.allocate(capacity: 1)
+        magazine.initialize(to: Magazine(kind: nil, jobs: jobs))
+        pthread_setspecific(key, magazine)
         return magazine
     }
 
@@ -80,10 +78,10 @@ enum JobRecycler {
     /// A kept job of class `kind`, or nil. The caller reinitializes it before use.
     @usableFromInline
     static func take(_ kind: ObjectIdentifier) -> _ThreadPoolJob? {
-        unowned(unsafe) let magazine = magazine.takeUnretainedValue()
-        if magazine.kind == kind, let job = magazine.jobs.popLast() { return job }
-        if magazine.takesBeforeRefill > 0 {
-            magazine.takesBeforeRefill -= 1
+        let magazine = magazine
+        if magazine.pointee.kind == kind, let job = magazine.pointee.jobs.popLast() { return job }
+        if magazine.pointee.takesBeforeRefill > 0 {
+            magazine.pointee.takesBeforeRefill -= 1
             return nil
         }
         return refill(magazine, kind)
@@ -92,28 +90,28 @@ enum JobRecycler {
     /// Keeps `job`, which the caller has checked nobody else references (``isUnreferenced(_:)``) and
     /// has reset for reuse.
     static func keep(_ job: consuming _ThreadPoolJob, kind: ObjectIdentifier) {
-        unowned(unsafe) let magazine = magazine.takeUnretainedValue()
-        if magazine.kind == kind && magazine.jobs.count < magazineSize {
-            magazine.jobs.append(job)
+        let magazine = magazine
+        if magazine.pointee.kind == kind && magazine.pointee.jobs.count < magazineSize {
+            magazine.pointee.jobs.append(job)
             return
         }
-        if magazine.jobs.count == magazineSize, let fullKind = magazine.kind {
+        if magazine.pointee.jobs.count == magazineSize, let fullKind = magazine.pointee.kind {
             // Full: it goes to the depot, in exchange for an emptied array if the depot has one.
             var leftovers: [[_ThreadPoolJob]] = []
             depot.withLock { depot in
                 var full = depot.takeEmpty() ?? []
-                swap(&full, &magazine.jobs)
+                swap(&full, &magazine.pointee.jobs)
                 leftovers = depot.storeFull(full, kind: fullKind)
             }
             _ = consume leftovers // freed outside the depot's lock
-            if magazine.jobs.capacity < magazineSize { magazine.jobs.reserveCapacity(magazineSize) }
+            if magazine.pointee.jobs.capacity < magazineSize { magazine.pointee.jobs.reserveCapacity(magazineSize) }
         } else {
             // Part of a magazine of another kind: freed, so that a thread alternating kinds never takes
             // the lock.
-            magazine.jobs.removeAll(keepingCapacity: true)
+            magazine.pointee.jobs.removeAll(keepingCapacity: true)
         }
-        magazine.kind = kind
-        magazine.jobs.append(job)
+        magazine.pointee.kind = kind
+        magazine.pointee.jobs.append(job)
     }
 
     /// Whether `job` is referenced by nothing but the caller's strong reference.
@@ -125,12 +123,12 @@ enum JobRecycler {
 
     /// Slow path of `take`: swaps the thread's magazine (empty, or of another kind) for a full one of
     /// `kind` from the depot, if it has one.
-    private static func refill(_ magazine: Magazine, _ kind: ObjectIdentifier) -> _ThreadPoolJob? {
+    private static func refill(_ magazine: UnsafeMutablePointer<Magazine>, _ kind: ObjectIdentifier) -> _ThreadPoolJob? {
         var leftovers: [[_ThreadPoolJob]] = []
         let refilled = depot.withLock { depot -> Bool in
             guard var old = depot.takeFull(kind) else { return false }
-            swap(&old, &magazine.jobs)
-            if let oldKind = magazine.kind, old.count == magazineSize {
+            swap(&old, &magazine.pointee.jobs)
+            if let oldKind = magazine.pointee.kind, old.count == magazineSize {
                 leftovers = depot.storeFull(old, kind: oldKind)
             } else if !depot.storeEmpty(&old) {
                 leftovers = [old] // part of a magazine of another kind, or an array the depot has no room for
@@ -139,11 +137,11 @@ enum JobRecycler {
         }
         _ = consume leftovers // freed outside the depot's lock
         guard refilled else {
-            magazine.takesBeforeRefill = magazineSize
+            magazine.pointee.takesBeforeRefill = magazineSize
             return nil
         }
-        magazine.kind = kind
-        return magazine.jobs.popLast()
+        magazine.pointee.kind = kind
+        return magazine.pointee.jobs.popLast()
     }
 
     /// How many jobs of `kind` the depot keeps (for tests).
