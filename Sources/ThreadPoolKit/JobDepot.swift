@@ -1,15 +1,15 @@
-/// Where threads hand each other magazines of kept jobs (see ``JobRecycler``): full magazines by kind,
-/// and the arrays of emptied ones, so that moving jobs between threads allocates nothing.
+/// Where threads hand each other buffers of kept jobs (see ``JobRecycler``): full buffers by kind, and
+/// emptied ones, so that moving jobs between threads allocates nothing.
 ///
-/// Bounded: ``magazinesPerKind`` full magazines of each of ``kinds`` kinds, and as many empty arrays.
-/// What it has no room for is handed back to the caller, to be freed after the lock is released.
+/// Bounded: ``magazinesPerKind`` full buffers of each of ``kinds`` kinds, and as many empty ones. What
+/// it has no room for is handed back to the caller, to be freed after the lock is released.
 ///
 /// Not synchronized: ``JobRecycler`` keeps it in a `Locked`.
 struct JobDepot {
-    /// The full magazines of one kind.
+    /// The full buffers of one kind.
     private struct Shelf {
         let kind: ObjectIdentifier
-        var magazines: [[_ThreadPoolJob]]
+        var full: [JobBuffer]
     }
 
     let magazinesPerKind: Int
@@ -17,52 +17,50 @@ struct JobDepot {
     /// Found by a linear search (a dictionary's in-place updates allocated on every miss). An empty
     /// shelf stays until another kind needs its place, so that its array is not made again and again.
     private var shelves: [Shelf] = []
-    /// Emptied magazine arrays, with their capacity.
-    private var empties: [[_ThreadPoolJob]] = []
+    private var empties: [JobBuffer] = []
 
     init(magazinesPerKind: Int, kinds: Int) {
         self.magazinesPerKind = magazinesPerKind
         self.kinds = kinds
     }
 
-    /// A full magazine of `kind`, or nil.
-    mutating func takeFull(_ kind: ObjectIdentifier) -> [_ThreadPoolJob]? {
+    /// A full buffer of `kind`, or nil.
+    mutating func takeFull(_ kind: ObjectIdentifier) -> JobBuffer? {
         guard let shelf = shelves.firstIndex(where: { $0.kind == kind }) else { return nil }
-        return shelves[shelf].magazines.popLast()
+        return shelves[shelf].full.popLast()
     }
 
-    /// Stores a full magazine of `kind`. Returns what the depot did not keep: the magazine, if its kind
-    /// has no room, or the magazines of the kind evicted to make room for a new kind.
-    mutating func storeFull(_ magazine: [_ThreadPoolJob], kind: ObjectIdentifier) -> [[_ThreadPoolJob]] {
+    /// Stores a full buffer of `kind`. Returns what the depot did not keep: the buffer, if its kind has
+    /// no room, or the buffers of the kind evicted to make room for a new kind.
+    mutating func storeFull(_ buffer: JobBuffer, kind: ObjectIdentifier) -> [JobBuffer] {
         if let shelf = shelves.firstIndex(where: { $0.kind == kind }) {
-            guard shelves[shelf].magazines.count < magazinesPerKind else { return [magazine] }
-            shelves[shelf].magazines.append(magazine)
+            guard shelves[shelf].full.count < magazinesPerKind else { return [buffer] }
+            shelves[shelf].full.append(buffer)
             return []
         }
-        var evicted: [[_ThreadPoolJob]] = []
+        var evicted: [JobBuffer] = []
         if shelves.count >= kinds {
-            let victim = shelves.firstIndex(where: { $0.magazines.isEmpty }) ?? 0
-            evicted = shelves.remove(at: victim).magazines
+            let victim = shelves.firstIndex(where: { $0.full.isEmpty }) ?? 0
+            evicted = shelves.remove(at: victim).full
         }
-        shelves.append(Shelf(kind: kind, magazines: [magazine]))
+        shelves.append(Shelf(kind: kind, full: [buffer]))
         return evicted
     }
 
-    /// An emptied magazine array (with room for a magazine), or nil.
-    mutating func takeEmpty() -> [_ThreadPoolJob]? {
+    /// An empty buffer, or nil.
+    mutating func takeEmpty() -> JobBuffer? {
         empties.popLast()
     }
 
-    /// Keeps an emptied magazine array for ``takeEmpty()``; false if the depot has enough of them.
-    mutating func storeEmpty(_ magazine: inout [_ThreadPoolJob]) -> Bool {
-        guard magazine.isEmpty, empties.count < kinds * magazinesPerKind else { return false }
-        empties.append(magazine)
-        magazine = []
+    /// Keeps an empty buffer for ``takeEmpty()``; false (the caller keeps it) if the depot has enough.
+    mutating func storeEmpty(_ buffer: JobBuffer) -> Bool {
+        guard buffer.isEmpty, empties.count < kinds * magazinesPerKind else { return false }
+        empties.append(buffer)
         return true
     }
 
     /// How many jobs of `kind` the depot keeps.
     func count(of kind: ObjectIdentifier) -> Int {
-        shelves.first { $0.kind == kind }?.magazines.reduce(0) { $0 + $1.count } ?? 0
+        shelves.first { $0.kind == kind }?.full.reduce(0) { $0 + $1.count } ?? 0
     }
 }

@@ -42,7 +42,7 @@ enum JobRecycler {
     /// touches no reference count.
     private struct Magazine {
         var kind: ObjectIdentifier?
-        var jobs: [_ThreadPoolJob]
+        var jobs = JobBuffer()
         /// Takes that find the magazine empty before the next refill from the depot: a thread whose
         /// jobs are never kept (the caller holds its results) must not take the depot's lock every time.
         var takesBeforeRefill = 0
@@ -54,7 +54,7 @@ enum JobRecycler {
         // pthread_key_create fails only when the process has used up its keys (at least 128).
         let status = pthread_key_create(&key) { magazine in
             guard let magazine = magazine?.assumingMemoryBound(to: Magazine.self) else { return }
-            magazine.deinitialize(count: 1)
+            magazine.move().jobs.free()
             magazine.deallocate()
         }
         precondition(status == 0, "pthread_key_create failed (\(status))")
@@ -64,22 +64,20 @@ enum JobRecycler {
     /// The calling thread's magazine, made on first use. Only this thread uses it.
     private static var magazine: UnsafeMutablePointer<Magazine> {
         if let existing = pthread_getspecific(key) { return existing.assumingMemoryBound(to: Magazine.self) }
-        var jobs: [_ThreadPoolJob] = []
-        jobs.reserveCapacity(magazineSize)
         let magazine = UnsafeMutablePointer<Magazine>.allocate(capacity: 1)
-        magazine.initialize(to: Magazine(kind: nil, jobs: jobs))
+        magazine.initialize(to: Magazine())
         pthread_setspecific(key, magazine)
         return magazine
     }
 
-    /// Full magazines, and emptied ones, on their way between threads.
+    /// Full buffers, and emptied ones, on their way between threads.
     private static let depot = Locked(JobDepot(magazinesPerKind: depotLimit, kinds: depotKinds))
 
     /// A kept job of class `kind`, or nil. The caller reinitializes it before use.
     @usableFromInline
     static func take(_ kind: ObjectIdentifier) -> _ThreadPoolJob? {
         let magazine = magazine
-        if magazine.pointee.kind == kind, let job = magazine.pointee.jobs.popLast() { return job }
+        if magazine.pointee.kind == kind, let job = magazine.pointee.jobs.pop() { return job }
         if magazine.pointee.takesBeforeRefill > 0 {
             magazine.pointee.takesBeforeRefill -= 1
             return nil
@@ -91,27 +89,23 @@ enum JobRecycler {
     /// has reset for reuse.
     static func keep(_ job: consuming _ThreadPoolJob, kind: ObjectIdentifier) {
         let magazine = magazine
-        if magazine.pointee.kind == kind && magazine.pointee.jobs.count < magazineSize {
-            magazine.pointee.jobs.append(job)
-            return
-        }
-        if magazine.pointee.jobs.count == magazineSize, let fullKind = magazine.pointee.kind {
-            // Full: it goes to the depot, in exchange for an emptied array if the depot has one.
-            var leftovers: [[_ThreadPoolJob]] = []
-            depot.withLock { depot in
-                var full = depot.takeEmpty() ?? []
-                swap(&full, &magazine.pointee.jobs)
-                leftovers = depot.storeFull(full, kind: fullKind)
-            }
-            _ = consume leftovers // freed outside the depot's lock
-            if magazine.pointee.jobs.capacity < magazineSize { magazine.pointee.jobs.reserveCapacity(magazineSize) }
-        } else {
+        if magazine.pointee.kind != kind {
             // Part of a magazine of another kind: freed, so that a thread alternating kinds never takes
             // the lock.
-            magazine.pointee.jobs.removeAll(keepingCapacity: true)
+            magazine.pointee.jobs.removeAll()
+            magazine.pointee.kind = kind
+        } else if magazine.pointee.jobs.isFull {
+            // Full: it goes to the depot, in exchange for an empty buffer if the depot has one.
+            var leftovers: [JobBuffer] = []
+            let full = magazine.pointee.jobs
+            let empty = depot.withLock { depot -> JobBuffer? in
+                leftovers = depot.storeFull(full, kind: kind)
+                return depot.takeEmpty()
+            }
+            magazine.pointee.jobs = empty ?? JobBuffer()
+            for buffer in leftovers { buffer.free() } // outside the depot's lock
         }
-        magazine.pointee.kind = kind
-        magazine.pointee.jobs.append(job)
+        magazine.pointee.jobs.push(job)
     }
 
     /// Whether `job` is referenced by nothing but the caller's strong reference.
@@ -124,24 +118,26 @@ enum JobRecycler {
     /// Slow path of `take`: swaps the thread's magazine (empty, or of another kind) for a full one of
     /// `kind` from the depot, if it has one.
     private static func refill(_ magazine: UnsafeMutablePointer<Magazine>, _ kind: ObjectIdentifier) -> _ThreadPoolJob? {
-        var leftovers: [[_ThreadPoolJob]] = []
-        let refilled = depot.withLock { depot -> Bool in
-            guard var old = depot.takeFull(kind) else { return false }
-            swap(&old, &magazine.pointee.jobs)
-            if let oldKind = magazine.pointee.kind, old.count == magazineSize {
+        var leftovers: [JobBuffer] = []
+        let old = magazine.pointee.jobs
+        let oldKind = magazine.pointee.kind
+        let full = depot.withLock { depot -> JobBuffer? in
+            guard let full = depot.takeFull(kind) else { return nil }
+            if old.isFull, let oldKind {
                 leftovers = depot.storeFull(old, kind: oldKind)
-            } else if !depot.storeEmpty(&old) {
-                leftovers = [old] // part of a magazine of another kind, or an array the depot has no room for
+            } else if !(old.isEmpty && depot.storeEmpty(old)) {
+                leftovers = [old] // part of a magazine of another kind, or a buffer the depot has no room for
             }
-            return true
+            return full
         }
-        _ = consume leftovers // freed outside the depot's lock
-        guard refilled else {
+        guard let full else {
             magazine.pointee.takesBeforeRefill = magazineSize
             return nil
         }
+        magazine.pointee.jobs = full
         magazine.pointee.kind = kind
-        return magazine.pointee.jobs.popLast()
+        for buffer in leftovers { buffer.free() } // outside the depot's lock
+        return magazine.pointee.jobs.pop()
     }
 
     /// How many jobs of `kind` the depot keeps (for tests).
