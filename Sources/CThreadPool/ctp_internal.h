@@ -68,8 +68,21 @@ typedef struct ctp_ring {
    two). Returns CTP_ENOMEM or 0. */
 int ctp_ring_init(ctp_ring *ring, size_t min_capacity);
 void ctp_ring_free(ctp_ring *ring);
-/* Appends one task, doubling the storage when full. CTP_ENOMEM: the ring is unchanged. */
-int ctp_ring_push(ctp_ring *ring, ctp_task task);
+/* Moves the tasks to storage for at least `min_capacity` (and at least twice the old capacity).
+   CTP_ENOMEM: the ring is unchanged. */
+int ctp_ring_grow(ctp_ring *ring, size_t min_capacity);
+/* Appends one task, doubling the storage when full. CTP_ENOMEM: the ring is unchanged. Inline: it is
+   on every submit's path, and out of line (the rare growth compiled into it) it cost 26 more
+   instructions per ctp_pool_submit (callgrind: 188 -> 162). */
+static inline int ctp_ring_push(ctp_ring *ring, ctp_task task) {
+    if (ring->count == ring->capacity) {
+        int rc = ctp_ring_grow(ring, ring->count + 1);
+        if (rc != 0) return rc;
+    }
+    ring->slots[(ring->head + ring->count) & ring->mask] = task;
+    ring->count++;
+    return 0;
+}
 /* Appends `copies` copies of one task, growing once as needed: all of them, or none (CTP_ENOMEM). */
 int ctp_ring_push_copies(ctp_ring *ring, ctp_task task, size_t copies);
 /* Removes up to `max` tasks from the front into `out`, in FIFO order; returns how many. */

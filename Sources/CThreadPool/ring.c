@@ -39,8 +39,9 @@ void ctp_ring_free(ctp_ring *ring) {
 }
 
 /* Moves the live tasks to a new array of at least `min_capacity` slots (a power of two, at least
-   twice the old one), unwrapped so that head becomes 0. */
-static int ring_grow_to(ctp_ring *ring, size_t min_capacity) {
+   twice the old one), unwrapped so that head becomes 0. (ctp_ring_push, its caller on every submit,
+   is inline in ctp_internal.h.) */
+int ctp_ring_grow(ctp_ring *ring, size_t min_capacity) {
     size_t old_capacity = ring->capacity;
     size_t new_capacity = round_up_to_power_of_two(min_capacity > old_capacity * 2 ? min_capacity : old_capacity * 2);
     if (new_capacity == 0 || new_capacity > SIZE_MAX / sizeof(ctp_task)) return CTP_ENOMEM;
@@ -61,24 +62,10 @@ static int ring_grow_to(ctp_ring *ring, size_t min_capacity) {
     return 0;
 }
 
-static int ring_grow(ctp_ring *ring) {
-    return ring_grow_to(ring, ring->count + 1);
-}
-
-int ctp_ring_push(ctp_ring *ring, ctp_task task) {
-    if (ring->count == ring->capacity) {
-        int rc = ring_grow(ring);
-        if (rc != 0) return rc;
-    }
-    ring->slots[(ring->head + ring->count) & ring->mask] = task;
-    ring->count++;
-    return 0;
-}
-
 int ctp_ring_push_copies(ctp_ring *ring, ctp_task task, size_t copies) {
     if (copies > SIZE_MAX / sizeof(ctp_task) - ring->count) return CTP_ENOMEM;
     if (ring->capacity - ring->count < copies) {
-        int rc = ring_grow_to(ring, ring->count + copies);
+        int rc = ctp_ring_grow(ring, ring->count + copies);
         if (rc != 0) return rc;
     }
     /* The free slots are [tail, capacity) followed by [0, head): fill them in at most two runs. */

@@ -32,6 +32,19 @@ let workloads: [String: (Int) throws -> Void] = [
         try pool.join()
         precondition(counter.count.load(ordering: .relaxed) == n)
     },
+    // As applyAsync, in rounds of 1,000 that each wait for their tasks: their results are finished,
+    // and reused, by the next round (the path W1 takes when the workers keep up).
+    "applyAsync reused": { n in
+        let pool = try ThreadPool(threads: 1)
+        let counter = Counter()
+        for round in stride(from: 0, to: n, by: 1_000) {
+            for _ in round..<min(n, round + 1_000) { _ = try pool.applyAsync { counter.hit() } }
+            try pool.apply {} // the tasks before it have run, and their results have been kept
+        }
+        pool.close()
+        try pool.join()
+        precondition(counter.count.load(ordering: .relaxed) == n)
+    },
     // Python style: every result kept, then read.
     "applyAsync+get": { n in
         let pool = try ThreadPool(threads: 1)
