@@ -29,13 +29,16 @@ import tempfile
 SMALL, LARGE = 20_000, 60_000
 
 # Workload: allowed growth in percent. applyAsync's count depends on how many results happen to be
-# reused under valgrind's scheduling (6% between two runs was seen); the others moved by under 0.1%.
+# reused under valgrind's scheduling (6% between two runs was seen); the others moved by under 0.1%
+# between runs on an idle machine, but by up to 4% while another job loaded both CPUs (the threads'
+# interleaving decides how far the ring grows and how often a lock is found taken): run the check on
+# an otherwise idle machine.
 WORKLOADS = {
     "applyAsync": 15.0,
-    "applyAsync reused": 3.0,
-    "applyAsync+get": 3.0,
-    "execute": 3.0,
-    "ctp_pool_submit": 3.0,
+    "applyAsync reused": 5.0,
+    "applyAsync+get": 5.0,
+    "execute": 5.0,
+    "ctp_pool_submit": 5.0,
 }
 
 

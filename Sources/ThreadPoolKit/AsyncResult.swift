@@ -18,17 +18,20 @@ import Synchronization
 /// deadlocks); a timeout is then checked between those tasks, so it may be overshot by the length of
 /// one task.
 public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
-    // The fields are ordered to keep the object small (88 bytes for a small `T`): the allocator serves
-    // blocks up to 128 bytes, with its own header, from its fast per-thread caches and lock-free bins,
-    // and a result is allocated on one thread and freed on another.
+    // The fields are ordered to keep the object small (112 bytes): the allocator serves blocks up to
+    // 128 bytes, with its own header, from its fast per-thread caches and lock-free bins.
 
     // Owned by the claimer (see `word`). Exclusivity is not checked at run time: ownership is what the
     // atomic word hands over, and the dynamic checks cost about 5% of a tiny task.
     @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) var body: (@Sendable () throws -> T)?
     /// The callbacks, as one closure (nil without callbacks: the common case costs 16 bytes, not 32).
     @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) var callbacks: (@Sendable (Result<T, any Error>) -> Void)?
-    // Written once by the claimer before `ready`; read-only afterwards.
-    @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) var outcome: Result<T, any Error>?
+    // The outcome (see ``outcome``): a `Result<T, any Error>?` in these bytes when it fits, else in a
+    // box they point to. Untyped, so that freeing a result needs no runtime metadata: the destroyer
+    // the compiler makes for a generic field looks up the field's type on every free (two lookups for
+    // `Result<T, _>?`, a third of the instructions of reading and freeing a result), while
+    // ``specialized`` destroys it with code made for `T`.
+    @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) var outcomeStorage: OutcomeStorage
 
     // The lifecycle word (after `outcome`, in its padding). `claimed`: a worker started the task, or
     // cancel()/terminate() took it; the thread that set it owns `body`, `callbacks` and `outcome`
@@ -60,14 +63,78 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
         self.body = body
         self.callbacks = Self.combine(callback, errorCallback)
         self.continuations = [] // here, not as a default value: that is a call into the library
+        self.outcomeStorage = OutcomeStorage()
         self.shared = shared
         self.specialized = { result, step in
             switch step {
             case .run: result.runBody()
             case .reset: result.outcome = nil
+            case .destroy: result.destroyOutcome()
             }
         }
         super.init()
+        initializeOutcome()
+    }
+
+    deinit {
+        specialized(self, .destroy)
+    }
+
+    // MARK: The outcome's storage
+
+    /// Whether the outcome fits in ``outcomeStorage`` (a `T` of up to 16 bytes does), or is boxed.
+    @inlinable
+    static var outcomeIsInline: Bool {
+        MemoryLayout<Result<T, any Error>?>.size <= MemoryLayout<OutcomeStorage>.size
+            && MemoryLayout<Result<T, any Error>?>.alignment <= MemoryLayout<OutcomeStorage>.alignment
+    }
+
+    /// Written once by the claimer before `ready`; read-only afterwards (until the result is reset for
+    /// reuse). Nil until then.
+    @inlinable
+    var outcome: Result<T, any Error>? {
+        get { withOutcome { $0.pointee } }
+        set { withOutcome { $0.pointee = newValue } }
+    }
+
+    /// Runs `body` with the outcome's address.
+    @inlinable
+    func withOutcome<R>(_ body: (UnsafeMutablePointer<Result<T, any Error>?>) -> R) -> R {
+        withUnsafeMutablePointer(to: &outcomeStorage) { storage in
+            let raw = UnsafeMutableRawPointer(storage)
+            if Self.outcomeIsInline { return body(raw.assumingMemoryBound(to: Result<T, any Error>?.self)) }
+            return body(raw.load(as: UnsafeMutablePointer<Result<T, any Error>?>.self))
+        }
+    }
+
+    /// Makes the outcome nil, in ``outcomeStorage`` or in a new box. Called once, by the initializers.
+    @inlinable
+    func initializeOutcome() {
+        withUnsafeMutablePointer(to: &outcomeStorage) { storage in
+            let raw = UnsafeMutableRawPointer(storage)
+            if Self.outcomeIsInline {
+                raw.initializeMemory(as: Result<T, any Error>?.self, to: nil)
+            } else {
+                let box = UnsafeMutablePointer<Result<T, any Error>?>.allocate(capacity: 1)
+                box.initialize(to: nil)
+                raw.storeBytes(of: box, as: UnsafeMutablePointer<Result<T, any Error>?>.self)
+            }
+        }
+    }
+
+    /// Destroys the outcome (and frees its box). Called once, by `deinit` through ``specialized``.
+    @inlinable
+    func destroyOutcome() {
+        withUnsafeMutablePointer(to: &outcomeStorage) { storage in
+            let raw = UnsafeMutableRawPointer(storage)
+            if Self.outcomeIsInline {
+                raw.assumingMemoryBound(to: Result<T, any Error>?.self).deinitialize(count: 1)
+            } else {
+                let box = raw.load(as: UnsafeMutablePointer<Result<T, any Error>?>.self)
+                box.deinitialize(count: 1)
+                box.deallocate()
+            }
+        }
     }
 
     /// A result for `body`: a finished one kept by ``JobRecycler`` if there is one, else a new one.
@@ -117,11 +184,17 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
          shared: PoolShared?) {
         self.callbacks = Self.combine(callback, errorCallback)
         self.continuations = []
+        self.outcomeStorage = OutcomeStorage()
         self.shared = shared
         self.specialized = { result, step in
-            if step == .reset { result.outcome = nil }
+            switch step {
+            case .run: break
+            case .reset: result.outcome = nil
+            case .destroy: result.destroyOutcome()
+            }
         }
         super.init()
+        initializeOutcome()
         word.store(Self.claimed, ordering: .relaxed)
     }
 
@@ -303,6 +376,21 @@ enum SpecializedStep {
     case run
     /// Destroy the outcome of a finished result before it is reused.
     case reset
+    /// Destroy the outcome as the result is freed.
+    case destroy
+}
+
+/// Room for an ``AsyncResult``'s outcome when it is small: 24 bytes, 8-byte aligned. Its bytes are
+/// only ever used through ``AsyncResult/withOutcome(_:)``, as a `Result<T, any Error>?` or as the
+/// address of a box holding one.
+@usableFromInline
+struct OutcomeStorage {
+    @usableFromInline var words: (UInt64, UInt64, UInt64)
+
+    @inlinable
+    init() {
+        words = (0, 0, 0)
+    }
 }
 
 // Every mutable field is owned by the thread that claimed the task until the atomic `ready` bit is

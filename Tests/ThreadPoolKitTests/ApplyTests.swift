@@ -202,3 +202,76 @@ struct ExecuteTests {
         expectPoolError({ if case .notRunning = $0 { true } else { false } }) { try pool.execute {} }
     }
 }
+
+/// Counts its instances' deinitializations.
+private final class Tracked: Sendable {
+    let deinits: Counter
+    init(_ deinits: Counter) { self.deinits = deinits }
+    deinit { deinits.increment() }
+}
+
+/// An outcome that fits in a result's inline storage.
+private struct SmallValue: Sendable {
+    let tracked: Tracked
+    let number: Int
+}
+
+/// An outcome too large for it (40 bytes): kept in a box.
+private struct LargeValue: Sendable {
+    let tracked: Tracked
+    let numbers: (Int, Int, Int, Int)
+}
+
+@Suite("AsyncResult's outcome storage")
+struct OutcomeStorageTests {
+    @Test("the sizes these tests rely on: one outcome inline, one boxed")
+    func layouts() {
+        #expect(AsyncResult<SmallValue>.outcomeIsInline)
+        #expect(AsyncResult<String>.outcomeIsInline)
+        #expect(AsyncResult<Void>.outcomeIsInline)
+        #expect(!AsyncResult<LargeValue>.outcomeIsInline)
+    }
+
+    /// Runs 2,000 tasks making values with `make` (every third throws instead), half of them read and
+    /// half dropped (and so reused), and checks every value made was destroyed exactly once.
+    private func valuesDestroyedOnce<V: Sendable>(_ make: @escaping @Sendable (Tracked, Int) -> V,
+                                                  number: @escaping @Sendable (V) -> Int) throws {
+        let made = Counter()
+        let deinits = Counter()
+        do {
+            let pool = try ThreadPool(threads: 2)
+            var kept: [(Int, AsyncResult<V>)] = []
+            for i in 0..<2_000 {
+                let result = try pool.applyAsync { () throws -> V in
+                    if i % 3 == 0 { throw TestError(code: i) }
+                    made.increment()
+                    return make(Tracked(deinits), i)
+                }
+                if i % 2 == 0 { kept.append((i, result)) }
+            }
+            for (i, result) in kept {
+                if i % 3 == 0 {
+                    #expect(throws: TestError(code: i)) { try result.get() }
+                } else {
+                    #expect(try number(result.get()) == i)
+                }
+            }
+            pool.close()
+            try pool.join()
+        }
+        // Dropped results were reset when their worker kept them; the kept ones were freed above.
+        #expect(made.value == 2_000 - 667)
+        #expect(deinits.value == made.value)
+    }
+
+    @Test("an inline outcome is destroyed exactly once, whether the result is read, dropped or reused")
+    func inlineOutcome() throws {
+        try valuesDestroyedOnce({ SmallValue(tracked: $0, number: $1) }, number: { $0.number })
+    }
+
+    @Test("a boxed outcome is destroyed exactly once, whether the result is read, dropped or reused")
+    func boxedOutcome() throws {
+        try valuesDestroyedOnce({ LargeValue(tracked: $0, numbers: ($1, $1, $1, $1)) },
+                                number: { $0.numbers.0 + $0.numbers.3 - $0.numbers.1 })
+    }
+}
