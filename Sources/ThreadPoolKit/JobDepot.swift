@@ -1,8 +1,8 @@
 /// Where threads hand each other buffers of kept jobs (see ``JobRecycler``): full buffers by kind, and
 /// emptied ones, so that moving jobs between threads allocates nothing.
 ///
-/// Bounded: ``magazinesPerKind`` full buffers of each of ``kinds`` kinds, and as many empty ones. What
-/// it has no room for is handed back to the caller, to be freed after the lock is released.
+/// Bounded: ``magazinesPerKind`` full buffers of each of ``kinds`` kinds, and ``magazinesPerKind`` empty
+/// ones. What it has no room for is handed back to the caller, to be freed after the lock is released.
 ///
 /// Not synchronized: ``JobRecycler`` keeps it in a `Locked`.
 struct JobDepot {
@@ -54,7 +54,7 @@ struct JobDepot {
 
     /// Keeps an empty buffer for ``takeEmpty()``; false (the caller keeps it) if the depot has enough.
     mutating func storeEmpty(_ buffer: JobBuffer) -> Bool {
-        guard buffer.isEmpty, empties.count < kinds * magazinesPerKind else { return false }
+        guard buffer.isEmpty, empties.count < magazinesPerKind else { return false }
         empties.append(buffer)
         return true
     }

@@ -24,7 +24,8 @@ import Darwin
 /// were destroyed when it finished. Jobs are kept per dynamic class (`AsyncResult<Int>` and
 /// `AsyncResult<String>` are different kinds). Memory is bounded: one magazine per thread (released
 /// when the thread exits), and in the depot ``depotLimit`` magazines of each of ``depotKinds`` kinds
-/// (4,096 jobs, about 400 KiB of `AsyncResult<Void>`, per kind); the rest are freed as usual. The depot
+/// (4,096 jobs, about 460 KiB of `AsyncResult<Void>`, per kind), with up to ``depotLimit`` empty
+/// buffers; the rest are freed as usual. The depot
 /// is that deep because the queue swings by thousands of tasks when three threads share two CPUs: with
 /// 8 magazines, a third of the jobs missed it.
 ///
@@ -48,21 +49,21 @@ enum JobRecycler {
         var takesBeforeRefill = 0
     }
 
-    /// The calling thread's magazine: allocated on its first use, freed when the thread exits.
-    private static let key: pthread_key_t = {
+    /// The calling thread's magazine: allocated on its first use, freed when the thread exits. Nil if
+    /// the process had used up its keys (at least 128): then nothing is kept, and nothing else changes.
+    private static let key: pthread_key_t? = {
         var key = pthread_key_t()
-        // pthread_key_create fails only when the process has used up its keys (at least 128).
         let status = pthread_key_create(&key) { magazine in
             guard let magazine = magazine?.assumingMemoryBound(to: Magazine.self) else { return }
             magazine.move().jobs.free()
             magazine.deallocate()
         }
-        precondition(status == 0, "pthread_key_create failed (\(status))")
-        return key
+        return status == 0 ? key : nil
     }()
 
-    /// The calling thread's magazine, made on first use. Only this thread uses it.
-    private static var magazine: UnsafeMutablePointer<Magazine> {
+    /// The calling thread's magazine, made on first use (nil without a key). Only this thread uses it.
+    private static var magazine: UnsafeMutablePointer<Magazine>? {
+        guard let key else { return nil }
         if let existing = pthread_getspecific(key) { return existing.assumingMemoryBound(to: Magazine.self) }
         let magazine = UnsafeMutablePointer<Magazine>.allocate(capacity: 1)
         magazine.initialize(to: Magazine())
@@ -76,7 +77,7 @@ enum JobRecycler {
     /// A kept job of class `kind`, or nil. The caller reinitializes it before use.
     @usableFromInline
     static func take(_ kind: ObjectIdentifier) -> _ThreadPoolJob? {
-        let magazine = magazine
+        guard let magazine else { return nil }
         if magazine.pointee.kind == kind, let job = magazine.pointee.jobs.pop() { return job }
         if magazine.pointee.takesBeforeRefill > 0 {
             magazine.pointee.takesBeforeRefill -= 1
@@ -88,7 +89,7 @@ enum JobRecycler {
     /// Keeps `job`, which the caller has checked nobody else references (``isUnreferenced(_:)``) and
     /// has reset for reuse.
     static func keep(_ job: consuming _ThreadPoolJob, kind: ObjectIdentifier) {
-        let magazine = magazine
+        guard let magazine else { return } // freed as usual
         if magazine.pointee.kind != kind {
             // Part of a magazine of another kind: freed, so that a thread alternating kinds never takes
             // the lock.
