@@ -21,49 +21,48 @@ final class Counter: Sendable {
     @inline(__always) func hit() { count.wrappingAdd(1, ordering: .relaxed) }
 }
 
+/// Runs `submit` on a pool of one worker, then waits for the pool to finish: `submit` gets the pool
+/// and a counter that each of the `n` tasks it queues must hit once.
+func onOneWorker(_ n: Int, _ submit: (ThreadPool, Counter) throws -> Void) throws {
+    let pool = try ThreadPool(threads: 1)
+    let counter = Counter()
+    try submit(pool, counter)
+    pool.close()
+    try pool.join()
+    precondition(counter.count.load(ordering: .relaxed) == n)
+}
+
 /// The workloads, by name. Each runs `n` tasks on a pool of one worker and returns once all ran.
 let workloads: [String: (Int) throws -> Void] = [
     // W1's: results dropped at once (reused once their worker finishes).
     "applyAsync": { n in
-        let pool = try ThreadPool(threads: 1)
-        let counter = Counter()
-        for _ in 0..<n { _ = try pool.applyAsync { counter.hit() } }
-        pool.close()
-        try pool.join()
-        precondition(counter.count.load(ordering: .relaxed) == n)
+        try onOneWorker(n) { pool, counter in
+            for _ in 0..<n { _ = try pool.applyAsync { counter.hit() } }
+        }
     },
     // As applyAsync, in rounds of 1,000 that each wait for their tasks: their results are finished,
     // and reused, by the next round (the path W1 takes when the workers keep up).
     "applyAsync reused": { n in
-        let pool = try ThreadPool(threads: 1)
-        let counter = Counter()
-        for round in stride(from: 0, to: n, by: 1_000) {
-            for _ in round..<min(n, round + 1_000) { _ = try pool.applyAsync { counter.hit() } }
-            try pool.apply {} // the tasks before it have run, and their results have been kept
+        try onOneWorker(n) { pool, counter in
+            for round in stride(from: 0, to: n, by: 1_000) {
+                for _ in round..<min(n, round + 1_000) { _ = try pool.applyAsync { counter.hit() } }
+                try pool.apply {} // the tasks before it have run, and their results have been kept
+            }
         }
-        pool.close()
-        try pool.join()
-        precondition(counter.count.load(ordering: .relaxed) == n)
     },
     // Python style: every result kept, then read.
     "applyAsync+get": { n in
-        let pool = try ThreadPool(threads: 1)
-        let counter = Counter()
-        var results: [AsyncResult<Void>] = []
-        results.reserveCapacity(n)
-        for _ in 0..<n { results.append(try pool.applyAsync { counter.hit() }) }
-        for result in results { try result.get() }
-        pool.close()
-        try pool.join()
-        precondition(counter.count.load(ordering: .relaxed) == n)
+        try onOneWorker(n) { pool, counter in
+            var results: [AsyncResult<Void>] = []
+            results.reserveCapacity(n)
+            for _ in 0..<n { results.append(try pool.applyAsync { counter.hit() }) }
+            for result in results { try result.get() }
+        }
     },
     "execute": { n in
-        let pool = try ThreadPool(threads: 1)
-        let counter = Counter()
-        for _ in 0..<n { try pool.execute { counter.hit() } }
-        pool.close()
-        try pool.join()
-        precondition(counter.count.load(ordering: .relaxed) == n)
+        try onOneWorker(n) { pool, counter in
+            for _ in 0..<n { try pool.execute { counter.hit() } }
+        }
     },
     // The C API alone, as W1 measures it.
     "ctp_pool_submit": { n in
