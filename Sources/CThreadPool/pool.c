@@ -506,15 +506,15 @@ int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
 
 /* ---- submit ----------------------------------------------------------------------------- */
 
-static int submit(ctp_pool *pool, ctp_task_fn fn, void *arg, bool may_block) {
-    if (pool == NULL || fn == NULL) return CTP_EINVAL;
-    pthread_mutex_lock(&pool->lock);
-    int rc = 0;
-    while (pool->state == CTP_RUNNING && pool->queue_limit != 0 && pool->ring.count >= pool->queue_limit) {
-        if (!may_block) {
-            rc = CTP_EAGAIN;
-            break;
-        }
+/* Waits until a bounded queue has room or the pool stops running: 0, or CTP_EAGAIN at once when the
+   caller may not block. Called and returns with the lock held. Out of line: most pools are unbounded,
+   and inlined, its loop cost every submit 15 instructions (callgrind: ctp_pool_submit 162 -> 147). */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int wait_for_room(ctp_pool *pool, bool may_block) {
+    while (pool->state == CTP_RUNNING && pool->ring.count >= pool->queue_limit) {
+        if (!may_block) return CTP_EAGAIN;
         ctp_task task;
         if (ctp_self != NULL && ctp_self->pool == pool && ctp_ring_pop(&pool->ring, &task, 1) == 1) {
             /* A worker of this pool waiting for room could wait for itself (every worker may be
@@ -526,6 +526,13 @@ static int submit(ctp_pool *pool, ctp_task_fn fn, void *arg, bool may_block) {
         pthread_cond_wait(&pool->space, &pool->lock);
         pool->space_waiters--;
     }
+    return 0;
+}
+
+static int submit(ctp_pool *pool, ctp_task_fn fn, void *arg, bool may_block) {
+    if (pool == NULL || fn == NULL) return CTP_EINVAL;
+    pthread_mutex_lock(&pool->lock);
+    int rc = pool->queue_limit != 0 ? wait_for_room(pool, may_block) : 0;
     if (rc == 0 && pool->state != CTP_RUNNING) rc = CTP_ECLOSED;
     if (rc == 0) rc = ctp_ring_push(&pool->ring, (ctp_task){ fn, arg });
     ctp_worker *to_wake = rc == 0 ? worker_for_new_task(pool) : NULL;
