@@ -91,8 +91,8 @@ enum JobRecycler {
     static func keep(_ job: consuming _ThreadPoolJob, kind: ObjectIdentifier) {
         guard let magazine else { return } // freed as usual
         if magazine.pointee.kind != kind {
-            // Part of a magazine of another kind: freed, so that a thread alternating kinds never takes
-            // the lock.
+            // The magazine holds another kind: its jobs are freed (not taken to the depot), so that a
+            // thread alternating kinds never takes the lock.
             magazine.pointee.jobs.removeAll()
             magazine.pointee.kind = kind
         } else if magazine.pointee.jobs.isFull {
