@@ -33,7 +33,7 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     // ``specialized`` destroys it with code made for `T`.
     @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) var outcomeStorage: OutcomeStorage
 
-    // The lifecycle word (after `outcome`, in its padding). `claimed`: a worker started the task, or
+    // The lifecycle word (after `outcomeStorage`). `claimed`: a worker started the task, or
     // cancel()/terminate() took it; the thread that set it owns `body`, `callbacks` and `outcome`
     // until it sets `ready`. After `ready` (release), anyone may read `outcome` (acquire). `waiting`:
     // a thread or task is parked on this result's stripe of the parking lot and must be woken.

@@ -25,9 +25,8 @@ import Darwin
 /// `AsyncResult<String>` are different kinds). Memory is bounded: one magazine per thread (released
 /// when the thread exits), and in the depot ``depotLimit`` magazines of each of ``depotKinds`` kinds
 /// (4,096 jobs, about 460 KiB of `AsyncResult<Void>`, per kind), with up to ``depotLimit`` empty
-/// buffers; the rest are freed as usual. The depot
-/// is that deep because the queue swings by thousands of tasks when three threads share two CPUs: with
-/// 8 magazines, a third of the jobs missed it.
+/// buffers; the rest are freed as usual. The depot is that deep because the queue swings by thousands
+/// of tasks when three threads share two CPUs: with 8 magazines, a third of the jobs missed it.
 ///
 /// Thread safety: a thread's magazine is reached only from that thread; the depot is locked.
 @usableFromInline
