@@ -779,6 +779,12 @@ void *ctp_current_context(void) {
     return ctp_self != NULL ? ctp_self->pool->context : NULL;
 }
 
+static _Thread_local void *ctp_thread_slot_value;
+
+void **ctp_thread_slot(void) {
+    return &ctp_thread_slot_value;
+}
+
 const char *ctp_strerror(int code) {
     switch (code) {
     case 0: return "success";

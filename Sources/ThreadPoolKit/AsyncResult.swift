@@ -18,12 +18,28 @@ import Synchronization
 /// deadlocks); a timeout is then checked between those tasks, so it may be overshot by the length of
 /// one task.
 public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
-    // The fields are ordered to keep the object small (112 bytes): the allocator serves blocks up to
-    // 128 bytes, with its own header, from its fast per-thread caches and lock-free bins.
+    // The fields are ordered to keep the object small (112 bytes: the allocator serves blocks up to
+    // 128 bytes, with its own header, from its fast per-thread caches and lock-free bins), and so that
+    // what the submitting thread writes for a reused result (`body`, `shared`, next to the reference
+    // count) comes first: in a stream of tiny tasks a result's cache lines move from a worker to the
+    // submitter and back for every task, and the lines only the workers touch then stay with them.
 
     // Owned by the claimer (see `word`). Exclusivity is not checked at run time: ownership is what the
     // atomic word hands over, and the dynamic checks cost about 5% of a tiny task.
     @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) var body: (@Sendable () throws -> T)?
+    /// The pool's shared state, for counters and the callback thread. Unowned: it outlives every task
+    /// still queued (the pool frees it after the last one ran or was dropped), and it is only used by
+    /// whoever claims the task, which happens before that.
+    /// Set again when a kept result is reused (``make(_:callback:errorCallback:shared:)``).
+    @usableFromInline @exclusivity(unchecked) unowned(unsafe) var shared: PoolShared?
+    // The lifecycle word. `claimed`: a worker started the task, or cancel()/terminate() took it; the
+    // thread that set it owns `body`, `callbacks` and `outcome` until it sets `ready`. After `ready`
+    // (release), anyone may read `outcome` (acquire). `waiting`: a thread or task is parked on this
+    // result's stripe of the parking lot and must be woken.
+    @usableFromInline static var claimed: UInt8 { 1 }
+    @usableFromInline static var ready: UInt8 { 2 }
+    @usableFromInline static var waiting: UInt8 { 4 }
+    @usableFromInline let word = Atomic<UInt8>(0)
     /// The callbacks, as one closure (nil without callbacks: the common case costs 16 bytes, not 32).
     @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) var callbacks: (@Sendable (Result<T, any Error>) -> Void)?
     // The outcome (see ``outcome``): a `Result<T, any Error>?` in these bytes when it fits, else in a
@@ -32,22 +48,8 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     // `Result<T, _>?`, a third of the instructions of reading and freeing a result), while
     // ``specialized`` destroys it with code made for `T`.
     @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) var outcomeStorage: OutcomeStorage
-
-    // The lifecycle word (after `outcomeStorage`). `claimed`: a worker started the task, or
-    // cancel()/terminate() took it; the thread that set it owns `body`, `callbacks` and `outcome`
-    // until it sets `ready`. After `ready` (release), anyone may read `outcome` (acquire). `waiting`:
-    // a thread or task is parked on this result's stripe of the parking lot and must be woken.
-    @usableFromInline static var claimed: UInt8 { 1 }
-    @usableFromInline static var ready: UInt8 { 2 }
-    @usableFromInline static var waiting: UInt8 { 4 }
-    @usableFromInline let word = Atomic<UInt8>(0)
     // Guarded by this result's parking-lot stripe mutex.
     @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) var continuations: [UnsafeContinuation<Void, Never>]
-    /// The pool's shared state, for counters and the callback thread. Unowned: it outlives every task
-    /// still queued (the pool frees it after the last one ran or was dropped), and it is only used by
-    /// whoever claims the task, which happens before that.
-    /// Set again when a kept result is reused (``make(_:callback:errorCallback:shared:)``).
-    @usableFromInline @exclusivity(unchecked) unowned(unsafe) var shared: PoolShared?
     /// Runs the task once claimed, or resets a finished result for reuse. Made in the (inlinable)
     /// initializer, so that in a client built with optimization it is code specialized for `T`: the
     /// library's own code for a generic `T` looks up the runtime metadata of `Result<T, _>`,
@@ -137,20 +139,26 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
         }
     }
 
-    /// A result for `body`: a finished one kept by ``JobRecycler`` if there is one, else a new one.
+    /// A result for `body`: a finished one kept by ``JobRecycler`` if there is one, else a new one;
+    /// with the queue's reference taken too, for ``ThreadPool/submit(queueReference:)``.
     @inlinable
     static func make(_ body: consuming @escaping @Sendable () throws -> T,
                      callback: (@Sendable (T) -> Void)?,
                      errorCallback: (@Sendable (any Error) -> Void)?,
                      shared: PoolShared) -> AsyncResult<T> {
         guard let kept = JobRecycler.take(ObjectIdentifier(AsyncResult<T>.self)) else {
-            return AsyncResult(body, callback: callback, errorCallback: errorCallback, shared: shared)
+            let result = AsyncResult(body, callback: callback, errorCallback: errorCallback, shared: shared)
+            _ = Unmanaged.passUnretained(result).retain() // the queue's
+            return result
         }
-        // The recycler keeps jobs by their exact class.
-        let result = unsafeDowncast(kept, to: AsyncResult<T>.self)
+        // The recycler keeps jobs by their exact class. One of its two references becomes the caller's.
+        let result = unsafeDowncast(kept.takeRetainedValue(), to: AsyncResult<T>.self)
         result.body = body
-        result.callbacks = combine(callback, errorCallback)
         result.shared = shared
+        // A kept result has no callbacks (they were taken when it finished): storing nil again would
+        // only pull in another cache line.
+        assert(result.callbacks == nil, "a kept result still has callbacks")
+        if callback != nil || errorCallback != nil { result.callbacks = combine(callback, errorCallback) }
         return result
     }
 
@@ -163,6 +171,9 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
         word.store(0, ordering: .relaxed)
         return ObjectIdentifier(type(of: self))
     }
+
+    /// The queue's and the caller's: ``applyAsync(_:callback:errorCallback:)`` returns the result.
+    override var keptReferences: Int { 2 }
 
     /// One closure calling `callback` or `errorCallback`, or nil when both are nil.
     @inlinable

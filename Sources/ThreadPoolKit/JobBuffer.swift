@@ -1,6 +1,6 @@
-/// Room for ``JobRecycler/magazineSize`` kept jobs, each held by one strong reference, in raw storage:
-/// taking or keeping a job is a load or a store and a count, with none of an array's uniqueness
-/// checks on the path that runs once per task.
+/// Room for ``JobRecycler/magazineSize`` kept jobs, each with the references its class needs
+/// (``_ThreadPoolJob/keptReferences``), in raw storage: taking or keeping a job is a load or a store
+/// and a count, with none of an array's uniqueness checks on the path that runs once per task.
 ///
 /// A buffer has exactly one owner at a time: a thread's magazine, the ``JobDepot``, or a local
 /// variable about to ``free()`` it. Copies share the storage, so the owner hands it on by moving it
@@ -19,26 +19,33 @@ struct JobBuffer {
     var isEmpty: Bool { count == 0 }
     var isFull: Bool { count == Self.capacity }
 
-    /// Adds `job`, whose reference moves in. The buffer must not be full.
+    /// Adds `job`, whose reference moves in, with as many more as its class keeps
+    /// (``_ThreadPoolJob/keptReferences``). The buffer must not be full.
     mutating func push(_ job: consuming _ThreadPoolJob) {
-        (slots + count).initialize(to: Unmanaged.passRetained(job))
+        let extra = job.keptReferences - 1
+        let kept = Unmanaged.passRetained(job)
+        for _ in 0..<extra { _ = kept.retain() }
+        (slots + count).initialize(to: kept)
         count += 1
     }
 
-    /// The last job added, whose reference moves out; nil when empty.
-    mutating func pop() -> _ThreadPoolJob? {
+    /// The last job added, whose references move out; nil when empty.
+    mutating func pop() -> Unmanaged<_ThreadPoolJob>? {
         guard count > 0 else { return nil }
         count -= 1
-        return slots[count].takeRetainedValue()
+        return slots[count]
     }
 
-    /// Drops every job's reference (they are freed as usual), leaving the buffer empty.
+    /// Drops every job's references (they are freed as usual), leaving the buffer empty.
     mutating func removeAll() {
-        for index in 0..<count { slots[index].release() }
+        for index in 0..<count {
+            let references = slots[index]._withUnsafeGuaranteedRef { $0.keptReferences }
+            for _ in 0..<references { slots[index].release() }
+        }
         count = 0
     }
 
-    /// Drops every job's reference and frees the storage. The buffer must not be used again.
+    /// Drops every job's references and frees the storage. The buffer must not be used again.
     consuming func free() {
         removeAll()
         slots.deallocate()

@@ -39,6 +39,12 @@ public class _ThreadPoolJob {
     /// reuse and returns its class (the key ``JobRecycler`` keeps it under), or returns nil if this
     /// kind of job is not reused.
     func resetForReuse() -> ObjectIdentifier? { nil }
+
+    /// How many references a kept job of this class carries in ``JobRecycler``: one for the queue it
+    /// is submitted to next, and one more if its submitter also keeps it (an ``AsyncResult`` is
+    /// returned to the caller). Taken by the worker that keeps the job, whose core has its reference
+    /// count in cache, not by the submitting thread, to which that cache line has to move first.
+    var keptReferences: Int { 1 }
 }
 
 /// The C entry point of a callback delivery on the callback thread: takes back the queue's reference.
@@ -158,7 +164,14 @@ extension ThreadPool {
     /// Queues `job`; on failure the queue's reference is given back and nothing runs.
     @usableFromInline
     func submit(_ job: _ThreadPoolJob) throws(ThreadPoolError) {
-        let argument = Unmanaged.passRetained(job).toOpaque()
+        try submit(queueReference: Unmanaged.passRetained(job))
+    }
+
+    /// Queues a job with the reference the queue holds, which the caller has taken already (a job
+    /// from ``JobRecycler`` comes with it); on failure that reference is given back and nothing runs.
+    @usableFromInline
+    func submit(queueReference job: Unmanaged<_ThreadPoolJob>) throws(ThreadPoolError) {
+        let argument = job.toOpaque()
         let status = ctp_pool_submit(handle, runJob, argument)
         if status != 0 {
             Unmanaged<_ThreadPoolJob>.fromOpaque(argument).release()

@@ -22,7 +22,7 @@ extension ThreadPool {
         // a borrowed one would be retained here and released by the caller, two atomic operations on
         // the reference count of whatever the closure captured, which the worker releases too.
         let result = AsyncResult.make(body, callback: callback, errorCallback: errorCallback, shared: shared)
-        try submit(result)
+        try submit(queueReference: Unmanaged.passUnretained(result)) // make took the queue's reference
         return result
     }
 
@@ -46,12 +46,15 @@ final class ExecuteJob: _ThreadPoolJob, @unchecked Sendable {
         self.body = body
     }
 
-    /// A job for `body`: a kept one if there is one, else a new one.
-    static func make(_ body: consuming @escaping @Sendable () -> Void) -> ExecuteJob {
-        guard let kept = JobRecycler.take(ObjectIdentifier(ExecuteJob.self)) else { return ExecuteJob(body) }
-        let job = unsafeDowncast(kept, to: ExecuteJob.self)
+    /// A job for `body` (a kept one if there is one, else a new one), with the queue's reference: the
+    /// only one, so that the worker that runs it can keep it again.
+    static func make(_ body: consuming @escaping @Sendable () -> Void) -> Unmanaged<_ThreadPoolJob> {
+        guard let kept = JobRecycler.take(ObjectIdentifier(ExecuteJob.self)) else {
+            return Unmanaged.passRetained(ExecuteJob(body))
+        }
+        unowned(unsafe) let job = unsafeDowncast(kept.takeUnretainedValue(), to: ExecuteJob.self)
         job.body = body
-        return job
+        return kept
     }
 
     override func run() {
@@ -73,6 +76,6 @@ extension ThreadPool {
     /// - Throws: ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()``.
     public func execute(_ body: consuming @escaping @Sendable () -> Void) throws(ThreadPoolError) {
         // Consuming, as applyAsync's: the caller's reference to the closure moves into the job.
-        try submit(ExecuteJob.make(body))
+        try submit(queueReference: ExecuteJob.make(body))
     }
 }

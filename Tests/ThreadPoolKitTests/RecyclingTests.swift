@@ -15,12 +15,29 @@ private enum Fresh {}
 private enum Awaited {}
 private enum Concurrent {}
 private enum Bounded {}
+private enum Counted {}
 
-/// Takes the jobs of `kind` that the calling thread keeps (its magazine, then the depot's), at most `limit`.
+/// Takes the jobs of `kind` that the calling thread keeps (its magazine, then the depot's), at most
+/// `limit`, each with one reference (a kept job comes with `keptReferences` of them).
 private func takeKept(_ kind: ObjectIdentifier, limit: Int = .max) -> [_ThreadPoolJob] {
     var jobs: [_ThreadPoolJob] = []
-    while jobs.count < limit, let job = JobRecycler.take(kind) { jobs.append(job) }
+    while jobs.count < limit, let kept = JobRecycler.take(kind) {
+        let job = kept.takeRetainedValue()
+        for _ in 1..<job.keptReferences { kept.release() }
+        jobs.append(job)
+    }
     return jobs
+}
+
+/// The strong reference counts of up to `limit` kept jobs of `kind` as they are taken (0: none left).
+private func keptReferenceCounts(_ kind: ObjectIdentifier, _ limit: Int) -> [Int] {
+    (0..<limit).map { _ in
+        guard let kept = JobRecycler.take(kind) else { return 0 }
+        let references = kept._withUnsafeGuaranteedRef { $0.keptReferences }
+        let count = Int(_getRetainCount(kept.takeUnretainedValue())) - 1 // less the one for this call
+        for _ in 0..<references { kept.release() }
+        return count
+    }
 }
 
 /// Holds an unowned reference for as long as the holder lives.
@@ -72,6 +89,24 @@ struct RecyclingTests {
         let kept = try pool.apply { takeKept(ObjectIdentifier(ExecuteJob.self), limit: 6).count }
         #expect(ran.value == 5)
         #expect(kept == 6)
+        pool.close()
+        try pool.join()
+    }
+
+    @Test("kept jobs carry the references their next submit needs: a result two, execute's job one")
+    func keptJobsCarryTheirReferences() throws {
+        typealias P = Probe<Counted>
+        let pool = try ThreadPool(threads: 1)
+        let gate = Gate()
+        try pool.execute { gate.pass() }
+        for i in 0..<3 { _ = try pool.applyAsync { P(value: i) } }
+        gate.open()
+        // A thread's magazine holds one kind at a time: one kind per round.
+        let resultCounts = try pool.apply { keptReferenceCounts(kind(Counted.self), 3) }
+        for _ in 0..<3 { try pool.execute {} }
+        let jobCounts = try pool.apply { keptReferenceCounts(ObjectIdentifier(ExecuteJob.self), 3) }
+        let counts = resultCounts + jobCounts
+        #expect(counts == [2, 2, 2, 1, 1, 1])
         pool.close()
         try pool.join()
     }
