@@ -88,6 +88,84 @@ int ctp_ring_push_copies(ctp_ring *ring, ctp_task task, size_t copies);
 /* Removes up to `max` tasks from the front into `out`, in FIFO order; returns how many. */
 size_t ctp_ring_pop(ctp_ring *ring, ctp_task *out, size_t max);
 
+/* ---- The inbox (inbox.c) ---------------------------------------------------------------- */
+
+/* Where submitters leave tasks without taking the pool's lock: a fixed array of slots that producers
+   claim by advancing `tail` with a compare-and-swap (Vyukov's bounded queue), and that whoever holds
+   the pool's lock drains into the pool's ring, oldest first. Each slot's `sequence` says whose turn it
+   is: equal to a position, the slot is free for the producer that claims that position; position + 1,
+   it holds that producer's task; position + CTP_INBOX_CAPACITY once drained, it is free again for the
+   next lap. A full or turned-off inbox sends submitters to the lock. */
+enum { CTP_INBOX_CAPACITY = 512 }; /* a power of two */
+
+/* In `tail`: the inbox takes no tasks (the pool stopped running, or its queue is bounded). */
+#define CTP_INBOX_OFF ((size_t)1 << (sizeof(size_t) * 8 - 1))
+
+typedef struct ctp_inbox_slot {
+    atomic_size_t sequence;
+    ctp_task task;            /* written by the slot's producer, read by the drain: see `sequence` */
+} ctp_inbox_slot;
+
+typedef struct ctp_inbox {
+    ctp_inbox_slot *slots;    /* immutable after init */
+    size_t head;              /* the pool's lock: the next position to drain */
+    /* On a line of its own: every submit writes it. */
+    _Alignas(CTP_CACHE_LINE) atomic_size_t tail; /* the next position to claim, | CTP_INBOX_OFF */
+} ctp_inbox;
+
+/* CTP_ENOMEM or 0. */
+int ctp_inbox_init(ctp_inbox *inbox);
+void ctp_inbox_free(ctp_inbox *inbox);
+
+/* Leaves `task` in the inbox: true, or false when the inbox is full or off (the caller takes the
+   pool's lock instead). Any thread, without the lock. Inline: it is the whole of a submit. */
+static inline bool ctp_inbox_push(ctp_inbox *inbox, ctp_task task) {
+    size_t tail = atomic_load_explicit(&inbox->tail, memory_order_relaxed);
+    for (;;) {
+        if (tail & CTP_INBOX_OFF) return false;
+        ctp_inbox_slot *slot = &inbox->slots[tail & (CTP_INBOX_CAPACITY - 1)];
+        size_t sequence = atomic_load_explicit(&slot->sequence, memory_order_acquire);
+        if (sequence == tail) {
+            /* Sequentially consistent: a worker going to sleep counts itself idle and then looks at
+               `tail`; a submitter claims a slot and then looks at the idle count (see pool.c), so one
+               of the two sees the other. A failed exchange reloads `tail`. */
+            if (atomic_compare_exchange_weak_explicit(&inbox->tail, &tail, tail + 1, memory_order_seq_cst,
+                                                      memory_order_relaxed)) {
+                slot->task = task;
+                atomic_store_explicit(&slot->sequence, tail + 1, memory_order_release);
+                return true;
+            }
+        } else if ((ptrdiff_t)(sequence - tail) < 0) {
+            return false; /* full: the slot still holds a task of the previous lap */
+        } else {
+            tail = atomic_load_explicit(&inbox->tail, memory_order_relaxed); /* claimed by another */
+        }
+    }
+}
+
+/* Tasks claimed and not yet drained, including any a producer is still writing. With the pool's lock. */
+static inline size_t ctp_inbox_count(ctp_inbox *inbox) {
+    return (atomic_load_explicit(&inbox->tail, memory_order_seq_cst) & ~CTP_INBOX_OFF) - inbox->head;
+}
+
+/* Later pushes fail; tasks already claimed are still drained. With the pool's lock. */
+void ctp_inbox_turn_off(ctp_inbox *inbox);
+
+/* Moves the inbox's tasks, oldest first, to the end of `ring`. With the pool's lock (the drain is the
+   only consumer). A slot claimed but not yet filled stops the drain, unless `wait`: then the drain
+   waits for its producer (a few instructions, unless that thread was preempted). CTP_ENOMEM when the
+   ring could not grow (the rest stay in the inbox), else 0. */
+int ctp_inbox_drain(ctp_inbox *inbox, ctp_ring *ring, bool wait);
+
+/* A hint to the CPU that the caller is spinning. */
+static inline void ctp_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /* ---- Worker names (worker_names.c) ------------------------------------------------------ */
 
 /* Reserves `n` consecutive numbers of the process-wide "Thread-N" counter; returns the first. */

@@ -63,7 +63,9 @@ int ctp_pool_create(const ctp_options *options, ctp_pool **out);
 /* Queues fn(arg, 0) to run on a worker. With a queue_capacity, blocks while the queue is
    full (until there is room, or the pool is closed: CTP_ECLOSED); called from one of the pool's own
    workers, it runs queued tasks itself until there is room, instead of waiting for itself. CTP_ENOMEM if the queue
-   could not grow; the task was not accepted. */
+   could not grow; the task was not accepted. Without a queue_capacity it usually takes no lock: it
+   claims a slot of a fixed-size inbox with one compare-and-swap (the lock is taken when the inbox is
+   full, and to wake a parked worker). */
 int ctp_pool_submit(ctp_pool *pool, ctp_task_fn fn, void *arg);
 /* As ctp_pool_submit, but returns CTP_EAGAIN instead of blocking on a full queue. */
 int ctp_pool_try_submit(ctp_pool *pool, ctp_task_fn fn, void *arg);

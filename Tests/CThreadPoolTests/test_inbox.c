@@ -1,0 +1,243 @@
+/* Tests for the inbox (inbox.c): submitters' lock-free way into a pool's queue, and its order
+ * through a pool: tasks start in submission order whichever way they went in.
+ *
+ * Prints one line per test; exits 1 on the first failed check.
+ */
+#define _GNU_SOURCE
+#include "ctp_internal.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_support.h"
+
+#define PASS(name) printf("ok   %s\n", name)
+
+static void dummy_fn_a(void *arg, int status) { (void)arg; (void)status; }
+static void dummy_fn_b(void *arg, int status) { (void)arg; (void)status; }
+
+/* Task number `n`: the arg carries n, the fn alternates so that both fields are checked. */
+static ctp_task task_n(size_t n) {
+    return (ctp_task){ (n & 1) ? dummy_fn_b : dummy_fn_a, (void *)(uintptr_t)(n + 1) };
+}
+
+static void check_task_n(ctp_task task, size_t n) {
+    CHECK_EQ((uintptr_t)task.arg, n + 1);
+    CHECK(task.fn == ((n & 1) ? dummy_fn_b : dummy_fn_a));
+}
+
+/* Drains everything into `ring` and checks that the tasks are `first`, `first + 1`, ... in order. */
+static size_t drain_and_check(ctp_inbox *inbox, ctp_ring *ring, size_t first, size_t expected_count) {
+    CHECK_EQ(ctp_inbox_drain(inbox, ring, false), 0);
+    CHECK_EQ(ring->count, expected_count);
+    ctp_task task;
+    for (size_t i = 0; i < expected_count; i++) {
+        CHECK(ctp_ring_pop(ring, &task, 1) == 1);
+        check_task_n(task, first + i);
+    }
+    CHECK_EQ(ctp_inbox_count(inbox), 0);
+    return first + expected_count;
+}
+
+static void test_every_wrap_around(void) {
+    /* Runs of every length from 1 to the capacity, one after another: the head passes through every
+       slot, and runs start at every offset and wrap around the end of the array. */
+    ctp_inbox inbox;
+    ctp_ring ring;
+    CHECK(ctp_inbox_init(&inbox) == 0);
+    CHECK(ctp_ring_init(&ring, 0) == 0);
+    size_t next = 0, drained = 0;
+    for (size_t run = 1; run <= CTP_INBOX_CAPACITY; run++) {
+        for (size_t i = 0; i < run; i++) CHECK(ctp_inbox_push(&inbox, task_n(next++)));
+        CHECK_EQ(ctp_inbox_count(&inbox), run);
+        drained = drain_and_check(&inbox, &ring, drained, run);
+    }
+    CHECK_EQ(drained, (size_t)CTP_INBOX_CAPACITY * (CTP_INBOX_CAPACITY + 1) / 2);
+    ctp_ring_free(&ring);
+    ctp_inbox_free(&inbox);
+    PASS("inbox: runs of every length from every offset come out whole and in order");
+}
+
+static void test_full_and_off(void) {
+    ctp_inbox inbox;
+    ctp_ring ring;
+    CHECK(ctp_inbox_init(&inbox) == 0);
+    CHECK(ctp_ring_init(&ring, 0) == 0);
+    /* Full at its capacity, at any offset; room again after a drain. */
+    for (size_t offset = 0; offset < 3; offset++) {
+        size_t first = offset * 1000;
+        for (size_t i = 0; i < CTP_INBOX_CAPACITY; i++) CHECK(ctp_inbox_push(&inbox, task_n(first + i)));
+        CHECK(!ctp_inbox_push(&inbox, task_n(999999)));
+        CHECK_EQ(ctp_inbox_count(&inbox), CTP_INBOX_CAPACITY);
+        drain_and_check(&inbox, &ring, first, CTP_INBOX_CAPACITY);
+        CHECK(ctp_inbox_push(&inbox, task_n(first + 500)));
+        drain_and_check(&inbox, &ring, first + 500, 1);
+    }
+    /* Turned off: pushes fail, what was in it still drains. */
+    CHECK(ctp_inbox_push(&inbox, task_n(7)));
+    ctp_inbox_turn_off(&inbox);
+    CHECK(!ctp_inbox_push(&inbox, task_n(8)));
+    CHECK_EQ(ctp_inbox_count(&inbox), 1);
+    drain_and_check(&inbox, &ring, 7, 1);
+    ctp_ring_free(&ring);
+    ctp_inbox_free(&inbox);
+    PASS("inbox: full at its capacity from any offset, room after a drain; off refuses pushes, keeps its tasks");
+}
+
+static void test_claimed_slot_stops_drain(void) {
+    /* A producer that has claimed a slot and not yet written it: a drain that does not wait stops
+       there, keeping the tasks behind it (they are newer), and takes them once the slot is written. */
+    ctp_inbox inbox;
+    ctp_ring ring;
+    CHECK(ctp_inbox_init(&inbox) == 0);
+    CHECK(ctp_ring_init(&ring, 0) == 0);
+    CHECK(ctp_inbox_push(&inbox, task_n(0)));
+    size_t claimed = atomic_fetch_add(&inbox.tail, 1); /* what a producer's compare-and-swap does */
+    CHECK(ctp_inbox_push(&inbox, task_n(2)));
+    CHECK_EQ(ctp_inbox_drain(&inbox, &ring, false), 0);
+    CHECK_EQ(ring.count, 1);
+    CHECK_EQ(ctp_inbox_count(&inbox), 2); /* the claimed slot counts: the pool must not think it empty */
+    ctp_inbox_slot *slot = &inbox.slots[claimed & (CTP_INBOX_CAPACITY - 1)];
+    slot->task = task_n(1);
+    atomic_store(&slot->sequence, claimed + 1);
+    CHECK_EQ(ctp_inbox_drain(&inbox, &ring, true), 0);
+    ctp_task task;
+    for (size_t i = 0; i < 3; i++) {
+        CHECK(ctp_ring_pop(&ring, &task, 1) == 1);
+        check_task_n(task, i);
+    }
+    CHECK_EQ(ctp_inbox_count(&inbox), 0);
+    ctp_ring_free(&ring);
+    ctp_inbox_free(&inbox);
+    PASS("inbox: a claimed, unwritten slot stops a drain that does not wait; the order holds");
+}
+
+/* ---- concurrent producers into the inbox ---- */
+
+enum { PRODUCERS = 4, PER_PRODUCER = 200000 };
+
+typedef struct {
+    ctp_inbox *inbox;
+    size_t producer;
+    atomic_size_t *pushed;
+} producer_args;
+
+static void *producer_main(void *argument) {
+    producer_args *args = argument;
+    for (size_t i = 0; i < PER_PRODUCER; i++) {
+        /* arg: producer in the high bits, sequence number in the low ones */
+        ctp_task task = { dummy_fn_a, (void *)(uintptr_t)((args->producer << 32) | (i + 1)) };
+        while (!ctp_inbox_push(args->inbox, task)) sched_yield(); /* full: the consumer drains it */
+    }
+    atomic_fetch_add(args->pushed, 1);
+    return NULL;
+}
+
+static void test_concurrent_producers(void) {
+    /* Four threads push 200,000 tasks each while one consumer drains: every task comes out exactly
+       once, and each producer's tasks in the order it pushed them. */
+    ctp_inbox inbox;
+    ctp_ring ring;
+    CHECK(ctp_inbox_init(&inbox) == 0);
+    CHECK(ctp_ring_init(&ring, 0) == 0);
+    atomic_size_t finished = 0;
+    pthread_t threads[PRODUCERS];
+    producer_args args[PRODUCERS];
+    for (size_t p = 0; p < PRODUCERS; p++) {
+        args[p] = (producer_args){ &inbox, p, &finished };
+        CHECK(pthread_create(&threads[p], NULL, producer_main, &args[p]) == 0);
+    }
+    size_t next[PRODUCERS] = { 0 };
+    size_t total = 0;
+    double deadline = now_seconds() + WAIT_SECONDS * 6;
+    while (total < (size_t)PRODUCERS * PER_PRODUCER) {
+        bool done = atomic_load(&finished) == PRODUCERS;
+        CHECK(ctp_inbox_drain(&inbox, &ring, done) == 0);
+        ctp_task task;
+        while (ctp_ring_pop(&ring, &task, 1) == 1) {
+            uintptr_t value = (uintptr_t)task.arg;
+            size_t producer = value >> 32, sequence = value & 0xffffffffu;
+            CHECK(producer < PRODUCERS);
+            CHECK_EQ(sequence, next[producer] + 1); /* none lost, none twice, in its producer's order */
+            next[producer]++;
+            total++;
+        }
+        CHECK(now_seconds() < deadline);
+    }
+    for (size_t p = 0; p < PRODUCERS; p++) {
+        CHECK(pthread_join(threads[p], NULL) == 0);
+        CHECK_EQ(next[p], PER_PRODUCER);
+    }
+    CHECK_EQ(ctp_inbox_count(&inbox), 0);
+    ctp_ring_free(&ring);
+    ctp_inbox_free(&inbox);
+    PASS("inbox: 4 producers x 200,000 tasks against one draining consumer: each task once, in producer order");
+}
+
+/* ---- order through a pool: inbox, full inbox, submit_many ---- */
+
+static atomic_size_t started;
+static size_t order[4 * CTP_INBOX_CAPACITY];
+
+static void recording_task(void *arg, int status) {
+    CHECK(status == 0);
+    order[atomic_fetch_add(&started, 1)] = (size_t)(uintptr_t)arg;
+}
+
+typedef struct {
+    atomic_int entered;
+    atomic_int open;
+} hold;
+
+static void holding_task(void *arg, int status) {
+    (void)status;
+    hold *h = arg;
+    atomic_store(&h->entered, 1);
+    while (!atomic_load(&h->open)) sched_yield();
+}
+
+static void test_pool_order(void) {
+    /* One worker, held while everything is queued: more tasks than the inbox holds (the rest go
+       through the lock after draining it), then a submit_many, then single submits again. They must
+       start in exactly that order. */
+    ctp_options options;
+    ctp_options_init(&options);
+    options.threads = 1;
+    ctp_pool *pool;
+    CHECK(ctp_pool_create(&options, &pool) == 0);
+    hold h = { 0, 0 };
+    CHECK(ctp_pool_submit(pool, holding_task, &h) == 0);
+    CHECK_EVENTUALLY(atomic_load(&h.entered) == 1);
+    size_t n = 0;
+    for (; n < CTP_INBOX_CAPACITY + 100; n++) CHECK(ctp_pool_submit(pool, recording_task, (void *)(uintptr_t)n) == 0);
+    CHECK(ctp_pool_submit_many(pool, recording_task, (void *)(uintptr_t)n, 50) == 0);
+    size_t many_start = n;
+    n += 50;
+    for (; n < 2 * CTP_INBOX_CAPACITY + 300; n++) CHECK(ctp_pool_submit(pool, recording_task, (void *)(uintptr_t)n) == 0);
+    ctp_stats stats;
+    CHECK(ctp_pool_stats(pool, &stats) == 0);
+    CHECK_EQ(stats.queued, n);
+    atomic_store(&h.open, 1);
+    CHECK(ctp_pool_close(pool) == 0);
+    CHECK(ctp_pool_join(pool) == 0);
+    ctp_pool_destroy(pool);
+    CHECK_EQ(atomic_load(&started), n);
+    for (size_t i = 0; i < n; i++) {
+        size_t expected = i >= many_start && i < many_start + 50 ? many_start : i;
+        CHECK_EQ(order[i], expected);
+    }
+    PASS("inbox: through a pool, tasks start in submission order across the inbox, a full inbox and submit_many");
+}
+
+int main(void) {
+    test_every_wrap_around();
+    test_full_and_off();
+    test_claimed_slot_stops_drain();
+    test_concurrent_producers();
+    test_pool_order();
+    printf("test_inbox: all tests passed\n");
+    return 0;
+}
