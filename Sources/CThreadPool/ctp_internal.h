@@ -95,7 +95,11 @@ size_t ctp_ring_pop(ctp_ring *ring, ctp_task *out, size_t max);
    the pool's lock drains into the pool's ring, oldest first. Each slot's `sequence` says whose turn it
    is: equal to a position, the slot is free for the producer that claims that position; position + 1,
    it holds that producer's task; position + CTP_INBOX_CAPACITY once drained, it is free again for the
-   next lap. A full or turned-off inbox sends submitters to the lock. */
+   next lap. A full or turned-off inbox sends submitters to the lock.
+
+   Order: the ring holds tasks older than the inbox's. Workers take from the ring first, and from the
+   inbox once the ring is empty; a submit that takes the lock drains the inbox into the ring before it
+   queues its own task. */
 enum { CTP_INBOX_CAPACITY = 512 }; /* a power of two */
 
 /* In `tail`: the inbox takes no tasks (the pool stopped running, or its queue is bounded). */
@@ -150,6 +154,10 @@ static inline size_t ctp_inbox_count(ctp_inbox *inbox) {
 
 /* Later pushes fail; tasks already claimed are still drained. With the pool's lock. */
 void ctp_inbox_turn_off(ctp_inbox *inbox);
+
+/* Takes up to `max` tasks, oldest first, into `out`; returns how many. Stops at a slot claimed but not
+   yet filled. With the pool's lock (the only consumer). */
+size_t ctp_inbox_pop(ctp_inbox *inbox, ctp_task *out, size_t max);
 
 /* Moves the inbox's tasks, oldest first, to the end of `ring`. With the pool's lock (the drain is the
    only consumer). A slot claimed but not yet filled stops the drain, unless `wait`: then the drain

@@ -23,18 +23,42 @@ void ctp_inbox_turn_off(ctp_inbox *inbox) {
     atomic_fetch_or_explicit(&inbox->tail, CTP_INBOX_OFF, memory_order_seq_cst);
 }
 
+/* Whether the slot at the head holds its task; if `wait`, waits until it does (false only when the
+   inbox is empty). */
+static bool head_is_filled(ctp_inbox *inbox, size_t end, bool wait) {
+    if (inbox->head == end) return false;
+    ctp_inbox_slot *slot = &inbox->slots[inbox->head & (CTP_INBOX_CAPACITY - 1)];
+    for (unsigned polls = 1; atomic_load_explicit(&slot->sequence, memory_order_acquire) != inbox->head + 1; polls++) {
+        if (!wait) return false;
+        /* Its producer has claimed the slot and not yet written it: let it run if it shares our CPU. */
+        if (polls % 64 == 0) sched_yield(); else ctp_cpu_relax();
+    }
+    return true;
+}
+
+/* Frees the head slot for the next lap, once its task has been copied out. */
+static void release_head(ctp_inbox *inbox) {
+    ctp_inbox_slot *slot = &inbox->slots[inbox->head & (CTP_INBOX_CAPACITY - 1)];
+    atomic_store_explicit(&slot->sequence, inbox->head + CTP_INBOX_CAPACITY, memory_order_release);
+    inbox->head++;
+}
+
+size_t ctp_inbox_pop(ctp_inbox *inbox, ctp_task *out, size_t max) {
+    size_t end = atomic_load_explicit(&inbox->tail, memory_order_acquire) & ~CTP_INBOX_OFF;
+    size_t taken = 0;
+    for (; taken < max && head_is_filled(inbox, end, false); taken++) {
+        out[taken] = inbox->slots[inbox->head & (CTP_INBOX_CAPACITY - 1)].task;
+        release_head(inbox);
+    }
+    return taken;
+}
+
 int ctp_inbox_drain(ctp_inbox *inbox, ctp_ring *ring, bool wait) {
     size_t end = atomic_load_explicit(&inbox->tail, memory_order_acquire) & ~CTP_INBOX_OFF;
-    for (; inbox->head != end; inbox->head++) {
-        ctp_inbox_slot *slot = &inbox->slots[inbox->head & (CTP_INBOX_CAPACITY - 1)];
-        for (unsigned polls = 1; atomic_load_explicit(&slot->sequence, memory_order_acquire) != inbox->head + 1; polls++) {
-            if (!wait) return 0;
-            /* Its producer has claimed the slot and not yet written it: let it run if it shares our CPU. */
-            if (polls % 64 == 0) sched_yield(); else ctp_cpu_relax();
-        }
-        int rc = ctp_ring_push(ring, slot->task);
+    while (head_is_filled(inbox, end, wait)) {
+        int rc = ctp_ring_push(ring, inbox->slots[inbox->head & (CTP_INBOX_CAPACITY - 1)].task);
         if (rc != 0) return rc;
-        atomic_store_explicit(&slot->sequence, inbox->head + CTP_INBOX_CAPACITY, memory_order_release);
+        release_head(inbox);
     }
     return 0;
 }

@@ -119,6 +119,12 @@ static void set_idle_count(ctp_pool *pool, unsigned count) {
     atomic_store_explicit(&pool->idle_count, count, memory_order_seq_cst);
 }
 
+/* Tasks in the shared queue: the ring and the inbox (counting any a submitter is still writing).
+   Called with the lock held. */
+static size_t queued_count(ctp_pool *pool) {
+    return pool->ring.count + ctp_inbox_count(&pool->inbox);
+}
+
 /* Workers spinning for work. Read without the lock by submits; written under it. */
 static unsigned spinning(const ctp_pool *pool) {
     return atomic_load_explicit(&pool->spinning, memory_order_relaxed);
@@ -238,10 +244,11 @@ static unsigned long long monotonic_ns(void) {
    - a worker runs its broadcast tasks between the tasks of its batch;
    - a worker waiting inside a task runs the rest of its own batch (ctp_pool_help), and terminate
      cancels the tasks of every batch that have not started. */
-static size_t batch_size(const ctp_pool *pool, const ctp_worker *self) {
+static size_t batch_size(ctp_pool *pool, const ctp_worker *self) {
     /* A bounded queue is backpressure: its capacity counts every task not started, so no batches. */
-    if (pool->queue_limit != 0 || pool->ring.count <= 1 || idle_count(pool) > 0) return 1;
-    size_t fair_share = (pool->ring.count + pool->threads - 1) / pool->threads;
+    size_t queued = queued_count(pool);
+    if (pool->queue_limit != 0 || queued <= 1 || idle_count(pool) > 0) return 1;
+    size_t fair_share = (queued + pool->threads - 1) / pool->threads;
     return fair_share < self->batch_limit ? fair_share : self->batch_limit;
 }
 
@@ -289,9 +296,11 @@ static bool take_over(ctp_pool *pool, ctp_worker *self) {
     return false;
 }
 
-/* Takes up to `count` tasks off the shared queue as this worker's batch. Called with the lock held. */
+/* Takes up to `count` tasks off the shared queue as this worker's batch: from the ring, then (the
+   ring empty) from the inbox, whose tasks are newer. Called with the lock held. */
 static bool take_batch(ctp_pool *pool, ctp_worker *self, size_t count) {
     size_t taken = ctp_ring_pop(&pool->ring, self->held, count);
+    if (taken < count) taken += ctp_inbox_pop(&pool->inbox, self->held + taken, count - taken);
     if (taken == 0) return false;
     if (pool->space_waiters > 0) {
         if (taken == 1) pthread_cond_signal(&pool->space); else pthread_cond_broadcast(&pool->space);
@@ -300,7 +309,7 @@ static bool take_batch(ctp_pool *pool, ctp_worker *self, size_t count) {
     atomic_store_explicit(&self->held_next, 0, memory_order_relaxed);
     /* Submits skip waking anyone while a worker spins; if that left tasks queued and nobody on the
        way, wake a parked worker for them. */
-    if (pool->ring.count > 0 && spinning(pool) == 0) wake_one_idle(pool);
+    if (queued_count(pool) > 0 && spinning(pool) == 0) wake_one_idle(pool);
     return true;
 }
 
@@ -391,10 +400,6 @@ static void worker_loop(ctp_pool *pool, ctp_worker *self) {
     unsigned long long idle_since = 0;  /* when this worker ran out of work; 0 while it has some */
     unsigned long long last_idle = 0;   /* how long its last idle spell lasted */
     for (;;) {
-        /* Submitted tasks join the ring. Once the pool stops, no new ones can come, and the drain waits
-           for any still being written, so that an empty queue below means there is no more work.
-           (Out of memory, some stay in the inbox for a later pass: the ring has room for some.) */
-        (void)ctp_inbox_drain(&pool->inbox, &pool->ring, pool->state != CTP_RUNNING);
         bool found = true;
         if (self->own.count > 0) {
             run_own(pool, self);
@@ -404,13 +409,14 @@ static void worker_loop(ctp_pool *pool, ctp_worker *self) {
                 idle_since = 0;
             }
             run_held(pool, self);
-        } else if (pool->state != CTP_RUNNING) {
-            return; /* closed or terminated, and drained */
         } else if (ctp_inbox_count(&pool->inbox) > 0) {
-            /* A submitter has claimed a slot and not yet written its task: let it finish. */
+            /* A submitter has claimed a slot and not yet written its task: let it finish. (Once the
+               pool stops, no slot can be claimed any more, so this ends.) */
             pthread_mutex_unlock(&pool->lock);
             sched_yield();
             pthread_mutex_lock(&pool->lock);
+        } else if (pool->state != CTP_RUNNING) {
+            return; /* closed or terminated, and drained */
         } else {
             found = false;
             if (idle_since == 0) idle_since = monotonic_ns();
@@ -687,7 +693,6 @@ int ctp_pool_help(ctp_pool *pool) {
     ctp_worker *self = ctp_self;
     ctp_task task;
     pthread_mutex_lock(&pool->lock);
-    (void)ctp_inbox_drain(&pool->inbox, &pool->ring, false);
     /* Oldest first: the rest of this worker's batch (the caller may be waiting for one of those),
        its broadcast tasks, other workers' unstarted batch tasks, then the shared queue. Only one
        task: this worker's batch array is in use further up the stack. */
@@ -695,7 +700,7 @@ int ctp_pool_help(ctp_pool *pool) {
     for (unsigned w = 0; !found && w < pool->threads; w++) {
         if (w != self->index) found = claim_held(&pool->workers[w], &task, 1) == 1;
     }
-    if (!found && ctp_ring_pop(&pool->ring, &task, 1) == 1) {
+    if (!found && (ctp_ring_pop(&pool->ring, &task, 1) == 1 || ctp_inbox_pop(&pool->inbox, &task, 1) == 1)) {
         found = true;
         if (pool->space_waiters > 0) pthread_cond_signal(&pool->space);
     }

@@ -115,6 +115,37 @@ static void test_claimed_slot_stops_drain(void) {
     PASS("inbox: a claimed, unwritten slot stops a drain that does not wait; the order holds");
 }
 
+static void test_pop(void) {
+    /* What a worker does when the ring is empty: takes up to a batch straight from the inbox, in
+       order, stopping at a slot claimed but not yet written. */
+    ctp_inbox inbox;
+    CHECK(ctp_inbox_init(&inbox) == 0);
+    ctp_task out[CTP_INBOX_CAPACITY];
+    size_t next = 0, popped = 0;
+    for (size_t round = 0; round < 5; round++) { /* 5 x 300 tasks: the head wraps around twice */
+        for (size_t i = 0; i < 300; i++) CHECK(ctp_inbox_push(&inbox, task_n(next++)));
+        CHECK_EQ(ctp_inbox_pop(&inbox, out, 7), 7);
+        for (size_t i = 0; i < 7; i++) check_task_n(out[i], popped++);
+        CHECK_EQ(ctp_inbox_pop(&inbox, out, CTP_INBOX_CAPACITY), 293);
+        for (size_t i = 0; i < 293; i++) check_task_n(out[i], popped++);
+        CHECK_EQ(ctp_inbox_pop(&inbox, out, 1), 0);
+    }
+    CHECK(ctp_inbox_push(&inbox, task_n(next)));
+    size_t claimed = atomic_fetch_add(&inbox.tail, 1);
+    CHECK(ctp_inbox_push(&inbox, task_n(next + 2)));
+    CHECK_EQ(ctp_inbox_pop(&inbox, out, 3), 1);
+    check_task_n(out[0], next);
+    ctp_inbox_slot *slot = &inbox.slots[claimed & (CTP_INBOX_CAPACITY - 1)];
+    slot->task = task_n(next + 1);
+    atomic_store(&slot->sequence, claimed + 1);
+    CHECK_EQ(ctp_inbox_pop(&inbox, out, 3), 2);
+    check_task_n(out[0], next + 1);
+    check_task_n(out[1], next + 2);
+    CHECK_EQ(ctp_inbox_count(&inbox), 0);
+    ctp_inbox_free(&inbox);
+    PASS("inbox: pop takes up to a batch in order, around the end, and stops at a claimed, unwritten slot");
+}
+
 /* ---- concurrent producers into the inbox ---- */
 
 enum { PRODUCERS = 4, PER_PRODUCER = 200000 };
@@ -236,6 +267,7 @@ int main(void) {
     test_every_wrap_around();
     test_full_and_off();
     test_claimed_slot_stops_drain();
+    test_pop();
     test_concurrent_producers();
     test_pool_order();
     printf("test_inbox: all tests passed\n");
