@@ -21,10 +21,11 @@ struct JobBuffer {
 
     /// Adds `job`, whose reference moves in, with as many more as its class keeps
     /// (``_ThreadPoolJob/keptReferences``). The buffer must not be full.
+    @inline(__always)
     mutating func push(_ job: consuming _ThreadPoolJob) {
-        let extra = job.keptReferences - 1
+        let secondReference = job.keptReferences == 2
         let kept = Unmanaged.passRetained(job)
-        for _ in 0..<extra { _ = kept.retain() }
+        if secondReference { _ = kept.retain() }
         (slots + count).initialize(to: kept)
         count += 1
     }
@@ -39,8 +40,8 @@ struct JobBuffer {
     /// Drops every job's references (they are freed as usual), leaving the buffer empty.
     mutating func removeAll() {
         for index in 0..<count {
-            let references = slots[index]._withUnsafeGuaranteedRef { $0.keptReferences }
-            for _ in 0..<references { slots[index].release() }
+            if slots[index]._withUnsafeGuaranteedRef({ $0.keptReferences == 2 }) { slots[index].release() }
+            slots[index].release()
         }
         count = 0
     }

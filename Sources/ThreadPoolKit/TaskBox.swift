@@ -40,9 +40,9 @@ public class _ThreadPoolJob {
     /// kind of job is not reused.
     func resetForReuse() -> ObjectIdentifier? { nil }
 
-    /// How many references a kept job of this class carries in ``JobRecycler``: one for the queue it
-    /// is submitted to next, and one more if its submitter also keeps it (an ``AsyncResult`` is
-    /// returned to the caller). Taken by the worker that keeps the job, whose core has its reference
+    /// How many references a kept job of this class carries in ``JobRecycler``, 1 or 2: one for the
+    /// queue it is submitted to next, and one more if its submitter also keeps it (an ``AsyncResult``
+    /// is returned to the caller). Taken by the worker that keeps the job, whose core has its reference
     /// count in cache, not by the submitting thread, to which that cache line has to move first.
     var keptReferences: Int { 1 }
 }
