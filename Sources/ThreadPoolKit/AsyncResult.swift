@@ -70,6 +70,7 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
         self.specialized = { result, step in
             switch step {
             case .run: result.runBody()
+            case .runUnobserved: result.runBodyUnobserved()
             case .reset: result.outcome = nil
             case .destroy: result.destroyOutcome()
             }
@@ -166,9 +167,12 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     /// destroyed here, on the thread that held the last reference.
     override func resetForReuse() -> ObjectIdentifier? {
         // A result whose callbacks were handed to the callback thread is referenced from there, so it
-        // never gets here with them pending; `body` and `callbacks` were taken when it finished.
-        specialized(self, .reset)
-        word.store(0, ordering: .relaxed)
+        // never gets here with them pending; `body` and `callbacks` were taken when it finished. One
+        // that ran unobserved has no outcome and a clear word: nothing to reset.
+        if word.load(ordering: .relaxed) != 0 {
+            specialized(self, .reset)
+            word.store(0, ordering: .relaxed)
+        }
         return ObjectIdentifier(type(of: self))
     }
 
@@ -199,7 +203,7 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
         self.shared = shared
         self.specialized = { result, step in
             switch step {
-            case .run: break
+            case .run, .runUnobserved: break
             case .reset: result.outcome = nil
             case .destroy: result.destroyOutcome()
             }
@@ -223,6 +227,36 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
             return
         }
         specialized(self, .run)
+    }
+
+    /// A result that nothing but the queue references any more (its caller dropped it before it ran):
+    /// nobody can cancel it, wait for it, read it or make a new reference to it. Its body runs without
+    /// the claim and the publication (two atomic read-modify-writes of the result's state) and its
+    /// outcome is dropped, as nobody can read it; a thrown error is still counted. With callbacks,
+    /// which must still be called, it runs as usual.
+    override func runUnobserved() -> Bool {
+        if callbacks != nil {
+            run()
+            return false // the callback thread may hold it now
+        }
+        // Acquiring: a cancel() made before the caller let go of the result is seen.
+        if word.load(ordering: .acquiring) & Self.claimed != 0 {
+            shared?.cancelledTaskTaken(byTerminate: false) // cancel() came first
+        } else {
+            specialized(self, .runUnobserved)
+        }
+        return true
+    }
+
+    /// Runs the body of a result nobody can observe (see ``runUnobserved()``): no outcome is kept.
+    @inlinable
+    func runBodyUnobserved() {
+        guard let body = body.take() else { return }
+        do {
+            _ = try body()
+        } catch {
+            shared?.recordFailure()
+        }
     }
 
     /// Runs the body and completes the result. Called once, by the claimer.
@@ -385,6 +419,8 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
 enum SpecializedStep {
     /// Run the task (the caller has claimed it).
     case run
+    /// Run the task of a result nobody can observe, keeping no outcome.
+    case runUnobserved
     /// Destroy the outcome of a finished result before it is reused.
     case reset
     /// Destroy the outcome as the result is freed.

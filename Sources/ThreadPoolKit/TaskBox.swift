@@ -24,8 +24,18 @@ public class _ThreadPoolJob {
     @usableFromInline
     init() {}
 
-    /// Runs the job. Called once, on a worker, unless ``drop()`` is called instead.
+    /// Runs the job. Called once, on a worker, unless ``drop()`` or ``runUnobserved()`` is called
+    /// instead.
     func run() {}
+
+    /// Runs the job, which nothing but the queue references: nothing can wait for it, cancel it or
+    /// read its outcome, so a job may skip publishing one. Called instead of ``run()``. Returns true if
+    /// nothing references the job afterwards either; false if it ran as usual and may have handed
+    /// itself on (a result's callbacks go to the callback thread), so that the caller checks again.
+    func runUnobserved() -> Bool {
+        run()
+        return false
+    }
 
     /// The pool discarded the job before it started. Called once, on the thread calling
     /// `terminate()`, unless ``run()`` is called instead.
@@ -57,17 +67,21 @@ let deliverCallbacksOfJob: ctp_task_fn = { argument, _ in
 // Has no state of its own; each subclass documents how it guards its own.
 extension _ThreadPoolJob: @unchecked Sendable {}
 
-/// The C entry point of every job: takes back the reference the queue held. If that was the last
-/// one (the caller dropped its result), the job is kept for reuse instead of being freed.
+/// The C entry point of every job: takes back the reference the queue held. If that is the only one
+/// (the caller dropped its result before it ran), the job runs unobserved; if it is the last one once
+/// the job is done, the job is kept for reuse instead of being freed.
 let runJob: ctp_task_fn = { argument, status in
     guard let argument else { return }
     var job = Unmanaged<_ThreadPoolJob>.fromOpaque(argument).takeRetainedValue()
-    if status == 0 {
-        job.run()
-    } else {
+    var unreferenced = false
+    if status != 0 {
         job.drop()
+    } else if JobRecycler.isUnreferenced(&job) {
+        unreferenced = job.runUnobserved()
+    } else {
+        job.run()
     }
-    if JobRecycler.isUnreferenced(&job), let kind = job.resetForReuse() {
+    if unreferenced || JobRecycler.isUnreferenced(&job), let kind = job.resetForReuse() {
         JobRecycler.keep(consume job, kind: kind)
     }
 }

@@ -61,6 +61,12 @@ final class ExecuteJob: _ThreadPoolJob, @unchecked Sendable {
         body.take()?()
     }
 
+    /// Nothing but the queue ever references an `execute` job.
+    override func runUnobserved() -> Bool {
+        run()
+        return true
+    }
+
     override func drop() {
         body = nil
     }

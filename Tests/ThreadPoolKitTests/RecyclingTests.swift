@@ -111,6 +111,42 @@ struct RecyclingTests {
         try pool.join()
     }
 
+    @Test("results dropped before they run: each body runs once, errors and cancellations are counted, callbacks called")
+    func droppedResultsRunUnobserved() throws {
+        let pool = try ThreadPool(threads: 1)
+        let gate = Gate()
+        let ran = Counter()
+        let called = Counter()
+        try pool.execute { gate.pass() } // holds the only worker until every result below is dropped
+        for i in 0..<30 {
+            _ = try pool.applyAsync { () throws -> Int in
+                ran.increment()
+                if i % 3 == 0 { throw TestError(code: i) }
+                return i
+            }
+        }
+        for _ in 0..<5 {
+            _ = try pool.applyAsync({ ran.increment() }, callback: { _ in called.increment() })
+            _ = try pool.applyAsync({ () throws -> Void in ran.increment(); throw TestError(code: -1) },
+                                    errorCallback: { _ in called.increment() })
+        }
+        for _ in 0..<4 {
+            let result = try pool.applyAsync { ran.increment() }
+            #expect(result.cancel())
+        }
+        gate.open()
+        try pool.apply {} // the tasks before it have run
+        #expect(eventually { called.value == 10 })
+        #expect(ran.value == 40)
+        let stats = pool.stats
+        #expect(stats.failed == 15) // 10 of the 30, and the 5 with an error callback
+        #expect(stats.cancelled == 4)
+        #expect(stats.queued == 0)
+        pool.close()
+        try pool.join()
+        #expect(pool.stats.completed == 1 + 40 + 1) // the gate, the tasks that ran, the apply
+    }
+
     @Test("a result still referenced, weakly or unowned, is not kept")
     func referencedResultsAreNotKept() throws {
         typealias P = Probe<Referenced>
