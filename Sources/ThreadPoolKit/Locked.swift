@@ -11,16 +11,27 @@ import Darwin
 /// Why not `Synchronization.Mutex`: on Linux it synchronizes through futexes inside the standard
 /// library, which ThreadSanitizer cannot see, so every access it guards would be reported as a race
 /// and `make sanitize` would be useless. pthread mutexes are intercepted by the sanitizer.
+///
+/// The mutex and the condition variable each have a cache line of their own: allocated as two small
+/// blocks, they landed next to other objects' hot data or to each other depending on how the heap
+/// happened to be laid out, and an imap's consumer and runners, locking two different `Locked`s,
+/// fought over one line (imap chunk 1 took 215 ns per item instead of 85 in some builds).
 @usableFromInline
 final class Locked<Value> {
-    @usableFromInline let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    @usableFromInline let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    @usableFromInline let condition: UnsafeMutablePointer<pthread_cond_t>
     // Guarded by `mutex`.
     @usableFromInline var value: Value
+
+    /// The size of a cache line, on the targets that matter (a larger one only costs some padding).
+    private static var lineSize: Int { 64 }
 
     @usableFromInline
     init(_ value: Value) {
         self.value = value
+        let lines = UnsafeMutableRawPointer.allocate(byteCount: 2 * Self.lineSize, alignment: Self.lineSize)
+        mutex = lines.bindMemory(to: pthread_mutex_t.self, capacity: 1)
+        condition = (lines + Self.lineSize).bindMemory(to: pthread_cond_t.self, capacity: 1)
         var mutexAttributes = pthread_mutexattr_t()
         pthread_mutexattr_init(&mutexAttributes)
         #if canImport(Glibc)
@@ -43,8 +54,7 @@ final class Locked<Value> {
     deinit {
         pthread_cond_destroy(condition)
         pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
+        UnsafeMutableRawPointer(mutex).deallocate() // the block holding both
     }
 
     /// Runs `body` with the lock held.
