@@ -13,21 +13,9 @@
 #include <string.h>
 
 #include "test_support.h"
+#include "numbered_tasks.h"
 
 #define PASS(name) printf("ok   %s\n", name)
-
-static void dummy_fn_a(void *arg, int status) { (void)arg; (void)status; }
-static void dummy_fn_b(void *arg, int status) { (void)arg; (void)status; }
-
-/* Task number `n`: the arg carries n, the fn alternates so that both fields are checked. */
-static ctp_task task_n(size_t n) {
-    return (ctp_task){ (n & 1) ? dummy_fn_b : dummy_fn_a, (void *)(uintptr_t)(n + 1) };
-}
-
-static void check_task_n(ctp_task task, size_t n) {
-    CHECK_EQ((uintptr_t)task.arg, n + 1);
-    CHECK(task.fn == ((n & 1) ? dummy_fn_b : dummy_fn_a));
-}
 
 /* Drains everything into `ring` and checks that the tasks are `first`, `first + 1`, ... in order. */
 static size_t drain_and_check(ctp_inbox *inbox, ctp_ring *ring, size_t first, size_t expected_count) {
