@@ -92,9 +92,9 @@ size_t ctp_ring_pop(ctp_ring *ring, ctp_task *out, size_t max);
 
 /* Where submitters leave tasks without taking the pool's lock: a fixed array of slots that producers
    claim by advancing `tail` with a compare-and-swap (Vyukov's bounded queue), and that whoever holds
-   the pool's lock drains into the pool's ring, oldest first. Each slot's `sequence` says whose turn it
+   the pool's lock empties, oldest first (the only consumer). Each slot's `sequence` says whose turn it
    is: equal to a position, the slot is free for the producer that claims that position; position + 1,
-   it holds that producer's task; position + CTP_INBOX_CAPACITY once drained, it is free again for the
+   it holds that producer's task; position + CTP_INBOX_CAPACITY once taken, it is free again for the
    next lap. A full or turned-off inbox sends submitters to the lock.
 
    Order: the ring holds tasks older than the inbox's. Workers take from the ring first, and from the

@@ -1,9 +1,9 @@
 /* The pool: create / submit / close / terminate / join / destroy, and the worker loop.
  *
  * One mutex guards everything that changes, except the inbox: a submit leaves its task there without
- * the lock (inbox.c), and whoever holds the lock drains it into the ring before taking tasks, so the
- * queue stays one first-in, first-out queue. A full inbox, a bounded queue, submit_many and a stopped
- * pool take the lock instead (after draining the inbox, so that order holds). Each worker parks on
+ * the lock (inbox.c). Workers take tasks from the ring, then from the inbox; a full inbox, a bounded
+ * queue, submit_many and a stopped pool take the lock and first drain the inbox into the ring, so the
+ * two stay one first-in, first-out queue. Each worker parks on
  * its own condition variable, listed on an idle stack, so a submit wakes exactly one idle worker, and
  * only when one is idle and no worker is polling for work (a worker that ran out of work may poll for
  * up to 10 us before it parks: see spin_for_work and worker_loop); state changes (close, terminate)
@@ -356,13 +356,13 @@ static void run_held(ctp_pool *pool, ctp_worker *self) {
 }
 
 /* Polls, without the lock, for up to CTP_SPIN_NS for a push (to the inbox or under the lock) or a
-   state change. A worker that just ran
-   out of work does this once before it parks: tasks submitted in quick succession are then taken
-   without the submitter paying for a futex wake and the worker for a sleep and a context switch,
-   which cost several microseconds each. One worker at a time spins, so an idle pool burns at most one
-   core for that long, and it yields the CPU every 64 polls, so a spin never delays a thread that has
-   work (with 2 workers and a submitter on 2 CPUs, tiny tasks went from 168 to 129 ns each). Called
-   and returns with the lock held; the caller looks for work again. */
+   state change. A worker that just ran out of work does this once before it parks: tasks submitted
+   in quick succession are then taken without the submitter paying for a futex wake and the worker
+   for a sleep and a context switch, which cost several microseconds each. One worker at a time
+   spins, so an idle pool burns at most one core for that long, and it yields the CPU every 64
+   polls, so a spin never delays a thread that has work (with 2 workers and a submitter on 2 CPUs,
+   tiny tasks went from 168 to 129 ns each). Called and returns with the lock held; the caller looks
+   for work again. */
 static void spin_for_work(ctp_pool *pool) {
     unsigned seen = atomic_load_explicit(&pool->events, memory_order_relaxed);
     size_t seen_tail = atomic_load_explicit(&pool->inbox.tail, memory_order_relaxed);

@@ -23,7 +23,8 @@ public final class ThreadPool: Sendable {
     /// The largest `threads` a pool accepts.
     public static let maximumThreadCount = Int(CTP_MAX_THREADS)
 
-    /// The C pool. It is thread-safe on its own (one mutex inside) and lives until `deinit`.
+    /// The C pool. It is thread-safe on its own (a mutex and a lock-free inbox for submits inside)
+    /// and lives until `deinit`.
     nonisolated(unsafe) let handle: OpaquePointer
     /// What the workers share with the pool (initializer, finalizer, counters).
     @usableFromInline let shared: PoolShared
