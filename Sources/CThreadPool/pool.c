@@ -201,20 +201,35 @@ static void pool_free(ctp_pool *pool) {
 
 /* ---- the worker ------------------------------------------------------------------------- */
 
-/* Runs one task on the calling worker's thread, without the lock. */
-static void run_unlocked(ctp_worker *self, ctp_task task) {
+/* Counts the calling worker as running one more task. Done before the task is claimed (under the
+   lock, or before the claim that releases it: see run_held), so that the stats, taken under the lock,
+   never see a task that is neither queued nor running (a test waiting for an idle pool saw one). */
+static void mark_running(ctp_worker *self) {
     unsigned busy = atomic_load_explicit(&self->busy, memory_order_relaxed);
     atomic_store_explicit(&self->busy, busy + 1, memory_order_relaxed);
-    task.fn(task.arg, 0);
-    atomic_store_explicit(&self->busy, busy, memory_order_relaxed);
-    unsigned long long done = atomic_load_explicit(&self->done, memory_order_relaxed);
-    atomic_store_explicit(&self->done, done + 1, memory_order_relaxed);
 }
 
-/* Runs one task with the lock released. Called and returns with the lock held. */
+/* Releasing: stats() acquires `busy` before it reads `done`, so it sees a finished task's count. */
+static void unmark_running(ctp_worker *self) {
+    unsigned busy = atomic_load_explicit(&self->busy, memory_order_relaxed);
+    atomic_store_explicit(&self->busy, busy - 1, memory_order_release);
+}
+
+/* Runs one task that the caller has marked running, without the lock; then counts it done, before
+   it stops counting as running (for a moment it is both: never neither). */
+static void run_marked(ctp_worker *self, ctp_task task) {
+    task.fn(task.arg, 0);
+    unsigned long long done = atomic_load_explicit(&self->done, memory_order_relaxed);
+    atomic_store_explicit(&self->done, done + 1, memory_order_relaxed);
+    unmark_running(self);
+}
+
+/* Runs one task, taken off a queue under the lock, with the lock released. Called and returns with
+   the lock held. */
 static void run_task(ctp_pool *pool, ctp_worker *self, ctp_task task) {
+    mark_running(self);
     pthread_mutex_unlock(&pool->lock);
-    run_unlocked(self, task);
+    run_marked(self, task);
     pthread_mutex_lock(&pool->lock);
 }
 
@@ -262,9 +277,10 @@ static void adapt_batch(ctp_worker *self, size_t count, unsigned long long elaps
     if (count > 1 || learned > self->batch_limit) self->batch_limit = learned;
 }
 
-/* Tasks of a worker's batch that have not been claimed. Called with the lock held. */
+/* Tasks of a worker's batch that have not been claimed. Called with the lock held. Acquiring: a claim
+   the owner made without the lock is seen together with its mark_running (see run_held). */
 static size_t unstarted(const ctp_worker *worker) {
-    size_t next = atomic_load_explicit(&worker->held_next, memory_order_relaxed);
+    size_t next = atomic_load_explicit(&worker->held_next, memory_order_acquire);
     return next < worker->held_count ? worker->held_count - next : 0;
 }
 
@@ -334,21 +350,29 @@ static void run_held(ctp_pool *pool, ctp_worker *self) {
     size_t count = self->held_count;
     /* The first task is claimed before unlocking: a task taken off a bounded queue is never counted
        as queued after it made room there. */
+    mark_running(self);
     size_t i = atomic_fetch_add_explicit(&self->held_next, 1, memory_order_relaxed);
+    if (i >= count) unmark_running(self);
     pthread_mutex_unlock(&pool->lock);
     size_t ran = 0;
     unsigned long long start = monotonic_ns();
     for (size_t ahead = i; ahead < count && ahead < i + CTP_PREFETCH_DISTANCE; ahead++) prefetch_argument(self->held[ahead]);
     while (i < count) {
         if (i + CTP_PREFETCH_DISTANCE < count) prefetch_argument(self->held[i + CTP_PREFETCH_DISTANCE]);
-        run_unlocked(self, self->held[i]);
+        run_marked(self, self->held[i]);
         ran++;
         if (atomic_load_explicit(&self->has_own, memory_order_relaxed)) {
             pthread_mutex_lock(&pool->lock);
             run_own(pool, self);
             pthread_mutex_unlock(&pool->lock);
         }
-        i = atomic_fetch_add_explicit(&self->held_next, 1, memory_order_relaxed);
+        /* The next task: marked running first, then claimed with a release that stats() acquires.
+           Nothing to claim (the batch is done, or another worker took the rest): no mark at all, or
+           one taken back at once. */
+        if (atomic_load_explicit(&self->held_next, memory_order_relaxed) >= count) break;
+        mark_running(self);
+        i = atomic_fetch_add_explicit(&self->held_next, 1, memory_order_release);
+        if (i >= count) unmark_running(self);
     }
     if (ran > 0) adapt_batch(self, ran, monotonic_ns() - start);
     pthread_mutex_lock(&pool->lock);
@@ -843,7 +867,7 @@ int ctp_pool_stats(ctp_pool *pool, ctp_stats *out) {
     for (unsigned i = 0; i < pool->threads; i++) {
         const ctp_worker *worker = &pool->workers[i];
         queued_elsewhere += worker->own.count + unstarted(worker);
-        running += atomic_load_explicit(&worker->busy, memory_order_relaxed);
+        running += atomic_load_explicit(&worker->busy, memory_order_acquire); /* before `done` */
         completed += atomic_load_explicit(&worker->done, memory_order_relaxed);
     }
     *out = (ctp_stats){
