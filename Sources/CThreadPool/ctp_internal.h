@@ -159,11 +159,11 @@ void ctp_inbox_turn_off(ctp_inbox *inbox);
    yet filled. With the pool's lock (the only consumer). */
 size_t ctp_inbox_pop(ctp_inbox *inbox, ctp_task *out, size_t max);
 
-/* Moves the inbox's tasks, oldest first, to the end of `ring`. With the pool's lock (the drain is the
-   only consumer). A slot claimed but not yet filled stops the drain, unless `wait`: then the drain
-   waits for its producer (a few instructions, unless that thread was preempted). CTP_ENOMEM when the
-   ring could not grow (the rest stay in the inbox), else 0. */
-int ctp_inbox_drain(ctp_inbox *inbox, ctp_ring *ring, bool wait);
+/* Moves the inbox's tasks, oldest first, to the end of `ring`, waiting for any slot claimed but not
+   yet filled (its producer is a few instructions from filling it, unless that thread was preempted).
+   With the pool's lock (the only consumer). CTP_ENOMEM when the ring could not grow (the rest stay in
+   the inbox), else 0. */
+int ctp_inbox_drain(ctp_inbox *inbox, ctp_ring *ring);
 
 /* A hint to the CPU that the caller is spinning. */
 static inline void ctp_cpu_relax(void) {

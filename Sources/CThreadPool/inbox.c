@@ -53,9 +53,9 @@ size_t ctp_inbox_pop(ctp_inbox *inbox, ctp_task *out, size_t max) {
     return taken;
 }
 
-int ctp_inbox_drain(ctp_inbox *inbox, ctp_ring *ring, bool wait) {
+int ctp_inbox_drain(ctp_inbox *inbox, ctp_ring *ring) {
     size_t end = atomic_load_explicit(&inbox->tail, memory_order_acquire) & ~CTP_INBOX_OFF;
-    while (head_is_filled(inbox, end, wait)) {
+    while (head_is_filled(inbox, end, true)) {
         int rc = ctp_ring_push(ring, inbox->slots[inbox->head & (CTP_INBOX_CAPACITY - 1)].task);
         if (rc != 0) return rc;
         release_head(inbox);

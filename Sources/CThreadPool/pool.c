@@ -633,7 +633,7 @@ __attribute__((noinline))
 #endif
 static int submit_locked(ctp_pool *pool, ctp_task task, bool may_block) {
     pthread_mutex_lock(&pool->lock);
-    int rc = ctp_inbox_drain(&pool->inbox, &pool->ring, true);
+    int rc = ctp_inbox_drain(&pool->inbox, &pool->ring);
     if (rc == 0 && pool->queue_limit != 0) rc = wait_for_room(pool, may_block);
     if (rc == 0 && pool->state != CTP_RUNNING) rc = CTP_ECLOSED;
     if (rc == 0) rc = ctp_ring_push(&pool->ring, task);
@@ -679,7 +679,7 @@ int ctp_pool_submit_many(ctp_pool *pool, ctp_task_fn fn, void *arg, size_t count
     if (pool == NULL || fn == NULL) return CTP_EINVAL;
     if (count == 0) return 0;
     pthread_mutex_lock(&pool->lock);
-    int rc = ctp_inbox_drain(&pool->inbox, &pool->ring, true); /* earlier submits first */
+    int rc = ctp_inbox_drain(&pool->inbox, &pool->ring); /* earlier submits first */
     if (rc == 0 && pool->state != CTP_RUNNING) rc = CTP_ECLOSED;
     if (rc == 0 && pool->queue_limit != 0 && count > pool->queue_limit - pool->ring.count) rc = CTP_EAGAIN;
     if (rc == 0) rc = ctp_ring_push_copies(&pool->ring, (ctp_task){ fn, arg }, count);
@@ -759,7 +759,7 @@ int ctp_pool_terminate(ctp_pool *pool) {
     ctp_inbox_turn_off(&pool->inbox);
     /* Take the queued tasks, shared and per-worker; the pool keeps empty rings. (Without memory to
        move the inbox's tasks to the ring, the workers run them: nothing is lost either way.) */
-    (void)ctp_inbox_drain(&pool->inbox, &pool->ring, true);
+    (void)ctp_inbox_drain(&pool->inbox, &pool->ring);
     ctp_ring dropped = pool->ring;
     pool->ring = (ctp_ring){ 0 };
     ctp_ring *dropped_own = CTP_CALLOC(pool->threads, sizeof(ctp_ring));
