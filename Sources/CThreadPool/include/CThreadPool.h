@@ -118,10 +118,10 @@ ctp_pool *ctp_current_pool(void);
 /* The context the calling worker's pool was created with, or NULL off every pool's threads. */
 void *ctp_current_context(void);
 
-/* The address of a pointer-sized variable of the calling thread's own, NULL until the thread stores
-   something there; for a layer built on this library to keep per-thread state in, for less than
-   pthread_getspecific costs (the Swift module keeps its recycled jobs there). It has no destructor:
-   its user registers one (pthread_key_create) if what it stores must be freed when the thread exits. */
+/* Reserved for ThreadPoolKit's Swift module, which keeps each thread's recycled jobs there: the
+   address of a pointer-sized variable of the calling thread's own, NULL until stored, reached for less
+   than pthread_getspecific costs. A C program must not store into it. It has no destructor: the
+   Swift module frees what it stores through a pthread key when the thread exits. */
 void **ctp_thread_slot(void);
 
 /* A static, human-readable description of a return code. */
