@@ -106,7 +106,7 @@ def main():
     ax = axes[1][0]
     w4 = ["W4 latency ThreadPoolKit.applyAsync w2", "W4 latency CThreadPool.ctp_pool_submit w2",
           "W4 latency NIOThreadPool.submit w2", "W4 latency Dispatch.concurrentQueue", "W4 latency Task.detached",
-          "W4 latency pthread_create"]
+          "W4 latency pthread_create", "W4 latency floor pthread_cond_signal"]
     labels = [short(n, "W4 latency ") for n in w4]
     width = 0.27
     for k, (q, shade) in enumerate(((50.0, 1.0), (90.0, 0.65), (99.0, 0.35))):

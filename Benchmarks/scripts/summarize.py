@@ -145,7 +145,7 @@ def main():
     rows = []
     w4 = ["W4 latency ThreadPoolKit.applyAsync w2", "W4 latency CThreadPool.ctp_pool_submit w2",
           "W4 latency NIOThreadPool.submit w2", "W4 latency Dispatch.concurrentQueue", "W4 latency Task.detached",
-          "W4 latency pthread_create"]
+          "W4 latency pthread_create", "W4 latency floor pthread_cond_signal"]
     ref = bj.metric(e, w4[0], bj.LATENCY, 50.0)
     for name in w4:
         p = {q: bj.metric(e, name, bj.LATENCY, q) for q in (50.0, 90.0, 99.0)}

@@ -118,6 +118,17 @@ func registerLatency() {
         }
     }
 
+    // The floor of every pool's idle wake: pthread_cond_signal to a thread waiting on the condition
+    // variable, nothing queued or chosen.
+    Benchmark("W4 latency floor pthread_cond_signal", configuration: latencyConfig()) { benchmark in
+        let total = latencyWarmupSamples + latencySamples
+        var samples = [Int64](repeating: 0, count: total)
+        measure(benchmark, tasks: latencySamples) {
+            checkC(cbench_latency_condvar(Int32(total), latencyGapNanoseconds, &samples), "cbench_latency_condvar")
+        }
+        for sample in samples[latencyWarmupSamples...] { benchmark.measurement(Metrics.submitToStart, Int(sample)) }
+    }
+
     // Thread start latency: pthread_create to the thread's first instruction (joined each time).
     Benchmark("W4 latency pthread_create", configuration: latencyConfig()) { benchmark in
         let total = latencyWarmupSamples + latencySamples

@@ -209,6 +209,65 @@ int cbench_latency_pthread(int samples, int64_t gap_ns, int64_t *out_ns) {
     return 0;
 }
 
+/* The floor of any pool's idle wake: one thread waiting on a condition variable for a sequence
+   number, woken by pthread_cond_signal; nothing else. What a pool adds (queueing the task, choosing
+   a worker, taking it off the queue) comes on top of this. */
+typedef struct wake_floor {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    long sequence;        /* lock: the last sample submitted; -1 to stop */
+    int64_t *started;     /* started[i]: written by the waiting thread for sample i */
+} wake_floor;
+
+static void *wake_floor_thread(void *arg) {
+    wake_floor *floor = arg;
+    long seen = 0;
+    pthread_mutex_lock(&floor->lock);
+    for (;;) {
+        while (floor->sequence == seen) pthread_cond_wait(&floor->wake, &floor->lock);
+        if (floor->sequence < 0) break;
+        seen = floor->sequence;
+        pthread_mutex_unlock(&floor->lock);
+        cbench_store_i64(&floor->started[seen - 1], cbench_now_ns());
+        pthread_mutex_lock(&floor->lock);
+    }
+    pthread_mutex_unlock(&floor->lock);
+    return NULL;
+}
+
+int cbench_latency_condvar(int samples, int64_t gap_ns, int64_t *out_ns) {
+    wake_floor floor = {.sequence = 0, .started = calloc((size_t)samples, sizeof(int64_t))};
+    if (floor.started == NULL) return CTP_ENOMEM;
+    pthread_mutex_init(&floor.lock, NULL);
+    pthread_cond_init(&floor.wake, NULL);
+    pthread_t thread;
+    int rc = pthread_create(&thread, NULL, wake_floor_thread, &floor);
+    if (rc != 0) {
+        free(floor.started);
+        return -rc;
+    }
+    for (int i = 0; i < samples; i++) {
+        int64_t submitted = cbench_now_ns();
+        pthread_mutex_lock(&floor.lock);
+        floor.sequence = i + 1;
+        pthread_mutex_unlock(&floor.lock);
+        pthread_cond_signal(&floor.wake);
+        cbench_sleep_ns(gap_ns);
+        /* The thread must have taken this sample before the next one (it has had 100 us). */
+        while (cbench_load_i64(&floor.started[i]) == 0) sched_yield();
+        out_ns[i] = floor.started[i] - submitted;
+    }
+    pthread_mutex_lock(&floor.lock);
+    floor.sequence = -1;
+    pthread_mutex_unlock(&floor.lock);
+    pthread_cond_signal(&floor.wake);
+    pthread_join(thread, NULL);
+    pthread_cond_destroy(&floor.wake);
+    pthread_mutex_destroy(&floor.lock);
+    free(floor.started);
+    return 0;
+}
+
 /* ---- workload 5 ----------------------------------------------------------------------------- */
 
 typedef struct blocking_job {

@@ -40,6 +40,9 @@ int cbench_map1_ctp(ctp_pool *pool, const int64_t *in, int64_t *out, long n);
 /* Workload 4: `samples` submits about `gap_ns` apart on an idle pool; out_ns[i] = (time the task
    started on the worker) - (time just before ctp_pool_submit). */
 int cbench_latency_ctp(ctp_pool *pool, int samples, int64_t gap_ns, int64_t *out_ns);
+/* The same with a bare condition variable: one thread waiting, woken by pthread_cond_signal for
+   each sample; the floor of any pool's idle wake. */
+int cbench_latency_condvar(int samples, int64_t gap_ns, int64_t *out_ns);
 /* The same with one pthread_create per sample: thread start latency. */
 int cbench_latency_pthread(int samples, int64_t gap_ns, int64_t *out_ns);
 
