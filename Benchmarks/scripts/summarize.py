@@ -62,6 +62,8 @@ def per_task_rows(e, py, names, reference_for, python_names=()):
     return rows
 
 
+PAIRED_TPK, PAIRED_NIO, PAIRED_RATIO = "TPK ns/task", "NIO ns/task", "NIO/TPK x100"
+
 HEADER = ["benchmark", "iterations", "median ms", "ns/task", "x TPK", "mallocs/task", "ctx switches/task"]
 
 
@@ -94,6 +96,25 @@ def main():
             "`x TPK` is against `ThreadPoolKit.applyAsync` with the same worker count (w2 for peers "
             "without one); `+wait` keeps every AsyncResult and waits on each, Python style.", "",
             table(HEADER, per_task_rows(e, py, w1, ref_w1, py_w1)), ""]
+
+    # ---- W1 paired
+    rows = []
+    for w in (2, 4):
+        name = f"W1 paired ThreadPoolKit.applyAsync/NIOThreadPool.submit w{w}"
+        if name not in e:
+            continue
+        # (package-benchmark's text tables list the percentiles of this metric, which prefers larger
+        # values, from the largest down; the stored histogram is plain.)
+        lo, mid, hi = (bj.metric(e, name, PAIRED_RATIO, q) for q in (25.0, 50.0, 75.0))
+        rows.append([f"`{name}`", bj.samples(e, name, PAIRED_RATIO), fmt(bj.metric(e, name, PAIRED_TPK)),
+                     fmt(bj.metric(e, name, PAIRED_NIO)), fmt(mid / 100 if mid else None, 2, "x"),
+                     fmt(lo / 100 if lo else None, 2, "x") + " - " + fmt(hi / 100 if hi else None, 2, "x")])
+    if rows:
+        out += ["### W1 paired: `applyAsync` and `NIOThreadPool.submit` one right after the other", "",
+                "Each iteration runs W1 once with each (order alternating, each with a fresh pool), so that both "
+                "halves of a pair see the same machine; the ratio is NIO's ns/task over ThreadPoolKit's, per pair.", "",
+                table(["benchmark", "pairs", "TPK median ns/task", "NIO median ns/task", "median ratio",
+                       "ratio p25 - p75"], rows), ""]
 
     # ---- W2
     w2 = []
@@ -199,9 +220,15 @@ def main():
     p50 = bj.metric(e, "W4 latency ThreadPoolKit.applyAsync w2", bj.LATENCY, 50.0)
     p99 = bj.metric(e, "W4 latency ThreadPoolKit.applyAsync w2", bj.LATENCY, 99.0)
     w5ms = bj.wall_ms(e, "W5 blocking ThreadPoolKit.applyAsync w8")
+    paired = bj.metric(e, "W1 paired ThreadPoolKit.applyAsync/NIOThreadPool.submit w2", PAIRED_RATIO)
+    nio = bj.ns_per_task(e, "W1 tiny NIOThreadPool.submit w2")
     imap_ns = bj.ns_per_task(e, "W3 imap ThreadPoolKit.imap chunk1 w2")
     rows = [
         check("tiny tasks, `applyAsync` (W1, 2 workers)", tiny, 100, " ns/task"),
+        check("tiny tasks against `NIOThreadPool.submit` (W1, 2 workers, separate benchmarks)",
+              nio / tiny if nio and tiny else None, 4, "x", larger_is_better=True, digits=2),
+        check("tiny tasks against `NIOThreadPool.submit` (W1 paired, 2 workers, median of pairs)",
+              paired / 100 if paired else None, 4, "x", larger_is_better=True, digits=2),
         check("mallocs per `applyAsync` (W1, 2 workers)", mallocs, 2, "", digits=2),
         check("C API `ctp_pool_submit` (W1, 2 workers)", capi, 50, " ns/task"),
         check("`map(chunkSize: 1)` (W2, 2 workers)", map1, 25, " ns/item"),

@@ -33,6 +33,11 @@ enum Metrics {
     /// W4 only: one sample per submitted task, in nanoseconds, from just before the submit call to
     /// the first instruction of the task on the worker (clock_gettime(CLOCK_MONOTONIC) on both sides).
     static var submitToStart: BenchmarkMetric { .custom("submitToStart ns", polarity: .prefersSmaller, useScalingFactor: false) }
+    /// W1 paired only: each half of a pair, in ns per task, and the pair's ratio (NIOThreadPool's time
+    /// over ThreadPoolKit's, x100).
+    static var pairedThreadPoolKit: BenchmarkMetric { .custom("TPK ns/task", polarity: .prefersSmaller, useScalingFactor: false) }
+    static var pairedNIO: BenchmarkMetric { .custom("NIO ns/task", polarity: .prefersSmaller, useScalingFactor: false) }
+    static var pairedRatio: BenchmarkMetric { .custom("NIO/TPK x100", polarity: .prefersLarger, useScalingFactor: false) }
 }
 
 /// The metrics every benchmark reports.
