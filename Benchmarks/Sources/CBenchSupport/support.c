@@ -156,16 +156,18 @@ int cbench_map1_ctp(ctp_pool *pool, const int64_t *in, int64_t *out, long n) {
 typedef struct latency_probe {
     int64_t started;  /* written by the worker */
     countdown *done;
+    sem_t *ack;       /* posted once `started` is written; NULL when the submitter does not wait */
 } latency_probe;
 
 static void latency_task(void *arg, int status) {
     (void)status;
     latency_probe *probe = arg;
     cbench_store_i64(&probe->started, cbench_now_ns());
+    if (probe->ack != NULL) sem_post(probe->ack);
     countdown_hit(probe->done);
 }
 
-int cbench_latency_ctp(ctp_pool *pool, int samples, int64_t gap_ns, int64_t *out_ns) {
+int cbench_latency_ctp(ctp_pool *pool, int samples, int64_t gap_ns, bool wait_for_start, int64_t *out_ns) {
     latency_probe *probes = calloc((size_t)samples, sizeof *probes);
     int64_t *submitted = calloc((size_t)samples, sizeof *submitted);
     if (probes == NULL || submitted == NULL) {
@@ -173,16 +175,23 @@ int cbench_latency_ctp(ctp_pool *pool, int samples, int64_t gap_ns, int64_t *out
         free(submitted);
         return CTP_ENOMEM;
     }
+    sem_t ack;
+    sem_init(&ack, 0, 0);
     countdown c;
     countdown_init(&c, samples);
     for (int i = 0; i < samples; i++) {
         probes[i].done = &c;
+        probes[i].ack = wait_for_start ? &ack : NULL;
         submitted[i] = cbench_now_ns();
         int rc = ctp_pool_submit(pool, latency_task, &probes[i]);
         if (rc != 0) return rc;
+        if (wait_for_start) {
+            while (sem_wait(&ack) != 0 && errno == EINTR) {}
+        }
         cbench_sleep_ns(gap_ns);
     }
     countdown_wait_destroy(&c);
+    sem_destroy(&ack);
     for (int i = 0; i < samples; i++) out_ns[i] = cbench_load_i64(&probes[i].started) - submitted[i];
     free(probes);
     free(submitted);
@@ -217,6 +226,8 @@ typedef struct wake_floor {
     pthread_cond_t wake;
     long sequence;        /* lock: the last sample submitted; -1 to stop */
     int64_t *started;     /* started[i]: written by the waiting thread for sample i */
+    sem_t ack;            /* posted after each started[i] when the submitter waits for it */
+    bool post_ack;
 } wake_floor;
 
 static void *wake_floor_thread(void *arg) {
@@ -229,15 +240,18 @@ static void *wake_floor_thread(void *arg) {
         seen = floor->sequence;
         pthread_mutex_unlock(&floor->lock);
         cbench_store_i64(&floor->started[seen - 1], cbench_now_ns());
+        if (floor->post_ack) sem_post(&floor->ack);
         pthread_mutex_lock(&floor->lock);
     }
     pthread_mutex_unlock(&floor->lock);
     return NULL;
 }
 
-int cbench_latency_condvar(int samples, int64_t gap_ns, int64_t *out_ns) {
-    wake_floor floor = {.sequence = 0, .started = calloc((size_t)samples, sizeof(int64_t))};
+int cbench_latency_condvar(int samples, int64_t gap_ns, bool wait_for_start, int64_t *out_ns) {
+    wake_floor floor = {.sequence = 0, .started = calloc((size_t)samples, sizeof(int64_t)),
+                        .post_ack = wait_for_start};
     if (floor.started == NULL) return CTP_ENOMEM;
+    sem_init(&floor.ack, 0, 0);
     pthread_mutex_init(&floor.lock, NULL);
     pthread_cond_init(&floor.wake, NULL);
     pthread_t thread;
@@ -252,6 +266,9 @@ int cbench_latency_condvar(int samples, int64_t gap_ns, int64_t *out_ns) {
         floor.sequence = i + 1;
         pthread_mutex_unlock(&floor.lock);
         pthread_cond_signal(&floor.wake);
+        if (wait_for_start) {
+            while (sem_wait(&floor.ack) != 0 && errno == EINTR) {}
+        }
         cbench_sleep_ns(gap_ns);
         /* The thread must have taken this sample before the next one (it has had 100 us). */
         while (cbench_load_i64(&floor.started[i]) == 0) sched_yield();
@@ -264,6 +281,7 @@ int cbench_latency_condvar(int samples, int64_t gap_ns, int64_t *out_ns) {
     pthread_join(thread, NULL);
     pthread_cond_destroy(&floor.wake);
     pthread_mutex_destroy(&floor.lock);
+    sem_destroy(&floor.ack);
     free(floor.started);
     return 0;
 }

@@ -12,6 +12,7 @@
 #define CBENCHSUPPORT_H
 
 #include <CThreadPool.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -38,11 +39,13 @@ int cbench_tiny_pthread(long n);
 int cbench_map1_ctp(ctp_pool *pool, const int64_t *in, int64_t *out, long n);
 
 /* Workload 4: `samples` submits about `gap_ns` apart on an idle pool; out_ns[i] = (time the task
-   started on the worker) - (time just before ctp_pool_submit). */
-int cbench_latency_ctp(ctp_pool *pool, int samples, int64_t gap_ns, int64_t *out_ns);
+   started on the worker) - (time just before ctp_pool_submit). With `wait_for_start` the submitting
+   thread blocks on a semaphore, which the task posts once it has read the clock, before it sleeps
+   for the gap (see Latency.swift); without, it goes to sleep at once. */
+int cbench_latency_ctp(ctp_pool *pool, int samples, int64_t gap_ns, bool wait_for_start, int64_t *out_ns);
 /* The same with a bare condition variable: one thread waiting, woken by pthread_cond_signal for
    each sample; the floor of any pool's idle wake. */
-int cbench_latency_condvar(int samples, int64_t gap_ns, int64_t *out_ns);
+int cbench_latency_condvar(int samples, int64_t gap_ns, bool wait_for_start, int64_t *out_ns);
 /* The same with one pthread_create per sample: thread start latency. */
 int cbench_latency_pthread(int samples, int64_t gap_ns, int64_t *out_ns);
 
