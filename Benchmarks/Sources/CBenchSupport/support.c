@@ -2,6 +2,9 @@
 #include "CBenchSupport.h"
 
 #include <errno.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
@@ -27,6 +30,12 @@ void cbench_store_i64(int64_t *slot, int64_t value) {
 
 int64_t cbench_load_i64(const int64_t *slot) {
     return __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+}
+
+void cbench_trim_heap(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
 }
 
 ctp_pool *cbench_pool_create(unsigned threads) {

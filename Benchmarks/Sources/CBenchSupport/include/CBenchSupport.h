@@ -59,6 +59,10 @@ int cbench_lifecycle_ctp(int pools, unsigned threads);
    trivial initializer, then pthread_join them. */
 int cbench_lifecycle_pthread(int pools, unsigned threads);
 
+/* Gives the allocator's free chunks back and consolidates its free lists (glibc's malloc_trim(0);
+   nothing elsewhere): so that a benchmark does not inherit the free lists another left behind. */
+void cbench_trim_heap(void);
+
 /* Slots written by one thread and read by another (latency probes from Swift). */
 void cbench_store_i64(int64_t *slot, int64_t value);   /* release */
 int64_t cbench_load_i64(const int64_t *slot);          /* acquire */
