@@ -164,7 +164,8 @@ def main():
 
     # ---- W4
     rows = []
-    w4 = ["W4 latency ThreadPoolKit.applyAsync w2", "W4 latency CThreadPool.ctp_pool_submit w2",
+    w4 = ["W4 latency ThreadPoolKit.applyAsync w2", "W4 latency ThreadPoolKit.execute w2",
+          "W4 latency CThreadPool.ctp_pool_submit w2",
           "W4 latency NIOThreadPool.submit w2", "W4 latency Dispatch.concurrentQueue", "W4 latency Task.detached",
           "W4 latency pthread_create", "W4 latency floor pthread_cond_signal",
           "W4 latency ThreadPoolKit.applyAsync w2, submitter sleeps at once",

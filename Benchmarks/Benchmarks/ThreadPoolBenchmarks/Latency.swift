@@ -66,25 +66,27 @@ final class LatencyProbe: Sendable {
     let submitted: SharedBuffer<Int64>
     let startedAt: SharedBuffer<Int64>
     let counter: Countdown
-    /// Signalled by `started(_:)` after it has read the clock, if the submitter waits for it.
-    private let acknowledgement: DispatchSemaphore?
+    /// Posted by `started(_:)` after it has read the clock, if the submitter waits for it: a C sem_t,
+    /// as in the C probes, so that every row's submitter blocks the same way.
+    private nonisolated(unsafe) let acknowledgement: OpaquePointer?
 
     init(count: Int, acknowledges: Bool) {
         submitted = SharedBuffer(count: count, repeating: 0)
         startedAt = SharedBuffer(count: count, repeating: 0)
         counter = Countdown(count)
-        acknowledgement = acknowledges ? DispatchSemaphore(value: 0) : nil
+        acknowledgement = acknowledges ? cbench_ack_create() : nil
+        check(!acknowledges || acknowledgement != nil, "cbench_ack_create failed")
     }
 
     @inline(__always)
     func started(_ index: Int) {
         cbench_store_i64(startedAt.base + index, cbench_now_ns())
-        acknowledgement?.signal()
+        if let acknowledgement { cbench_ack_post(acknowledgement) }
         counter.hit()
     }
 
     func waitForStart() {
-        acknowledgement?.wait()
+        if let acknowledgement { cbench_ack_wait(acknowledgement) }
     }
 
     func latency(_ index: Int) -> Int64 {
@@ -94,6 +96,7 @@ final class LatencyProbe: Sendable {
     func deallocate() {
         submitted.deallocate()
         startedAt.deallocate()
+        cbench_ack_destroy(acknowledgement)
     }
 }
 
@@ -107,6 +110,18 @@ func registerLatency() {
             }
             pool.close()
             try pool.join()
+        }
+
+        if waitForStart {
+            // The fire-and-forget path: no result object.
+            Benchmark("W4 latency ThreadPoolKit.execute w2", configuration: latencyConfig()) { benchmark in
+                let pool = try ThreadPool(threads: 2)
+                try sampleLatency(benchmark) { probe, i in
+                    try pool.execute { probe.started(i) }
+                }
+                pool.close()
+                try pool.join()
+            }
         }
 
         Benchmark("W4 latency CThreadPool.ctp_pool_submit w2\(suffix)", configuration: latencyConfig()) { benchmark in

@@ -162,6 +162,33 @@ int cbench_map1_ctp(ctp_pool *pool, const int64_t *in, int64_t *out, long n) {
 
 /* ---- workload 4 ----------------------------------------------------------------------------- */
 
+/* A semaphore for the Swift latency probes: the same sem_t the C probes use, so that every row's
+   submitting thread blocks the same way (DispatchSemaphore's longer path to the futex showed up in
+   the samples whenever the woken worker waited for the submitter to leave its CPU). */
+struct cbench_ack {
+    sem_t semaphore;
+};
+
+cbench_ack *cbench_ack_create(void) {
+    cbench_ack *ack = malloc(sizeof *ack);
+    if (ack != NULL) sem_init(&ack->semaphore, 0, 0);
+    return ack;
+}
+
+void cbench_ack_post(cbench_ack *ack) {
+    sem_post(&ack->semaphore);
+}
+
+void cbench_ack_wait(cbench_ack *ack) {
+    while (sem_wait(&ack->semaphore) != 0 && errno == EINTR) {}
+}
+
+void cbench_ack_destroy(cbench_ack *ack) {
+    if (ack == NULL) return;
+    sem_destroy(&ack->semaphore);
+    free(ack);
+}
+
 typedef struct latency_probe {
     int64_t started;  /* written by the worker */
     countdown *done;

@@ -49,6 +49,13 @@ int cbench_latency_condvar(int samples, int64_t gap_ns, bool wait_for_start, int
 /* The same with one pthread_create per sample: thread start latency. */
 int cbench_latency_pthread(int samples, int64_t gap_ns, int64_t *out_ns);
 
+/* A semaphore (sem_t) for the Swift latency probes, so that they block as the C ones do. */
+typedef struct cbench_ack cbench_ack;
+cbench_ack *cbench_ack_create(void);      /* NULL if out of memory */
+void cbench_ack_post(cbench_ack *ack);
+void cbench_ack_wait(cbench_ack *ack);
+void cbench_ack_destroy(cbench_ack *ack);
+
 /* Workload 5 through the C API: `tasks` tasks that each usleep(usec); returns when all ran. */
 int cbench_blocking_ctp(ctp_pool *pool, int tasks, unsigned usec);
 
