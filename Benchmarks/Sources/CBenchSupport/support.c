@@ -54,6 +54,11 @@ void cbench_pool_destroy(ctp_pool *pool) {
     ctp_pool_destroy(pool);
 }
 
+/* sem_wait, again after a signal interrupts it. */
+static void wait_semaphore(sem_t *semaphore) {
+    while (sem_wait(semaphore) != 0 && errno == EINTR) {}
+}
+
 /* ---- a countdown: the task that brings the count to its target posts the semaphore --------- */
 
 /* The count has a cache line of its own: the workers write it on every task, and a countdown on the
@@ -78,7 +83,7 @@ static inline void countdown_hit(countdown *c) {
 }
 
 static void countdown_wait_destroy(countdown *c) {
-    while (sem_wait(&c->done) != 0 && errno == EINTR) {}
+    wait_semaphore(&c->done);
     sem_destroy(&c->done);
 }
 
@@ -180,7 +185,7 @@ void cbench_ack_post(cbench_ack *ack) {
 }
 
 void cbench_ack_wait(cbench_ack *ack) {
-    while (sem_wait(&ack->semaphore) != 0 && errno == EINTR) {}
+    wait_semaphore(&ack->semaphore);
 }
 
 void cbench_ack_destroy(cbench_ack *ack) {
@@ -221,9 +226,7 @@ int cbench_latency_ctp(ctp_pool *pool, int samples, int64_t gap_ns, bool wait_fo
         submitted[i] = cbench_now_ns();
         int rc = ctp_pool_submit(pool, latency_task, &probes[i]);
         if (rc != 0) return rc;
-        if (wait_for_start) {
-            while (sem_wait(&ack) != 0 && errno == EINTR) {}
-        }
+        if (wait_for_start) wait_semaphore(&ack);
         cbench_sleep_ns(gap_ns);
     }
     countdown_wait_destroy(&c);
@@ -267,58 +270,59 @@ typedef struct wake_floor {
 } wake_floor;
 
 static void *wake_floor_thread(void *arg) {
-    wake_floor *floor = arg;
+    wake_floor *state = arg;
     long seen = 0;
-    pthread_mutex_lock(&floor->lock);
+    pthread_mutex_lock(&state->lock);
     for (;;) {
-        while (floor->sequence == seen) pthread_cond_wait(&floor->wake, &floor->lock);
-        if (floor->sequence < 0) break;
-        seen = floor->sequence;
-        pthread_mutex_unlock(&floor->lock);
-        cbench_store_i64(&floor->started[seen - 1], cbench_now_ns());
-        if (floor->post_ack) sem_post(&floor->ack);
-        pthread_mutex_lock(&floor->lock);
+        while (state->sequence == seen) pthread_cond_wait(&state->wake, &state->lock);
+        if (state->sequence < 0) break;
+        seen = state->sequence;
+        pthread_mutex_unlock(&state->lock);
+        cbench_store_i64(&state->started[seen - 1], cbench_now_ns());
+        if (state->post_ack) sem_post(&state->ack);
+        pthread_mutex_lock(&state->lock);
     }
-    pthread_mutex_unlock(&floor->lock);
+    pthread_mutex_unlock(&state->lock);
     return NULL;
 }
 
 int cbench_latency_condvar(int samples, int64_t gap_ns, bool wait_for_start, int64_t *out_ns) {
-    wake_floor floor = {.sequence = 0, .started = calloc((size_t)samples, sizeof(int64_t)),
+    wake_floor state = {.sequence = 0, .started = calloc((size_t)samples, sizeof(int64_t)),
                         .post_ack = wait_for_start};
-    if (floor.started == NULL) return CTP_ENOMEM;
-    sem_init(&floor.ack, 0, 0);
-    pthread_mutex_init(&floor.lock, NULL);
-    pthread_cond_init(&floor.wake, NULL);
+    if (state.started == NULL) return CTP_ENOMEM;
+    sem_init(&state.ack, 0, 0);
+    pthread_mutex_init(&state.lock, NULL);
+    pthread_cond_init(&state.wake, NULL);
     pthread_t thread;
-    int rc = pthread_create(&thread, NULL, wake_floor_thread, &floor);
+    int rc = pthread_create(&thread, NULL, wake_floor_thread, &state);
     if (rc != 0) {
-        free(floor.started);
+        pthread_cond_destroy(&state.wake);
+        pthread_mutex_destroy(&state.lock);
+        sem_destroy(&state.ack);
+        free(state.started);
         return -rc;
     }
     for (int i = 0; i < samples; i++) {
         int64_t submitted = cbench_now_ns();
-        pthread_mutex_lock(&floor.lock);
-        floor.sequence = i + 1;
-        pthread_mutex_unlock(&floor.lock);
-        pthread_cond_signal(&floor.wake);
-        if (wait_for_start) {
-            while (sem_wait(&floor.ack) != 0 && errno == EINTR) {}
-        }
+        pthread_mutex_lock(&state.lock);
+        state.sequence = i + 1;
+        pthread_mutex_unlock(&state.lock);
+        pthread_cond_signal(&state.wake);
+        if (wait_for_start) wait_semaphore(&state.ack);
         cbench_sleep_ns(gap_ns);
         /* The thread must have taken this sample before the next one (it has had 100 us). */
-        while (cbench_load_i64(&floor.started[i]) == 0) sched_yield();
-        out_ns[i] = floor.started[i] - submitted;
+        while (cbench_load_i64(&state.started[i]) == 0) sched_yield();
+        out_ns[i] = state.started[i] - submitted;
     }
-    pthread_mutex_lock(&floor.lock);
-    floor.sequence = -1;
-    pthread_mutex_unlock(&floor.lock);
-    pthread_cond_signal(&floor.wake);
+    pthread_mutex_lock(&state.lock);
+    state.sequence = -1;
+    pthread_mutex_unlock(&state.lock);
+    pthread_cond_signal(&state.wake);
     pthread_join(thread, NULL);
-    pthread_cond_destroy(&floor.wake);
-    pthread_mutex_destroy(&floor.lock);
-    sem_destroy(&floor.ack);
-    free(floor.started);
+    pthread_cond_destroy(&state.wake);
+    pthread_mutex_destroy(&state.lock);
+    sem_destroy(&state.ack);
+    free(state.started);
     return 0;
 }
 
