@@ -61,6 +61,18 @@ private func sampleLatency(_ benchmark: Benchmark, waitForStart: Bool = true,
     }
 }
 
+/// Runs a C latency loop (`run` fills one sample per submit, warm-up first) as the measured region,
+/// and records its samples after the warm-up ones.
+private func sampleLatencyInC(_ benchmark: Benchmark, _ function: String,
+                              _ run: (Int32, UnsafeMutablePointer<Int64>) -> Int32) {
+    let total = latencyWarmupSamples + latencySamples
+    var samples = [Int64](repeating: 0, count: total)
+    measure(benchmark, tasks: latencySamples) {
+        checkC(samples.withUnsafeMutableBufferPointer { run(Int32(total), $0.baseAddress!) }, function)
+    }
+    for sample in samples[latencyWarmupSamples...] { benchmark.measurement(Metrics.submitToStart, Int(sample)) }
+}
+
 /// Per-sample timestamps: `submitted` written by the submitting thread, `started` by the worker.
 final class LatencyProbe: Sendable {
     let submitted: SharedBuffer<Int64>
@@ -126,26 +138,18 @@ func registerLatency() {
 
         Benchmark("W4 latency CThreadPool.ctp_pool_submit w2\(suffix)", configuration: latencyConfig()) { benchmark in
             guard let pool = cbench_pool_create(2) else { fatalError("ctp_pool_create failed") }
-            let total = latencyWarmupSamples + latencySamples
-            var samples = [Int64](repeating: 0, count: total)
-            measure(benchmark, tasks: latencySamples) {
-                checkC(cbench_latency_ctp(pool, Int32(total), latencyGapNanoseconds, waitForStart, &samples),
-                       "cbench_latency_ctp")
+            sampleLatencyInC(benchmark, "cbench_latency_ctp") {
+                cbench_latency_ctp(pool, $0, latencyGapNanoseconds, waitForStart, $1)
             }
-            for sample in samples[latencyWarmupSamples...] { benchmark.measurement(Metrics.submitToStart, Int(sample)) }
             cbench_pool_destroy(pool)
         }
 
         // The floor of every pool's idle wake: pthread_cond_signal to a thread waiting on the
         // condition variable, nothing queued or chosen.
         Benchmark("W4 latency floor pthread_cond_signal\(suffix)", configuration: latencyConfig()) { benchmark in
-            let total = latencyWarmupSamples + latencySamples
-            var samples = [Int64](repeating: 0, count: total)
-            measure(benchmark, tasks: latencySamples) {
-                checkC(cbench_latency_condvar(Int32(total), latencyGapNanoseconds, waitForStart, &samples),
-                       "cbench_latency_condvar")
+            sampleLatencyInC(benchmark, "cbench_latency_condvar") {
+                cbench_latency_condvar($0, latencyGapNanoseconds, waitForStart, $1)
             }
-            for sample in samples[latencyWarmupSamples...] { benchmark.measurement(Metrics.submitToStart, Int(sample)) }
         }
     }
 
@@ -174,11 +178,8 @@ func registerLatency() {
     // Thread start latency: pthread_create to the thread's first instruction (joined each time: the
     // submitting thread waits for the start, as above).
     Benchmark("W4 latency pthread_create", configuration: latencyConfig()) { benchmark in
-        let total = latencyWarmupSamples + latencySamples
-        var samples = [Int64](repeating: 0, count: total)
-        measure(benchmark, tasks: latencySamples) {
-            checkC(cbench_latency_pthread(Int32(total), latencyGapNanoseconds, &samples), "cbench_latency_pthread")
+        sampleLatencyInC(benchmark, "cbench_latency_pthread") {
+            cbench_latency_pthread($0, latencyGapNanoseconds, $1)
         }
-        for sample in samples[latencyWarmupSamples...] { benchmark.measurement(Metrics.submitToStart, Int(sample)) }
     }
 }
