@@ -22,6 +22,8 @@ extern unsigned ctp_fault_thread_countdown;
 extern atomic_ullong ctp_test_batched_cancels;
 /* Tasks taken into workers' batches that have not started (the API counts them as queued). */
 size_t ctp_test_batched(ctp_pool *pool);
+/* Parked and spinning workers, read without the lock (a test waits for a state with them). */
+void ctp_test_wake_state(ctp_pool *pool, unsigned *idle, unsigned *spinning_workers);
 void *ctp_fault_malloc(size_t size);
 void *ctp_fault_calloc(size_t count, size_t size);
 void *ctp_fault_aligned_zalloc(size_t alignment, size_t size);

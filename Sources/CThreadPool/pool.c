@@ -52,7 +52,8 @@ typedef struct ctp_worker {
     atomic_size_t held_next;
     /* Written by this worker's thread only (so no read-modify-write is needed), read by stats. */
     atomic_uint busy;         /* tasks this thread is running (more than one while it helps) */
-    atomic_ullong done;       /* tasks this thread has run to the end */
+    atomic_ullong done;       /* tasks this thread has run to the end, except declined ones */
+    atomic_ullong declined;   /* tasks this thread ran that called ctp_task_declined */
 } ctp_worker;
 
 struct ctp_pool {
@@ -77,10 +78,20 @@ struct ctp_pool {
     unsigned started;         /* lock: workers whose initializer has returned */
     unsigned init_failures;   /* lock */
     unsigned live;            /* lock: workers that have not finished exiting */
-    unsigned long long cancelled; /* lock */
+    /* Tasks terminate took off the queues whose CTP_ECANCELED call has not returned (stats count them
+       as queued), and those whose call has, by how it ended. Decremented after the count it moves to
+       is incremented (release; stats acquires it first), so stats never miss a task. */
+    atomic_size_t dropping;
+    atomic_ullong cancelled;
+    atomic_ullong declined;
     unsigned cancelling;      /* lock: terminate calls still making CTP_ECANCELED calls */
     enum ctp_join_state join_state; /* lock */
     bool detached;            /* lock: destroyed from a worker; the last worker out frees the pool */
+    unsigned exit_holds;      /* lock: joins at process exit in progress (see join_pools_at_exit) */
+    /* registry_lock: the process-wide list of pools that join_pools_at_exit walks. */
+    ctp_pool *registry_prev, *registry_next;
+    bool exit_visited;        /* registry_lock */
+    bool skip_join_at_exit;   /* immutable */
 
     /* Immutable after create. */
     unsigned threads;
@@ -125,9 +136,15 @@ static size_t queued_count(ctp_pool *pool) {
     return pool->ring.count + ctp_inbox_count(&pool->inbox);
 }
 
-/* Workers spinning for work. Read without the lock by submits; written under it. */
+/* Workers spinning for work. Read without the lock by submits; written under it. Sequentially
+   consistent: a submit through the inbox claims its slot (seq_cst) and then reads this, while a
+   spinner stores its end (the last store of spin_for_work, seq_cst) and then reads the inbox's tail (ctp_inbox_count,
+   seq_cst) before it parks or lets tasks wait; in the single total order one of the two sees the
+   other, so a task is never left queued with a worker parked and nobody on the way. (A relaxed pair
+   lets the store sit in the spinner's store buffer, on x86 too: the submit then reads "a worker
+   spins", wakes nobody, and the spinner misses the task.) */
 static unsigned spinning(const ctp_pool *pool) {
-    return atomic_load_explicit(&pool->spinning, memory_order_relaxed);
+    return atomic_load_explicit(&pool->spinning, memory_order_seq_cst);
 }
 
 /* Unparks the most recently parked worker, if any, and returns it: the caller signals its `wake`
@@ -183,6 +200,48 @@ static void wake_all(ctp_pool *pool) {
     if (pool->space_waiters > 0) pthread_cond_broadcast(&pool->space);
 }
 
+/* ---- the registry: pools to join at process exit -------------------------------------------- */
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static ctp_pool *registry_head, *registry_tail; /* registry_lock; oldest first */
+static atomic_bool join_at_exit = true;
+static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
+
+static void join_pools_at_exit(void);
+
+static void install_exit_handler(void) {
+    (void)atexit(join_pools_at_exit); /* on failure pools are simply not joined at exit */
+}
+
+static void registry_add(ctp_pool *pool) {
+    (void)pthread_once(&registry_once, install_exit_handler);
+    pthread_mutex_lock(&registry_lock);
+    pool->registry_prev = registry_tail;
+    pool->registry_next = NULL;
+    if (registry_tail != NULL) registry_tail->registry_next = pool; else registry_head = pool;
+    registry_tail = pool;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+/* Once a pool is off the list, join_pools_at_exit can no longer take a hold on it. */
+static void registry_remove(ctp_pool *pool) {
+    pthread_mutex_lock(&registry_lock);
+    if (pool->registry_prev != NULL) pool->registry_prev->registry_next = pool->registry_next;
+    else if (registry_head == pool) registry_head = pool->registry_next;
+    if (pool->registry_next != NULL) pool->registry_next->registry_prev = pool->registry_prev;
+    else if (registry_tail == pool) registry_tail = pool->registry_prev;
+    pool->registry_prev = pool->registry_next = NULL;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void ctp_set_join_at_exit(int enabled) {
+    atomic_store(&join_at_exit, enabled != 0);
+}
+
+int ctp_joins_at_exit(void) {
+    return atomic_load(&join_at_exit) ? 1 : 0;
+}
+
 static void pool_free(ctp_pool *pool) {
     for (unsigned i = 0; i < pool->threads; i++) {
         pthread_cond_destroy(&pool->workers[i].wake);
@@ -215,12 +274,30 @@ static void unmark_running(ctp_worker *self) {
     atomic_store_explicit(&self->busy, busy - 1, memory_order_release);
 }
 
-/* Runs one task that the caller has marked running, without the lock; then counts it done, before
-   it stops counting as running (for a moment it is both: never neither). */
+/* Set by ctp_task_declined inside a task function; read and cleared by whoever made the call. */
+static _Thread_local bool ctp_declined_flag;
+
+void ctp_task_declined(void) {
+    ctp_declined_flag = true;
+}
+
+/* Whether the task function that just returned on this thread declined; clears the flag. */
+static bool take_declined(void) {
+    bool declined = ctp_declined_flag;
+    ctp_declined_flag = false;
+    return declined;
+}
+
+/* Adds one to a counter that only the calling thread writes. */
+static void count_own(atomic_ullong *counter) {
+    atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
+/* Runs one task that the caller has marked running, without the lock; then counts it done (or
+   declined), before it stops counting as running (for a moment it is both: never neither). */
 static void run_marked(ctp_worker *self, ctp_task task) {
     task.fn(task.arg, 0);
-    unsigned long long done = atomic_load_explicit(&self->done, memory_order_relaxed);
-    atomic_store_explicit(&self->done, done + 1, memory_order_relaxed);
+    count_own(take_declined() ? &self->declined : &self->done);
     unmark_running(self);
 }
 
@@ -389,7 +466,11 @@ static void run_held(ctp_pool *pool, ctp_worker *self) {
    for work again. */
 static void spin_for_work(ctp_pool *pool) {
     unsigned seen = atomic_load_explicit(&pool->events, memory_order_relaxed);
-    size_t seen_tail = atomic_load_explicit(&pool->inbox.tail, memory_order_relaxed);
+    /* The position at which the caller found the inbox empty (the head moves only under the lock,
+       which is held): any push since then, even one made before this line, makes `tail` differ.
+       A snapshot of `tail` itself would hide a push made between the emptiness check and here, and
+       that task would wait out the whole spin while submits decline to wake anyone. */
+    size_t seen_tail = pool->inbox.head;
     atomic_store_explicit(&pool->spinning, spinning(pool) + 1, memory_order_relaxed);
     pthread_mutex_unlock(&pool->lock);
     unsigned long long deadline = monotonic_ns() + CTP_SPIN_NS;
@@ -404,7 +485,9 @@ static void spin_for_work(ctp_pool *pool) {
         }
     }
     pthread_mutex_lock(&pool->lock);
-    atomic_store_explicit(&pool->spinning, spinning(pool) - 1, memory_order_relaxed);
+    /* Sequentially consistent: pairs with the submit's load of `spinning` (see spinning()); the
+       caller then reads the inbox's tail with a seq_cst load before parking or leaving tasks queued. */
+    atomic_store_explicit(&pool->spinning, spinning(pool) - 1, memory_order_seq_cst);
 }
 
 /* Runs tasks until the queues are empty and the pool no longer runs. Called and returns with the
@@ -486,11 +569,15 @@ static void *worker_main(void *argument) {
     ctp_self = NULL;
 
     pthread_mutex_lock(&pool->lock);
-    bool last_out = --pool->live == 0 && pool->detached;
+    /* With a join at exit holding the pool, that join frees it once it lets go. */
+    bool last_out = --pool->live == 0 && pool->detached && pool->exit_holds == 0;
     /* Freeing: a terminate still making its cancellation calls must finish with the pool first. */
     while (last_out && pool->cancelling > 0) pthread_cond_wait(&pool->changed, &pool->lock);
     pthread_mutex_unlock(&pool->lock);
-    if (last_out) pool_free(pool);
+    if (last_out) {
+        registry_remove(pool);
+        pool_free(pool);
+    }
     return NULL;
 }
 
@@ -534,6 +621,7 @@ int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
     pool->context = options->context;
     pool->context_release = options->context_release;
     pool->live = threads;
+    pool->skip_join_at_exit = options->skip_join_at_exit != 0;
 
     /* Everything below is undone by pool_free, which tolerates zeroed fields; the workers'
        condition variables are initialized first so that it may destroy all of them. */
@@ -597,6 +685,7 @@ int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
         abandon_start(pool, created);
         return rc;
     }
+    registry_add(pool);
     *out = pool;
     return 0;
 }
@@ -748,6 +837,15 @@ int ctp_pool_close(ctp_pool *pool) {
     return rc;
 }
 
+/* Makes a dropped task's CTP_ECANCELED call, then counts it cancelled (or declined) before it stops
+   counting as queued. Without the lock. */
+static void cancel_dropped(ctp_pool *pool, ctp_task task) {
+    task.fn(task.arg, CTP_ECANCELED);
+    atomic_fetch_add_explicit(take_declined() ? &pool->declined : &pool->cancelled, 1, memory_order_relaxed);
+    /* Releasing: pairs with the acquiring load in ctp_pool_stats, which then sees the count above. */
+    atomic_fetch_sub_explicit(&pool->dropping, 1, memory_order_release);
+}
+
 int ctp_pool_terminate(ctp_pool *pool) {
     if (pool == NULL) return CTP_EINVAL;
     pthread_mutex_lock(&pool->lock);
@@ -777,33 +875,28 @@ int ctp_pool_terminate(ctp_pool *pool) {
 #ifdef CTP_FAULT_INJECTION
     atomic_fetch_add(&ctp_test_batched_cancels, dropped_held_count);
 #endif
+    /* Still counted as queued until each call returns: see cancel_dropped. */
+    size_t dropping = dropped.count + dropped_held_count;
+    for (unsigned i = 0; dropped_own != NULL && i < pool->threads; i++) dropping += dropped_own[i].count;
+    atomic_fetch_add_explicit(&pool->dropping, dropping, memory_order_relaxed);
     pool->cancelling++;
     wake_all(pool);
     pthread_mutex_unlock(&pool->lock);
 
     /* Without memory for the per-worker list, the workers run their broadcast tasks themselves
        (they drain their own ring before exiting): nothing is lost either way. */
-    size_t dropped_count = 0;
     ctp_task task;
     for (unsigned i = 0; dropped_own != NULL && i < pool->threads; i++) {
-        while (ctp_ring_pop(&dropped_own[i], &task, 1) == 1) {
-            task.fn(task.arg, CTP_ECANCELED);
-            dropped_count++;
-        }
+        while (ctp_ring_pop(&dropped_own[i], &task, 1) == 1) cancel_dropped(pool, task);
         ctp_ring_free(&dropped_own[i]);
     }
     free(dropped_own);
-    for (size_t i = 0; i < dropped_held_count; i++) dropped_held[i].fn(dropped_held[i].arg, CTP_ECANCELED);
-    dropped_count += dropped_held_count;
+    for (size_t i = 0; i < dropped_held_count; i++) cancel_dropped(pool, dropped_held[i]);
     free(dropped_held);
-    while (ctp_ring_pop(&dropped, &task, 1) == 1) {
-        task.fn(task.arg, CTP_ECANCELED);
-        dropped_count++;
-    }
+    while (ctp_ring_pop(&dropped, &task, 1) == 1) cancel_dropped(pool, task);
     ctp_ring_free(&dropped);
 
     pthread_mutex_lock(&pool->lock);
-    pool->cancelled += dropped_count;
     pool->cancelling--;
     pthread_cond_broadcast(&pool->changed);
     pthread_mutex_unlock(&pool->lock);
@@ -843,12 +936,60 @@ void ctp_pool_destroy(ctp_pool *pool) {
         /* A worker cannot wait for itself: let the workers go, and the last one out frees. */
         pthread_mutex_lock(&pool->lock);
         pool->detached = true;
-        for (unsigned i = 0; i < pool->threads; i++) pthread_detach(pool->workers[i].thread);
+        /* A join at exit in progress reaps the threads itself (and then frees the pool). */
+        if (pool->exit_holds == 0) {
+            for (unsigned i = 0; i < pool->threads; i++) pthread_detach(pool->workers[i].thread);
+        }
         pthread_mutex_unlock(&pool->lock);
         return;
     }
     (void)ctp_pool_join(pool);
+    registry_remove(pool);
+    /* A join at exit that holds the pool may still be returning from its ctp_pool_join. */
+    pthread_mutex_lock(&pool->lock);
+    while (pool->exit_holds > 0) pthread_cond_wait(&pool->changed, &pool->lock);
+    pthread_mutex_unlock(&pool->lock);
     pool_free(pool);
+}
+
+/* The atexit handler (see ctp_set_join_at_exit): closes and joins every listed pool, oldest first,
+   one at a time, taking a hold on each under registry_lock so that a concurrent destroy waits for it
+   instead of freeing the pool under it. The list is walked again from its head after each join: a
+   pool created or freed meanwhile (a task may do either) is seen or skipped correctly. */
+static void join_pools_at_exit(void) {
+    if (!atomic_load(&join_at_exit)) return;
+    ctp_pool *own_pool = ctp_self != NULL ? ctp_self->pool : NULL;
+    for (;;) {
+        ctp_pool *pool = NULL;
+        pthread_mutex_lock(&registry_lock);
+        for (ctp_pool *p = registry_head; p != NULL && pool == NULL; p = p->registry_next) {
+            if (p->exit_visited) continue;
+            p->exit_visited = true;
+            if (p == own_pool || p->skip_join_at_exit) continue;
+            pthread_mutex_lock(&p->lock);
+            if (!p->detached) {
+                p->exit_holds++;
+                pool = p;
+            }
+            pthread_mutex_unlock(&p->lock);
+        }
+        pthread_mutex_unlock(&registry_lock);
+        if (pool == NULL) return;
+
+        (void)ctp_pool_close(pool);
+        (void)ctp_pool_join(pool);
+
+        pthread_mutex_lock(&pool->lock);
+        pool->exit_holds--;
+        /* Destroyed from one of its workers while held: its last worker left the freeing to us. */
+        bool free_now = pool->exit_holds == 0 && pool->detached && pool->live == 0;
+        pthread_cond_broadcast(&pool->changed);
+        pthread_mutex_unlock(&pool->lock);
+        if (free_now) {
+            registry_remove(pool);
+            pool_free(pool);
+        }
+    }
 }
 
 /* ---- queries ---------------------------------------------------------------------------- */
@@ -862,13 +1003,18 @@ int ctp_pool_stats(ctp_pool *pool, ctp_stats *out) {
     if (pool == NULL || out == NULL) return CTP_EINVAL;
     pthread_mutex_lock(&pool->lock);
     /* Broadcast tasks and unstarted batch tasks are queued too; what runs is counted per worker. */
-    size_t queued_elsewhere = 0, running = 0;
+    /* Acquiring, before the counts a dropped task moves to: see cancel_dropped. */
+    size_t queued_elsewhere = atomic_load_explicit(&pool->dropping, memory_order_acquire);
+    unsigned long long cancelled = atomic_load_explicit(&pool->cancelled, memory_order_relaxed);
+    unsigned long long declined = atomic_load_explicit(&pool->declined, memory_order_relaxed);
+    size_t running = 0;
     unsigned long long completed = 0;
     for (unsigned i = 0; i < pool->threads; i++) {
         const ctp_worker *worker = &pool->workers[i];
         queued_elsewhere += worker->own.count + unstarted(worker);
         running += atomic_load_explicit(&worker->busy, memory_order_acquire); /* before `done` */
         completed += atomic_load_explicit(&worker->done, memory_order_relaxed);
+        declined += atomic_load_explicit(&worker->declined, memory_order_relaxed);
     }
     *out = (ctp_stats){
         .threads = pool->threads,
@@ -876,13 +1022,19 @@ int ctp_pool_stats(ctp_pool *pool, ctp_stats *out) {
         .queued = pool->ring.count + ctp_inbox_count(&pool->inbox) + queued_elsewhere,
         .running = running,
         .completed = completed,
-        .cancelled = pool->cancelled,
+        .cancelled = cancelled,
+        .declined = declined,
     };
     pthread_mutex_unlock(&pool->lock);
     return 0;
 }
 
 #ifdef CTP_FAULT_INJECTION
+void ctp_test_wake_state(ctp_pool *pool, unsigned *idle, unsigned *spinning_workers) {
+    *idle = atomic_load_explicit(&pool->idle_count, memory_order_relaxed);
+    *spinning_workers = atomic_load_explicit(&pool->spinning, memory_order_relaxed);
+}
+
 size_t ctp_test_batched(ctp_pool *pool) {
     pthread_mutex_lock(&pool->lock);
     size_t count = 0;

@@ -1509,6 +1509,81 @@ static void test_stats_never_lose_a_task(void) {
          "below the tasks accepted");
 }
 
+/* Every third task declines (as a Swift task cancelled by its owner does): run or dropped. */
+static atomic_ullong declining_calls;
+static void maybe_declining_task(void *arg, int status) {
+    (void)status;
+    if ((uintptr_t)arg % 3 == 0) {
+        ctp_task_declined();
+        atomic_fetch_add(&declining_calls, 1);
+    }
+}
+
+typedef struct stats_poller {
+    ctp_pool *pool;
+    atomic_ullong accepted;
+    atomic_bool stop;
+    atomic_ullong snapshots;
+} stats_poller;
+
+/* Takes snapshots until told to stop: each must count every task accepted before it was taken, and
+   completed, cancelled and declined never decrease. */
+static void *poll_stats(void *argument) {
+    stats_poller *poller = argument;
+    unsigned long long last_completed = 0, last_cancelled = 0, last_declined = 0;
+    while (!atomic_load(&poller->stop)) {
+        unsigned long long accepted = atomic_load(&poller->accepted);
+        ctp_stats stats;
+        CHECK_EQ(ctp_pool_stats(poller->pool, &stats), 0);
+        unsigned long long counted = stats.queued + stats.running + stats.completed + stats.cancelled + stats.declined;
+        if (counted < accepted) {
+            fprintf(stderr, "stats lost a task: %llu accepted, counted %llu (queued %zu running %zu completed %llu "
+                    "cancelled %llu declined %llu)\n", accepted, counted, stats.queued, stats.running,
+                    stats.completed, stats.cancelled, stats.declined);
+            exit(1);
+        }
+        CHECK(stats.completed >= last_completed && stats.cancelled >= last_cancelled && stats.declined >= last_declined);
+        last_completed = stats.completed;
+        last_cancelled = stats.cancelled;
+        last_declined = stats.declined;
+        atomic_fetch_add(&poller->snapshots, 1);
+    }
+    return NULL;
+}
+
+static void test_stats_with_declines_and_terminate(void) {
+    /* A thread takes stats without pause while tasks are submitted, run, declined and dropped by
+       terminate: no snapshot misses a task (before, terminate's dropped tasks were counted nowhere
+       until its last CTP_ECANCELED call returned), and after join completed + cancelled + declined is
+       exactly what was accepted, declined exactly the declining tasks' calls. */
+    enum { TASKS = 100000 };
+    unsigned long long snapshots = 0;
+    for (int round = 0; round < 4; round++) {
+        atomic_store(&declining_calls, 0);
+        stats_poller poller = { .pool = make_pool(2, 0) };
+        pthread_t thread;
+        CHECK_EQ(pthread_create(&thread, NULL, poll_stats, &poller), 0);
+        CHECK_EVENTUALLY(atomic_load(&poller.snapshots) > 0);
+        for (uintptr_t i = 0; i < TASKS; i++) {
+            if (i == TASKS / 2) CHECK_EQ(ctp_pool_terminate(poller.pool), 0);
+            if (ctp_pool_submit(poller.pool, maybe_declining_task, (void *)i) == 0) atomic_fetch_add(&poller.accepted, 1);
+        }
+        CHECK_EQ(ctp_pool_join(poller.pool), 0);
+        atomic_store(&poller.stop, true);
+        CHECK_EQ(pthread_join(thread, NULL), 0);
+        snapshots += atomic_load(&poller.snapshots);
+        ctp_stats stats;
+        CHECK_EQ(ctp_pool_stats(poller.pool, &stats), 0);
+        CHECK_EQ(stats.queued + stats.running, 0);
+        CHECK_EQ(stats.completed + stats.cancelled + stats.declined, atomic_load(&poller.accepted));
+        CHECK_EQ(stats.declined, atomic_load(&declining_calls));
+        ctp_pool_destroy(poller.pool);
+    }
+    CHECK(snapshots > 0);
+    pass("stats: declined tasks counted apart; tasks dropped by terminate counted as queued until their call; "
+         "no snapshot misses a task; exact after join");
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGALRM, watchdog_fired);
@@ -1537,6 +1612,7 @@ int main(void) {
     test_strerror();
     test_shutdown_races();
     test_stats_never_lose_a_task();
+    test_stats_with_declines_and_terminate();
     printf("test_pool: all tests passed (%.2f s)\n", now_seconds() - start);
     return 0;
 }

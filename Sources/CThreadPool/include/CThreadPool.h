@@ -48,6 +48,7 @@ typedef struct ctp_options {
     size_t queue_capacity;      /* 0: the queue grows as needed; else submit blocks while it is full */
     void (*context_release)(void *context); /* NULL: none. Called once, when a pool created with this
                                                context is freed (after every finalizer has run). */
+    int skip_join_at_exit;      /* non-zero: this pool is left alone at process exit (see ctp_set_join_at_exit) */
     /* More fields may be added: always start from ctp_options_init. */
 } ctp_options;
 
@@ -103,10 +104,19 @@ typedef struct ctp_stats {
     unsigned idle;           /* workers waiting for a task */
     size_t queued;           /* tasks accepted and not yet started */
     size_t running;          /* tasks running now */
-    unsigned long long completed; /* tasks that have run (status 0) */
-    unsigned long long cancelled; /* tasks dropped by terminate (status CTP_ECANCELED) */
+    unsigned long long completed; /* tasks that have run (status 0), except declined ones */
+    unsigned long long cancelled; /* tasks dropped by terminate (status CTP_ECANCELED), except declined ones */
+    unsigned long long declined;  /* tasks that called ctp_task_declined: run or dropped */
 } ctp_stats;
+/* Every accepted task is counted in queued, running, completed, cancelled or declined: for an instant
+   in two as it moves on, never in none; after join the counts are exact. (A task terminate has taken
+   off the queue counts as queued until its CTP_ECANCELED call returns.) */
 int ctp_pool_stats(ctp_pool *pool, ctp_stats *out);
+
+/* Called by a task function (with status 0 or CTP_ECANCELED) that did no work because its owner had
+   cancelled it before it started: the pool counts it as declined, not as completed or cancelled, so
+   that an owner who counts its own cancellations does not see the task counted twice. */
+void ctp_task_declined(void);
 
 /* The calling worker's 0-based index, or -1 off every pool's threads. */
 int ctp_current_worker_index(void);
@@ -123,6 +133,17 @@ void *ctp_current_context(void);
    than pthread_getspecific costs. A C program must not store into it. It has no destructor: the
    Swift module frees what it stores through a pthread key when the thread exits. */
 void **ctp_thread_slot(void);
+
+/* At normal process exit (a return from main, or exit()), every pool not yet joined is closed and
+   joined, oldest first, so that queued tasks run and no worker is cut off in the middle of a task: a
+   pool in a global variable, which nothing destroys, loses no work (as Python joins its executors'
+   workers at interpreter exit). Skipped: a pool whose worker called exit() (it would wait for itself),
+   one destroyed from its own worker (its workers finish on their own, unwaited), and one created with
+   skip_join_at_exit. ctp_set_join_at_exit(0) turns this off for every pool (a task that never
+   returns would otherwise keep the process from exiting); 1 turns it back on (the default). */
+void ctp_set_join_at_exit(int enabled);
+/* 1 while pools are joined at exit (the default), else 0. */
+int ctp_joins_at_exit(void);
 
 /* A static, human-readable description of a return code. */
 const char *ctp_strerror(int code);
