@@ -18,7 +18,9 @@ let package = Package(
             name: "InitializeWorkers", dependencies: ["ThreadPoolKit"], path: "Examples/InitializeWorkers"),
         .executableTarget(
             name: "WorkerNames", dependencies: ["ThreadPoolKit"], path: "Examples/WorkerNames"),
-        .testTarget(name: "ThreadPoolKitTests", dependencies: ["ThreadPoolKit"]),
+        // The tests run ThreadPoolExitProbe as a subprocess: a pool in a top-level `let` at program exit.
+        .testTarget(name: "ThreadPoolKitTests", dependencies: ["ThreadPoolKit", "ThreadPoolExitProbe"]),
+        .executableTarget(name: "ThreadPoolExitProbe", dependencies: ["ThreadPoolKit"], path: "Tests/ExitProbe"),
         // `make stress`: 10^7 tasks with random shutdowns and exact accounting (not part of make test).
         .executableTarget(name: "ThreadPoolStress", dependencies: ["ThreadPoolKit"], path: "Tests/Stress"),
     ],

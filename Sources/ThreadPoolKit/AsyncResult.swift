@@ -35,10 +35,12 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     // The lifecycle word. `claimed`: a worker started the task, or cancel()/terminate() took it; the
     // thread that set it owns `body`, `callbacks` and `outcome` until it sets `ready`. After `ready`
     // (release), anyone may read `outcome` (acquire). `waiting`: a thread or task is parked on this
-    // result's stripe of the parking lot and must be woken.
+    // result's stripe of the parking lot and must be woken. `cancelling`: cancel() claimed the task
+    // and is still using the pool's shared state; whoever takes the queued task waits for it to clear.
     @usableFromInline static var claimed: UInt8 { 1 }
     @usableFromInline static var ready: UInt8 { 2 }
     @usableFromInline static var waiting: UInt8 { 4 }
+    @usableFromInline static var cancelling: UInt8 { 8 }
     @usableFromInline let word = Atomic<UInt8>(0)
     /// The callbacks, as one closure (nil without callbacks: the common case costs 16 bytes, not 32).
     @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) var callbacks: (@Sendable (Result<T, any Error>) -> Void)?
@@ -223,10 +225,20 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
 
     override func run() {
         guard claim() else {
-            shared?.cancelledTaskTaken(byTerminate: false) // cancel() came first
+            declineCancelled() // cancel() came first
             return
         }
         specialized(self, .run)
+    }
+
+    /// The task was cancelled before it started: waits until cancel() is done with the pool's shared
+    /// state, then tells the pool the task did no work. Called by whoever took the task off the queue
+    /// (a worker, or terminate()): the pool, and so its shared state, cannot be freed before this
+    /// returns, which keeps what cancel() uses alive for as long as it runs.
+    func declineCancelled() {
+        // Acquiring: pairs with cancel()'s releasing clear of `cancelling`, after its last use of `shared`.
+        SpinThenYield.wait(until: { word.load(ordering: .acquiring) & Self.cancelling == 0 })
+        PoolShared.declineCurrentTask()
     }
 
     /// A result that nothing but the queue references any more (its caller dropped it before it ran):
@@ -241,7 +253,7 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
         }
         // Acquiring: a cancel() made before the caller let go of the result is seen.
         if word.load(ordering: .acquiring) & Self.claimed != 0 {
-            shared?.cancelledTaskTaken(byTerminate: false) // cancel() came first
+            declineCancelled() // cancel() came first
         } else {
             specialized(self, .runUnobserved)
         }
@@ -270,7 +282,7 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
 
     override func drop() {
         guard claim() else {
-            shared?.cancelledTaskTaken(byTerminate: true) // cancel() came first
+            declineCancelled() // cancel() came first
             return
         }
         finish(.failure(ThreadPoolError.cancelled))
@@ -377,9 +389,34 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     /// - Returns: true if the task had not started; false if it was running, finished or cancelled.
     @discardableResult
     public func cancel() -> Bool {
-        guard claim() else { return false }
+        // Claimed and marked `cancelling` in one step. The task is still queued, so the pool (and
+        // `shared`) is alive now; it stays alive until `cancelling` is cleared, because whoever takes
+        // the task off the queue waits for that (declineCancelled) and the pool is freed only after.
+        var old = word.load(ordering: .relaxed)
+        while true {
+            if old & Self.claimed != 0 { return false }
+            let (exchanged, original) = word.compareExchange(
+                expected: old, desired: old | Self.claimed | Self.cancelling, ordering: .acquiringAndReleasing)
+            if exchanged { break }
+            old = original
+        }
+        let shared = self.shared
+        shared?.afterCancelClaimed?()
         shared?.recordCancellation()
-        finish(.failure(ThreadPoolError.cancelled))
+        body = nil
+        outcome = .failure(ThreadPoolError.cancelled)
+        let hasCallbacks = callbacks != nil
+        let onCallbackThread = hasCallbacks && shared?.runCallbacks(of: self) == true
+        // Releasing: the last use of `shared` happens before a worker or terminate() sees the bit
+        // clear (declineCancelled's acquiring load) and lets the pool go.
+        word.bitwiseAnd(~Self.cancelling, ordering: .releasing)
+        // What is left touches only this result, which the caller references: callbacks delivered
+        // here (the callback thread could not take them) may even terminate the pool.
+        if !hasCallbacks {
+            publish()
+        } else if !onCallbackThread {
+            deliverCallbacks()
+        }
         return true
     }
 

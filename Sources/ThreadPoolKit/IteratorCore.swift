@@ -245,7 +245,13 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
             }
             settle(batch)
             learnPull(count: max(position, 1), elapsed: clock.now - started)
-            if isKnownUniquelyReferenced(&batch) { spare = batch }
+            if isKnownUniquelyReferenced(&batch) {
+                // Acquire, pairing with the consumer's release of its last reference (the uniqueness
+                // check alone is a relaxed load on ARM64): its reads of the batch's slots happen
+                // before this thread writes them again.
+                atomicMemoryFence(ordering: .acquiring)
+                spare = batch
+            }
         }
     }
 

@@ -1,4 +1,5 @@
 internal import CThreadPool
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -133,7 +134,15 @@ enum JobRecycler {
     static func isUnreferenced(_ job: inout _ThreadPoolJob) -> Bool {
         // With no other strong reference, no new weak or unowned one can be made; an existing one would
         // see the reuse (a weak one would not become nil). Both counts include one for the object itself.
-        isKnownUniquelyReferenced(&job) && _getWeakRetainCount(job) <= 1 && _getUnownedRetainCount(job) <= 1
+        guard isKnownUniquelyReferenced(&job) && _getWeakRetainCount(job) <= 1 && _getUnownedRetainCount(job) <= 1
+        else { return false }
+        // The uniqueness check is a relaxed load on ARM64 (the runtime reads the count with consume
+        // ordering). The last other holder's release (swift_release, a releasing decrement) published
+        // what it wrote before letting go: a result's state word after cancel(), the closure it dropped.
+        // This fence pairs with that release, so the loads that follow (the state word, `body`) see
+        // those writes and never a stale body of a result that was cancelled and dropped. Free on x86.
+        atomicMemoryFence(ordering: .acquiring)
+        return true
     }
 
     /// Slow path of `take`: swaps the thread's magazine (empty, or of another kind) for a full one of

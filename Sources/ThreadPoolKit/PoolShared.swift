@@ -15,16 +15,16 @@ final class PoolShared: Sendable {
     /// Set when terminate() begins: work that hands itself out in pieces (a map's chunks) stops
     /// handing out the pieces not yet started.
     @usableFromInline let terminating = Atomic<Bool>(false)
-    /// Tasks cancelled with `AsyncResult.cancel()` while queued.
+    /// Tasks cancelled with `AsyncResult.cancel()` while queued. Each stays in the C queue until a
+    /// worker or terminate() takes it, and the C pool then counts it as declined.
     let cancelledWhileQueued = Atomic<Int>(0)
-    /// Of those, the ones a worker has since taken off the queue (and skipped).
-    let cancelledThenSkipped = Atomic<Int>(0)
-    /// Of those, the ones terminate() has since dropped (the C pool counts them as cancelled too).
-    let cancelledThenDropped = Atomic<Int>(0)
+    /// Test hook: called by `AsyncResult.cancel()` between its claim and its use of this object.
+    nonisolated(unsafe) var afterCancelClaimed: (@Sendable () -> Void)?
 
-    /// The pool as a task executor, for running Swift concurrency jobs on the workers. Written once by
-    /// ThreadPool.init, before any job can be queued (the queue's mutex orders it before every read).
-    nonisolated(unsafe) var taskExecutor: UnownedTaskExecutor?
+    /// The pool's task executor, for running Swift concurrency jobs on the workers. Written once by
+    /// ThreadPool.init, before any job can be queued (the queue orders it before every read). Held
+    /// here, so that it lives until the C pool releases this object after its last worker exited.
+    nonisolated(unsafe) var executor: PoolExecutor?
 
     /// The pool's name, for its callback thread's name.
     let name: String?
@@ -68,13 +68,10 @@ final class PoolShared: Sendable {
         cancelledWhileQueued.wrappingAdd(1, ordering: .relaxed)
     }
 
-    /// A task cancelled while queued left the queue: skipped by a worker, or dropped by terminate().
-    func cancelledTaskTaken(byTerminate: Bool) {
-        if byTerminate {
-            cancelledThenDropped.wrappingAdd(1, ordering: .relaxed)
-        } else {
-            cancelledThenSkipped.wrappingAdd(1, ordering: .relaxed)
-        }
+    /// Tells the C pool that the task it is calling did no work: it was cancelled while queued (and
+    /// counted then), so the pool counts it as declined, not as completed or cancelled.
+    static func declineCurrentTask() {
+        ctp_task_declined()
     }
 
     // MARK: The callback thread

@@ -8,7 +8,8 @@ extension ThreadPool {
     ///   - bufferSize: how many items may be pulled from `items` ahead of the consumer, at least 1
     ///     (nil: ``defaultBufferSize(chunkSize:)``). Raised to `chunkSize` if smaller.
     ///   - transform: runs on the pool's workers, once for each item.
-    /// - Throws: ``ThreadPoolError/invalidChunkSize(_:)`` for a chunk or buffer size below 1;
+    /// - Throws: ``ThreadPoolError/invalidChunkSize(_:)`` for a chunk size below 1,
+    ///   ``ThreadPoolError/invalidBufferSize(_:)`` for a buffer size below 1;
     ///   ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()``.
     @inlinable
     public func imap<S: Sequence, T: Sendable>(_ items: sending S, chunkSize: Int = 1, bufferSize: Int? = nil,
@@ -72,7 +73,7 @@ extension ThreadPool {
         transform: @escaping @Sendable (Element) throws -> T
     ) throws(ThreadPoolError) -> ResultIterator<T> {
         if chunkSize < 1 { throw .invalidChunkSize(chunkSize) }
-        if let bufferSize, bufferSize < 1 { throw .invalidChunkSize(bufferSize) }
+        if let bufferSize, bufferSize < 1 { throw .invalidBufferSize(bufferSize) }
         let window = max(bufferSize ?? defaultBufferSize(chunkSize: chunkSize), chunkSize)
         let core = IteratorCore(pool: self, ordered: ordered, chunkSize: chunkSize, bufferSize: window,
                                 input: input, transform: transform)

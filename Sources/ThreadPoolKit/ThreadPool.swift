@@ -28,6 +28,8 @@ public final class ThreadPool: Sendable {
     nonisolated(unsafe) let handle: OpaquePointer
     /// What the workers share with the pool (initializer, finalizer, counters).
     @usableFromInline let shared: PoolShared
+    /// The pool as the Swift runtime's task executor (see ThreadPool+Concurrency.swift).
+    let executor: PoolExecutor
     /// The imap iterators that may still pull input, so that close() and terminate() reach them.
     private let registry = Locked(Registry())
     /// `Lifecycle` raw values; only ever moves forward.
@@ -91,7 +93,8 @@ public final class ThreadPool: Sendable {
         self.handle = pool
         self.shared = shared
         self.threadCount = Int(ctp_pool_thread_count(pool))
-        shared.taskExecutor = UnownedTaskExecutor(ordinary: self)
+        self.executor = PoolExecutor(handle: pool)
+        shared.executor = executor
     }
 
     deinit {
@@ -179,24 +182,39 @@ public final class ThreadPool: Sendable {
         return WorkerInfo(index: Int(index), name: String(cString: name))
     }
 
+    /// Whether pools are closed and joined at normal process exit (true by default), so that a pool
+    /// in a global or a top-level `let` of `main.swift`, which is never deinitialized, loses no queued
+    /// work when the program ends: each pool not yet joined is closed (its queued tasks still run) and
+    /// joined, oldest first, as Python joins its executors' workers at interpreter exit. A pool is
+    /// skipped when the exit happens on one of its own workers (it would wait for itself), and when it
+    /// was dropped on one of its own workers (its workers finish on their own). Set it to false when a
+    /// task may never return (a server loop): the process then exits without waiting, as it did
+    /// before, and queued work is lost. The setting is process-wide and read at exit.
+    public static var joinsAtExit: Bool {
+        get { ctp_joins_at_exit() != 0 }
+        set { ctp_set_join_at_exit(newValue ? 1 : 0) }
+    }
+
     /// A snapshot of the pool's counters (see ``ThreadPoolStats`` for what each one counts).
     public var stats: ThreadPoolStats {
+        // A task cancelled with AsyncResult.cancel() counts as cancelled from that moment; it stays in
+        // the C queue until a worker or terminate() takes it, and the C pool then counts it as
+        // declined. Read before the C snapshot, so that a task cancelled in between is queued or
+        // declined there: counted at least once (see ThreadPoolStats), and the counts never decrease.
+        let cancelledByCaller = shared.cancelledWhileQueued.load(ordering: .relaxed)
         var counters = ctp_stats()
         ctp_pool_stats(handle, &counters)
-        // A task cancelled with AsyncResult.cancel() stays in the C queue until a worker skips it or
-        // terminate() drops it; count it as cancelled, not queued, from the moment it was cancelled.
-        let cancelled = shared.cancelledWhileQueued.load(ordering: .relaxed)
-        let skipped = shared.cancelledThenSkipped.load(ordering: .relaxed)
-        let dropped = shared.cancelledThenDropped.load(ordering: .relaxed)
-        let stillQueued = max(0, cancelled - skipped - dropped)
+        // Cancelled by their callers and not yet taken off the C queue (negative when some were
+        // cancelled and taken after the read above): not queued any more.
+        let cancelledStillQueued = cancelledByCaller - Int(counters.declined)
         return ThreadPoolStats(
             threads: Int(counters.threads),
             idle: Int(counters.idle),
-            queued: max(0, Int(counters.queued) - stillQueued),
+            queued: max(0, Int(counters.queued) - cancelledStillQueued),
             running: Int(counters.running),
-            completed: Int(counters.completed) - skipped,
+            completed: Int(counters.completed),
             failed: shared.failed.load(ordering: .relaxed),
-            cancelled: Int(counters.cancelled) + cancelled - dropped)
+            cancelled: Int(counters.cancelled) + cancelledByCaller)
     }
 }
 

@@ -4,8 +4,10 @@
 public enum ThreadPoolError: Error, Sendable {
     /// The thread count was below 1 or above ``ThreadPool/maximumThreadCount``.
     case invalidThreadCount(Int)
-    /// A chunk size (or buffer size) below 1.
+    /// A chunk size below 1.
     case invalidChunkSize(Int)
+    /// An `imap` or `imapUnordered` buffer size below 1.
+    case invalidBufferSize(Int)
     /// Work was submitted after ``ThreadPool/close()`` or ``ThreadPool/terminate()``.
     case notRunning
     /// ``ThreadPool/join()`` was called before ``ThreadPool/close()`` or ``ThreadPool/terminate()``.
@@ -34,6 +36,7 @@ extension ThreadPoolError: CustomStringConvertible {
         case .invalidThreadCount(let count):
             return "invalid thread count \(count): use 1...\(ThreadPool.maximumThreadCount), or nil for the CPU count"
         case .invalidChunkSize(let size): return "invalid chunk size \(size): it must be at least 1"
+        case .invalidBufferSize(let size): return "invalid buffer size \(size): it must be at least 1, or nil for the default"
         case .notRunning: return "the pool is closed or terminated and accepts no new work"
         case .stillRunning: return "join() needs close() or terminate() first"
         case .notReady: return "the result is not ready yet"

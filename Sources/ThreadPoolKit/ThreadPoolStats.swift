@@ -1,11 +1,13 @@
 /// A snapshot of a pool's counters.
 ///
 /// The queue's counters (`idle`, `queued`, `running`, `completed`) are read together under the pool's
-/// lock; `failed` and `cancelled` are read just after, so while work is in flight the numbers may be a
-/// few tasks apart. An accepted task is always counted in `queued`, `running`, `completed` or
-/// `cancelled` (for an instant in two of them, as it starts or ends; never in none), so
-/// `queued == 0 && running == 0` means every task accepted so far has finished or was cancelled. Once
-/// the pool is joined they are exact. Counts are of queue entries: a task
+/// lock, the count of tasks cancelled with ``AsyncResult/cancel()`` just before and `failed` just
+/// after, so while work is in flight the numbers may be a few tasks apart. An accepted task is always
+/// counted in `queued`, `running`, `completed` or `cancelled` (for an instant in two of them, as it
+/// starts or ends or as a cancelled task leaves the queue; never in none), so
+/// `queued == 0 && running == 0` means every task accepted so far has finished or was cancelled;
+/// `completed`, `failed` and `cancelled` never decrease. Once the pool is joined they are exact.
+/// Counts are of queue entries: a task
 /// (`apply`, `applyAsync`, `run`), a chunk of a `map`, a worker's share of a `broadcast`, or a batch of
 /// an `imap` runner.
 public struct ThreadPoolStats: Sendable, Hashable {

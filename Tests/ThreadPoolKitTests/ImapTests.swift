@@ -215,7 +215,8 @@ struct ImapTests {
     func invalid() throws {
         let pool = try ThreadPool(threads: 1)
         expectPoolError({ if case .invalidChunkSize(0) = $0 { true } else { false } }) { _ = try pool.imap(0..<3, chunkSize: 0) { $0 } }
-        expectPoolError({ if case .invalidChunkSize(-1) = $0 { true } else { false } }) { _ = try pool.imap(0..<3, bufferSize: -1) { $0 } }
+        expectPoolError({ if case .invalidBufferSize(-1) = $0 { true } else { false } }) { _ = try pool.imap(0..<3, bufferSize: -1) { $0 } }
+        expectPoolError({ if case .invalidBufferSize(0) = $0 { true } else { false } }) { _ = try pool.imapUnordered(0..<3, bufferSize: 0) { $0 } }
         pool.close()
         expectPoolError({ if case .notRunning = $0 { true } else { false } }) { _ = try pool.imap(0..<3) { $0 } }
         try pool.join()

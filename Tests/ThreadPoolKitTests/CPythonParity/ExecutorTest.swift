@@ -190,7 +190,7 @@ struct CPythonExecutorTest {
         // Python raises ValueError("buffersize must be None or > 0"); ours is a typed error.
         try withThreadPool(threads: Self.workerCount) { (executor: ThreadPool) throws -> Void in
             for bufferSize in [0, -1] {
-                expectPoolError({ Py.isPoolError($0, .invalidChunkSize(bufferSize)) }) {
+                expectPoolError({ Py.isPoolError($0, .invalidBufferSize(bufferSize)) }) {
                     _ = try executor.imap(0..<4, bufferSize: bufferSize) { String($0) }
                 }
             }

@@ -18,7 +18,7 @@ struct CPythonPoolExecutorTest {
     func testMapBuffersize() throws {
         try withThreadPool(threads: 1) { (pool: ThreadPool) throws -> Void in
             // Python: ValueError("buffersize must be None or >= 1."); ours is a typed error.
-            expectPoolError({ Py.isPoolError($0, .invalidChunkSize(0)) }) {
+            expectPoolError({ Py.isPoolError($0, .invalidBufferSize(0)) }) {
                 _ = try pool.imap([Int](), bufferSize: 0) { $0 != 0 }
             }
         }

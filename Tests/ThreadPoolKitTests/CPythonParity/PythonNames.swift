@@ -127,7 +127,8 @@ extension Py {
              (.initializerFailed, .initializerFailed), (.systemError, .systemError):
             return true
         case (.invalidThreadCount(let a), .invalidThreadCount(let b)),
-             (.invalidChunkSize(let a), .invalidChunkSize(let b)):
+             (.invalidChunkSize(let a), .invalidChunkSize(let b)),
+             (.invalidBufferSize(let a), .invalidBufferSize(let b)):
             return a == b
         default:
             return false
