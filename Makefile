@@ -15,6 +15,7 @@ help:
 	@echo "make sanitize  the tests under the thread and address sanitizers"
 	@echo "make stress    10^7 tasks with random shutdowns, exact accounting"
 	@echo "make fuzz      libFuzzer on random C API operation sequences (FUZZ_SECONDS, default 60)"
+	@echo "make model-check  spin on the Promela models of the inbox and the wake handshake (Tests/Models)"
 	@echo "make docs      build the DocC documentation (docs-check: fail on any warning)"
 	@echo "make examples  the SQLite and zlib per-worker examples (examples-test: their tests)"
 	@echo "make bench     the benchmarks against NIO, Dispatch and Swift concurrency (bench-quick: short)"
@@ -80,7 +81,8 @@ sanitize: sanitize-c sanitize-swift
 # Separate scratch paths so that sanitized and plain builds do not rebuild each other.
 sanitize-swift:
 	$(SWIFT) test --scratch-path .build-tsan --sanitize=thread
-	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $(SWIFT) test --scratch-path .build-asan --sanitize=address
+	# Under ASan the executor test runs 10,000 rounds of fresh pools (1,000 in make test).
+	THREADPOOLKIT_EXECUTOR_ROUNDS=10000 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $(SWIFT) test --scratch-path .build-asan --sanitize=address
 
 # gcc's sanitizer runtimes: the Swift toolchain's clang links a TSan runtime that needs libdispatch.
 SAN_CC ?= gcc
@@ -109,3 +111,4 @@ clean:
 # Examples with real per-worker resources (SQLite, zlib; their own package, Examples/PerWorker):
 # examples, examples-test.
 -include scripts/examples.mk
+-include scripts/models.mk

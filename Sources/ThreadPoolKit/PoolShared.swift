@@ -21,10 +21,9 @@ final class PoolShared: Sendable {
     /// Test hook: called by `AsyncResult.cancel()` between its claim and its use of this object.
     nonisolated(unsafe) var afterCancelClaimed: (@Sendable () -> Void)?
 
-    /// The pool's task executor, for running Swift concurrency jobs on the workers. Written once by
-    /// ThreadPool.init, before any job can be queued (the queue orders it before every read). Held
-    /// here, so that it lives until the C pool releases this object after its last worker exited.
-    nonisolated(unsafe) var executor: PoolExecutor?
+    /// The pool as a task executor, for running Swift concurrency jobs on the workers. Written once by
+    /// ThreadPool.init, before any job can be queued (the queue's mutex orders it before every read).
+    nonisolated(unsafe) var taskExecutor: UnownedTaskExecutor?
 
     /// The pool's name, for its callback thread's name.
     let name: String?

@@ -8,42 +8,23 @@ internal import CThreadPool
 /// (after ``ThreadPool/close()``) or drops (``ThreadPool/terminate()``) runs on the global concurrent
 /// executor instead: Swift tasks are never lost.
 ///
-/// Lifetime: the runtime holds task executors unowned, so the executor it is given is not the
-/// `ThreadPool` object but a small one that the pool's workers share (see ``PoolExecutor``), which
-/// lives until the last worker has exited. A preference scope keeps the pool alive (its argument), and
-/// `Task(executorPreference:)` retains it; a job still queued when the last `ThreadPool` reference is
-/// dropped on one of the pool's own workers runs, and the task it belongs to can hop back, because
-/// what it reaches lives as long as the workers.
+/// Lifetime: the runtime holds task executors unowned, and the object `asUnownedTaskExecutor()` names
+/// must be the pool itself: `Task(executorPreference:)` retains the executor it is given and, when
+/// the task ends, releases the identity of the unowned executor (a different object there leaks the
+/// pool and over-releases the other; make sanitize's leak check catches it). So the pool object is
+/// what keeps enqueues valid: a preference scope's argument keeps it alive for the scope, a task
+/// created with a preference retains it, and every job on the pool's queue belongs to one of those,
+/// so no job can be enqueued on, or run for, a pool object that is gone.
 extension ThreadPool: TaskExecutor {
     /// Queues a Swift concurrency job to run on one of the workers (called by the runtime).
     public func enqueue(_ job: consuming ExecutorJob) {
-        executor.enqueue(job)
-    }
-
-    /// The pool's task executor, unowned (called by the runtime): the workers' shared executor object.
-    public func asUnownedTaskExecutor() -> UnownedTaskExecutor {
-        executor.asUnownedTaskExecutor()
-    }
-}
-
-/// What the Swift runtime knows as a pool's task executor. Referenced by the pool's shared state,
-/// which the C pool releases only after its last worker has exited, so it outlives every job the pool
-/// ran and every worker that may still enqueue one.
-final class PoolExecutor: TaskExecutor {
-    /// The C pool: valid while this object is, since both go when the C pool is freed.
-    private nonisolated(unsafe) let handle: OpaquePointer
-
-    init(handle: OpaquePointer) {
-        self.handle = handle
-    }
-
-    func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let status = ctp_pool_submit(handle, runExecutorJob, unsafeBitCast(job, to: UnsafeMutableRawPointer.self))
         if status != 0 { globalConcurrentExecutor.enqueue(job) }
     }
 
-    func asUnownedTaskExecutor() -> UnownedTaskExecutor {
+    /// The pool as an unowned task executor (called by the runtime).
+    public func asUnownedTaskExecutor() -> UnownedTaskExecutor {
         UnownedTaskExecutor(ordinary: self)
     }
 }
@@ -52,8 +33,8 @@ final class PoolExecutor: TaskExecutor {
 let runExecutorJob: ctp_task_fn = { argument, status in
     guard let argument else { return }
     let job = unsafeBitCast(argument, to: UnownedJob.self) // UnownedJob is one pointer (checked in tests)
-    if status == 0, let executor = PoolShared.current?.executor {
-        job.runSynchronously(on: executor.asUnownedTaskExecutor())
+    if status == 0, let executor = PoolShared.current?.taskExecutor {
+        job.runSynchronously(on: executor)
     } else {
         globalConcurrentExecutor.enqueue(job)
     }

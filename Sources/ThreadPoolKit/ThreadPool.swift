@@ -28,8 +28,6 @@ public final class ThreadPool: Sendable {
     nonisolated(unsafe) let handle: OpaquePointer
     /// What the workers share with the pool (initializer, finalizer, counters).
     @usableFromInline let shared: PoolShared
-    /// The pool as the Swift runtime's task executor (see ThreadPool+Concurrency.swift).
-    let executor: PoolExecutor
     /// The imap iterators that may still pull input, so that close() and terminate() reach them.
     private let registry = Locked(Registry())
     /// `Lifecycle` raw values; only ever moves forward.
@@ -93,8 +91,7 @@ public final class ThreadPool: Sendable {
         self.handle = pool
         self.shared = shared
         self.threadCount = Int(ctp_pool_thread_count(pool))
-        self.executor = PoolExecutor(handle: pool)
-        shared.executor = executor
+        shared.taskExecutor = UnownedTaskExecutor(ordinary: self)
     }
 
     deinit {
