@@ -7,7 +7,7 @@ C_HEADERS := $(wildcard Sources/CThreadPool/*.h Sources/CThreadPool/include/*.h)
 CFLAGS_STRICT := -std=c11 -Wall -Wextra -Werror -O2 -pthread -ISources/CThreadPool/include
 C_TESTS := $(patsubst Tests/CThreadPoolTests/%.c,$(BIN)/%,$(wildcard Tests/CThreadPoolTests/test_*.c))
 
-.PHONY: fuzz stress help demo test swift-test c-test c-example c-warnings sanitize sanitize-swift sanitize-c clean
+.PHONY: fuzz stress help demo test swift-test noasync-check c-test c-example c-warnings sanitize sanitize-swift sanitize-c clean
 
 help:
 	@echo "make demo      run the tutorial's two programs (InitializeWorkers, WorkerNames)"
@@ -29,11 +29,15 @@ demo:
 	@echo "== WorkerNames"
 	@$(SWIFT) run --skip-build WorkerNames
 
-test: c-warnings c-test c-example swift-test examples-test
+test: c-warnings c-test c-example swift-test noasync-check examples-test
 
 swift-test:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# Every blocking API draws a diagnostic in async code (type-checks a snippet against the debug build).
+noasync-check: swift-test
+	SWIFT=$(SWIFT) bash scripts/check-noasync.sh
 
 # The C target must build -Wall -Wextra clean with both compilers at hand.
 c-warnings: $(C_SOURCES) $(C_HEADERS)

@@ -344,7 +344,14 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
 
     /// Blocks until the result is ready or `timeout` has passed (nil: no limit).
     /// - Returns: true if the result is ready.
+    @available(*, noasync, message: "blocks the thread; in async code use 'try await result.value'")
     public func wait(timeout: Duration? = nil) -> Bool {
+        waitBlocking(timeout: timeout)
+    }
+
+    /// The blocking wait behind ``wait(timeout:)`` and ``get(timeout:)``.
+    @usableFromInline
+    func waitBlocking(timeout: Duration?) -> Bool {
         if isReady { return true }
         let deadline = timeout.map(Deadline.init(after:))
         // On a pool's worker, run that pool's queued tasks while waiting: the task this result waits
@@ -369,8 +376,15 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     /// unchanged, ``ThreadPoolError/cancelled`` if it was dropped before it started, or
     /// ``ThreadPoolError/timeout`` if `timeout` passed first (the result is not lost: call again).
     @inlinable // specialized in the caller: the library's generic copy of the outcome looks up metadata
+    @available(*, noasync, message: "blocks the thread; in async code use 'try await result.value'")
     public func get(timeout: Duration? = nil) throws -> T {
-        guard wait(timeout: timeout), let outcome else { throw ThreadPoolError.timeout }
+        try getBlocking(timeout: timeout)
+    }
+
+    /// The blocking get behind ``get(timeout:)``; in ``value`` the result is ready, so it never blocks.
+    @inlinable
+    func getBlocking(timeout: Duration?) throws -> T {
+        guard waitBlocking(timeout: timeout), let outcome else { throw ThreadPoolError.timeout }
         return try outcome.get()
     }
 
@@ -443,7 +457,7 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
                 }
             }
             do {
-                return try get()
+                return try getBlocking(timeout: nil)
             } catch ThreadPoolError.cancelled where Task.isCancelled {
                 throw CancellationError()
             }

@@ -39,6 +39,7 @@ public final class ResultIterator<T: Sendable>: AsyncSequence, Sendable {
     ///   first (nothing is lost: the next call returns that same result); ``ThreadPoolError/cancelled``
     ///   once if ``ThreadPool/terminate()`` cut the work short.
     @inlinable
+    @available(*, noasync, message: "blocks the thread; in async code iterate with 'for try await'")
     public func next(timeout: Duration? = nil) throws -> T? {
         try core.nextEntry(core, timeout.map(Deadline.init(after:)))
     }

@@ -3,8 +3,9 @@ extension ThreadPool {
     /// - Throws: the task's error; ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()``;
     ///   ``ThreadPoolError/cancelled`` if ``terminate()`` dropped it.
     @inlinable
+    @available(*, noasync, message: "blocks the thread; in async code use 'try await pool.run { ... }'")
     public func apply<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
-        try applyAsync(body).get()
+        try applyAsync(body).getBlocking(timeout: nil)
     }
 
     /// Queues `body` to run on a worker and returns its result at once.

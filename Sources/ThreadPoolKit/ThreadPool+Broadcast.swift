@@ -42,9 +42,10 @@ extension ThreadPool {
     /// Called from one of the pool's own workers, that worker runs its own share while it waits.
     /// - Throws: the first error a worker's `body` threw (after every worker has run it);
     ///   ``ThreadPoolError/notRunning``; ``ThreadPoolError/cancelled`` if ``terminate()`` dropped it.
+    @available(*, noasync, message: "blocks the thread; in async code use 'try await pool.broadcast { ... }', which suspends")
     public func broadcast<T: Sendable>(_ body: @escaping @Sendable (WorkerInfo) throws -> T) throws -> [T] {
         let job = BroadcastJob(threads: threadCount, body: body)
         try submitShared(job, entries: threadCount, broadcast: true)
-        return try job.result.get()
+        return try job.result.getBlocking(timeout: nil)
     }
 }

@@ -160,6 +160,7 @@ extension ThreadPool {
     ///   (before any work is queued); ``ThreadPoolError/notRunning``; ``ThreadPoolError/cancelled``
     ///   if ``terminate()`` dropped chunks.
     @inlinable
+    @available(*, noasync, message: "blocks the thread; in async code use 'try await pool.map(...)', which suspends")
     public func map<S: Sequence, T: Sendable>(_ items: S, chunkSize: Int? = nil,
                                               _ transform: @escaping @Sendable (S.Element) throws -> T) throws -> [T]
         where S.Element: Sendable {
@@ -173,7 +174,7 @@ extension ThreadPool {
             let job = MapJob(items: items, chunkSize: chunkSize ?? defaultChunkSize(for: items.count),
                              output: buffer.baseAddress!, shared: shared, workers: threadCount, transform: transform, callback: nil, errorCallback: nil)
             try submitShared(job, entries: job.entries)
-            _ = try job.result.get() // throws with every initialized element already deinitialized
+            _ = try job.result.getBlocking(timeout: nil) // throws with every initialized element already deinitialized
             initialized = items.count
         }
     }

@@ -162,7 +162,13 @@ public final class ThreadPool: Sendable {
     /// finalizer that traps ends the process, as any trap does.
     /// - Throws: ``ThreadPoolError/stillRunning`` before ``close()`` or ``terminate()``;
     ///   ``ThreadPoolError/wouldDeadlock`` from one of the pool's own workers.
+    @available(*, noasync, message: "blocks the thread until the workers exit; in async code use 'try await pool.join()'")
     public func join() throws(ThreadPoolError) {
+        try joinBlocking()
+    }
+
+    /// The blocking join, for ``join()`` and the thread that ``join()`` (async) starts.
+    func joinBlocking() throws(ThreadPoolError) {
         let status = ctp_pool_join(handle)
         if status != 0 { throw ThreadPoolError(status: status, function: "ctp_pool_join") }
         shared.joinCallbacks() // every task has finished or been dropped: no callback can come after

@@ -5,6 +5,7 @@
 /// tasks are dropped, running ones finish), then the error is rethrown. Python's `with` always
 /// terminates; this is the structured reading, where leaving a scope normally means its work is done.
 /// Closing and joining inside `body`, as the Python tutorial does, works unchanged.
+@available(*, noasync, message: "joins the pool, blocking the thread; in async code the async overload suspends instead")
 public func withThreadPool<R>(threads: Int? = nil, name: String? = nil,
                               initializer: (@Sendable () throws -> Void)? = nil,
                               finalizer: (@Sendable () -> Void)? = nil,
@@ -15,10 +16,10 @@ public func withThreadPool<R>(threads: Int? = nil, name: String? = nil,
         result = try body(pool)
     } catch {
         pool.terminate()
-        try? pool.join()
+        try? pool.joinBlocking()
         throw error
     }
     pool.close()
-    try pool.join()
+    try pool.joinBlocking()
     return result
 }

@@ -168,7 +168,7 @@ struct ApplyTests {
         gate.open()
         try await blocker.value
         pool.close()
-        try pool.join()
+        try await pool.join()
         #expect(ran.value == 0)
         await #expect(throws: ThreadPoolError.self) { try await pool.run { 1 } }
     }

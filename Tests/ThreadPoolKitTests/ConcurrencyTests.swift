@@ -42,14 +42,14 @@ struct ConcurrencyTests {
         }
         #expect(children.count == 50 && children.allSatisfy { $0?.hasPrefix("exec-") == true })
         pool.close()
-        try pool.join()
+        try await pool.join()
     }
 
     @Test("jobs a closed pool cannot take run on the global executor: no task is lost")
     func closedExecutor() async throws {
         let pool = try ThreadPool(threads: 1)
         pool.close()
-        try pool.join()
+        try await pool.join()
         let value = await Task(executorPreference: pool) { () -> (Int, String?) in (7, currentWorkerName()) }.value
         #expect(value.0 == 7 && value.1 == nil)
     }

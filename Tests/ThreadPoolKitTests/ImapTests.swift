@@ -180,7 +180,7 @@ struct ImapTests {
         for try await value in try pool.imap(0..<1000, { $0 + 1 }) { values.append(value) }
         #expect(values == Array(1...1000))
         pool.close()
-        try pool.join()
+        try await pool.join()
     }
 
     @Test("terminate() cuts an iterator short: its results so far, then .cancelled")

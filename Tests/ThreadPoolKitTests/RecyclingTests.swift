@@ -245,7 +245,7 @@ struct RecyclingTests {
             #expect(try await result.value == P(value: round))
         }
         pool.close()
-        try pool.join()
+        try await pool.join()
     }
 
     @Test("4 threads submitting 40,000 tasks each, most results dropped: each task runs once")

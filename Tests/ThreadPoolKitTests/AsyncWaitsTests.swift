@@ -1,0 +1,83 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import ThreadPoolKit
+
+/// The async counterparts of the blocking calls: they suspend, and never hold a cooperative thread.
+@Suite("Async waits: join, withThreadPool, map and broadcast from async code")
+struct AsyncWaitsTests {
+    @Test("await join() waits for every worker to exit, without blocking a cooperative thread")
+    func asyncJoin() async throws {
+        let name = uniqueName("ajn")
+        let pool = try ThreadPool(threads: 2, name: name)
+        let ran = Counter()
+        for _ in 0..<100 { try pool.execute { usleep(1_000); ran.increment() } }
+        await #expect(throws: ThreadPoolError.self) { try await pool.join() } // still running
+        pool.close()
+        try await pool.join()
+        #expect(ran.value == 100)
+        #expect(threadsNamed(name) == 0)
+        try await pool.join() // a second join returns at once
+    }
+
+    @Test("async withThreadPool: a normal exit closes and joins; a thrown error terminates and joins")
+    func asyncWithThreadPool() async throws {
+        let ran = Counter()
+        let name = uniqueName("awt")
+        let total = try await withThreadPool(threads: 2, name: name) { pool in
+            for _ in 0..<50 { try pool.execute { usleep(500); ran.increment() } }
+            var sum = 0
+            for try await value in try pool.imap(1...100, { $0 * 2 }) { sum += value }
+            return sum
+        }
+        #expect(total == 10_100 && ran.value == 50 && threadsNamed(name) == 0)
+
+        let gate = Gate()
+        let results = Recorder<AsyncResult<Int>>()
+        await #expect(throws: TestError.self) {
+            try await withThreadPool(threads: 1) { pool in
+                _ = try pool.applyAsync { gate.pass() }
+                for i in 0..<10 { results.append(try pool.applyAsync { i }) }
+                #expect(await eventuallyAsync { gate.arrived == 1 })
+                gate.open() // the running task finishes; the queued ones are dropped
+                throw TestError(code: 1)
+            }
+        }
+        for result in results.elements {
+            do {
+                _ = try await result.value
+            } catch let error as ThreadPoolError {
+                guard case .cancelled = error else { Issue.record("unexpected \(error)"); continue }
+            }
+        }
+    }
+
+    @Test("await map and await broadcast suspend and give the same results as the blocking ones")
+    func asyncMapAndBroadcast() async throws {
+        let pool = try ThreadPool(threads: 3)
+        let squares = try await pool.map(0..<10_000, chunkSize: 7) { $0 * $0 }
+        #expect(squares == (0..<10_000).map { $0 * $0 })
+        let indices = try await pool.broadcast { $0.index }
+        #expect(indices == [0, 1, 2])
+        await #expect(throws: TestError.self) {
+            _ = try await pool.map(0..<100) { i -> Int in if i == 42 { throw TestError(code: i) }; return i }
+        }
+        pool.close()
+        try await pool.join()
+    }
+
+    @Test("100 tasks awaiting the pool from a task group never starve the cooperative pool")
+    func manyAwaitersDoNotHoldCooperativeThreads() async throws {
+        // The hang the issue saw: task-group tasks blocked in get() held the cooperative threads.
+        let pool = try ThreadPool(threads: 2)
+        let total = try await withThrowingTaskGroup(of: Int.self) { group in
+            for i in 0..<100 {
+                group.addTask { try await pool.map([i, i]) { $0 + 1 }.reduce(0, +) }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(total == (0..<100).map { 2 * ($0 + 1) }.reduce(0, +))
+        pool.close()
+        try await pool.join()
+    }
+}
