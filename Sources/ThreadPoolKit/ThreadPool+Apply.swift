@@ -27,12 +27,30 @@ extension ThreadPool {
         return result
     }
 
-    /// Runs `body` on a worker and awaits its value without blocking a thread. If the awaiting task is
-    /// cancelled before `body` started, `body` never runs and this throws `CancellationError`.
-    /// - Throws: the task's error, `CancellationError`, or ``ThreadPoolError/notRunning``.
-    @inlinable
+    /// Runs `body` on a worker and awaits its value without blocking a thread of the caller's.
+    ///
+    /// The calling task itself moves onto a worker for `body` (the pool is its task executor for the
+    /// call), so `body` sees the caller's task-local values (and so a tracing `ServiceContext` or a
+    /// logger's metadata), `Task.isCancelled` there is the caller's, and no result object is made: a
+    /// loop of `run` calls from a task already on a worker runs each body at once. If the task is
+    /// cancelled before `body` starts (before the call, or while it waits in the queue), `body` never
+    /// runs and this throws `CancellationError` once the task reaches a worker. A nonisolated caller
+    /// goes on running on the worker after `run` returns, until its next suspension (an actor-isolated
+    /// caller hops back to its actor); use ``applyAsync(_:callback:errorCallback:)`` and `value` to
+    /// stay off the pool.
+    /// - Throws: the task's error, `CancellationError`, ``ThreadPoolError/notRunning`` after
+    ///   ``close()``, ``ThreadPoolError/cancelled`` if ``terminate()`` dropped the task's turn.
     public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await applyAsync(body).value
+        try Task.checkCancellation()
+        guard isRunning else { throw ThreadPoolError.notRunning }
+        return try await withTaskExecutorPreference(self) { () throws -> T in
+            // A job the pool did not take (closed meanwhile) or dropped (terminated) runs elsewhere.
+            guard isCurrentWorker else {
+                throw isTerminated ? ThreadPoolError.cancelled : ThreadPoolError.notRunning
+            }
+            try Task.checkCancellation()
+            return try body()
+        }
     }
 }
 

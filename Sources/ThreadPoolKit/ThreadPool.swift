@@ -137,6 +137,16 @@ public final class ThreadPool: Sendable {
         lifecycle.load(ordering: .relaxed) == Lifecycle.running.rawValue
     }
 
+    /// Whether ``terminate()`` has been called.
+    var isTerminated: Bool {
+        lifecycle.load(ordering: .relaxed) == Lifecycle.terminated.rawValue
+    }
+
+    /// Whether the calling thread is one of this pool's workers.
+    var isCurrentWorker: Bool {
+        ctp_current_pool() == handle
+    }
+
     /// Adds an imap iterator to the registry. Throws ``ThreadPoolError/notRunning`` once close() or
     /// terminate() has begun.
     @usableFromInline

@@ -81,3 +81,60 @@ struct AsyncWaitsTests {
         try await pool.join()
     }
 }
+
+enum RequestID {
+    @TaskLocal static var value: Int = 0
+}
+
+/// `run` moves the calling task onto a worker: its task-locals and its cancellation come along.
+@Suite("run: the caller's task context on the worker")
+struct RunContextTests {
+    @Test("task-local values are visible inside run's body, on a worker, for 1,000 concurrent callers")
+    func taskLocalsInsideRun() async throws {
+        let pool = try ThreadPool(threads: 2)
+        let seen = try await withThrowingTaskGroup(of: (Int, Int, Bool).self) { group in
+            for id in 1...1_000 {
+                group.addTask {
+                    try await RequestID.$value.withValue(id) {
+                        try await pool.run { (id, RequestID.value, ThreadPool.currentWorker != nil) }
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(seen.count == 1_000)
+        #expect(seen.allSatisfy { $0.0 == $0.1 && $0.2 })
+        pool.close()
+        try await pool.join()
+    }
+
+    @Test("Task.isCancelled inside run's body is the caller's; a caller cancelled before the call never runs it")
+    func cancellationInsideRun() async throws {
+        let pool = try ThreadPool(threads: 1)
+        let started = Gate()
+        let release = Gate()
+        let task = Task {
+            try await pool.run { () -> Bool in
+                started.open()
+                release.pass()
+                return Task.isCancelled
+            }
+        }
+        started.pass()
+        task.cancel()
+        release.open()
+        #expect(try await task.value == true)
+
+        let ran = Counter()
+        let cancelledFirst = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await pool.run { ran.increment() }
+        }
+        await #expect(throws: CancellationError.self) { try await cancelledFirst.value }
+        #expect(ran.value == 0)
+        pool.close()
+        try await pool.join()
+        await #expect(throws: ThreadPoolError.self) { try await pool.run { ran.increment() } }
+        #expect(ran.value == 0)
+    }
+}
