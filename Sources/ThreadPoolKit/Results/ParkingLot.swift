@@ -24,13 +24,13 @@ final class ParkingLot {
         mutexes = .allocate(capacity: Self.stripeCount)
         conditions = .allocate(capacity: Self.stripeCount)
         var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
+        precondition(pthread: pthread_condattr_init(&attributes), "pthread_condattr_init")
         #if !canImport(Darwin)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        precondition(pthread: pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC), "pthread_condattr_setclock")
         #endif
         for i in 0..<Self.stripeCount {
-            pthread_mutex_init(mutexes + i, nil)
-            pthread_cond_init(conditions + i, &attributes)
+            precondition(pthread: pthread_mutex_init(mutexes + i, nil), "pthread_mutex_init")
+            precondition(pthread: pthread_cond_init(conditions + i, &attributes), "pthread_cond_init")
         }
         pthread_condattr_destroy(&attributes)
     }
@@ -44,8 +44,8 @@ final class ParkingLot {
 
     /// Runs `body` holding the stripe's mutex.
     func withLock<R>(_ stripe: Int, _ body: () throws -> R) rethrows -> R {
-        pthread_mutex_lock(mutexes + stripe)
-        defer { pthread_mutex_unlock(mutexes + stripe) }
+        assert(pthread: pthread_mutex_lock(mutexes + stripe), "pthread_mutex_lock")
+        defer { assert(pthread: pthread_mutex_unlock(mutexes + stripe), "pthread_mutex_unlock") }
         return try body()
     }
 
@@ -57,7 +57,7 @@ final class ParkingLot {
 
     /// Wakes every thread sleeping on the stripe. Call it holding the stripe's mutex.
     func broadcast(_ stripe: Int) {
-        pthread_cond_broadcast(conditions + stripe)
+        assert(pthread: pthread_cond_broadcast(conditions + stripe), "pthread_cond_broadcast")
     }
 }
 

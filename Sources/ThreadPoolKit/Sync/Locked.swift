@@ -33,35 +33,36 @@ final class Locked<Value> {
         mutex = lines.bindMemory(to: pthread_mutex_t.self, capacity: 1)
         condition = (lines + Self.lineSize).bindMemory(to: pthread_cond_t.self, capacity: 1)
         var mutexAttributes = pthread_mutexattr_t()
-        pthread_mutexattr_init(&mutexAttributes)
+        precondition(pthread: pthread_mutexattr_init(&mutexAttributes), "pthread_mutexattr_init")
         #if canImport(Glibc)
         // Critical sections here are short and taken from several threads at once (an imap's
         // consumer and runners): spinning briefly on a held lock is much cheaper than sleeping on
         // its futex and being woken, which took about a third of the samples of imap chunk1.
-        pthread_mutexattr_settype(&mutexAttributes, Int32(PTHREAD_MUTEX_ADAPTIVE_NP))
+        precondition(pthread: pthread_mutexattr_settype(&mutexAttributes, Int32(PTHREAD_MUTEX_ADAPTIVE_NP)),
+                     "pthread_mutexattr_settype")
         #endif
-        pthread_mutex_init(mutex, &mutexAttributes)
+        precondition(pthread: pthread_mutex_init(mutex, &mutexAttributes), "pthread_mutex_init")
         pthread_mutexattr_destroy(&mutexAttributes)
         var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
+        precondition(pthread: pthread_condattr_init(&attributes), "pthread_condattr_init")
         #if !canImport(Darwin)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        precondition(pthread: pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC), "pthread_condattr_setclock")
         #endif
-        pthread_cond_init(condition, &attributes)
+        precondition(pthread: pthread_cond_init(condition, &attributes), "pthread_cond_init")
         pthread_condattr_destroy(&attributes)
     }
 
     deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
+        assert(pthread: pthread_cond_destroy(condition), "pthread_cond_destroy")
+        assert(pthread: pthread_mutex_destroy(mutex), "pthread_mutex_destroy")
         UnsafeMutableRawPointer(mutex).deallocate() // the block holding both
     }
 
     /// Runs `body` with the lock held.
     @inlinable
     func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        assert(pthread: pthread_mutex_lock(mutex), "pthread_mutex_lock")
+        defer { assert(pthread: pthread_mutex_unlock(mutex), "pthread_mutex_unlock") }
         return try body(&value)
     }
 
@@ -70,8 +71,8 @@ final class Locked<Value> {
     @inlinable
     func wait(until deadline: Deadline?, begin: (inout Value) -> Void, for isDone: (inout Value) -> Bool,
               end: (inout Value) -> Void) -> Bool {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        assert(pthread: pthread_mutex_lock(mutex), "pthread_mutex_lock")
+        defer { assert(pthread: pthread_mutex_unlock(mutex), "pthread_mutex_unlock") }
         begin(&value)
         defer { end(&value) }
         while !isDone(&value) {
@@ -85,7 +86,7 @@ final class Locked<Value> {
     /// Wakes every thread waiting in ``wait(until:begin:for:end:)``. Call it after changing the value.
     @inlinable
     func broadcast() {
-        pthread_cond_broadcast(condition)
+        assert(pthread: pthread_cond_broadcast(condition), "pthread_cond_broadcast")
     }
 }
 
@@ -98,7 +99,7 @@ extension UnsafeMutablePointer where Pointee == pthread_cond_t {
     /// Returns false once the deadline has passed.
     func wait(on mutex: UnsafeMutablePointer<pthread_mutex_t>, until deadline: Deadline?) -> Bool {
         guard let deadline else {
-            pthread_cond_wait(self, mutex)
+            assert(pthread: pthread_cond_wait(self, mutex), "pthread_cond_wait")
             return true
         }
         return deadline.wait(on: self, mutex: mutex)

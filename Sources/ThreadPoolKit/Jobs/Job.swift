@@ -1,4 +1,3 @@
-internal import CThreadPool
 import Synchronization
 
 #if canImport(Glibc)
@@ -57,34 +56,8 @@ public class _ThreadPoolJob {
     var keptReferences: Int { 1 }
 }
 
-/// The C entry point of a callback delivery on the callback thread: takes back the queue's reference.
-let deliverCallbacksOfJob: ctp_task_fn = { argument, _ in
-    guard let argument else { return }
-    // Delivered even when the status says the callback pool dropped it: every callback runs once.
-    Unmanaged<_ThreadPoolJob>.fromOpaque(argument).takeRetainedValue().deliverCallbacks()
-}
-
 // Has no state of its own; each subclass documents how it guards its own.
 extension _ThreadPoolJob: @unchecked Sendable {}
-
-/// The C entry point of every job: takes back the reference the queue held. If that is the only one
-/// (the caller dropped its result before it ran), the job runs unobserved; if it is the last one once
-/// the job is done, the job is kept for reuse instead of being freed.
-let runJob: ctp_task_fn = { argument, status in
-    guard let argument else { return }
-    var job = Unmanaged<_ThreadPoolJob>.fromOpaque(argument).takeRetainedValue()
-    var unreferenced = false
-    if status != 0 {
-        job.drop()
-    } else if JobRecycler.isUnreferenced(&job) {
-        unreferenced = job.runUnobserved()
-    } else {
-        job.run()
-    }
-    if unreferenced || JobRecycler.isUnreferenced(&job), let kind = job.resetForReuse() {
-        JobRecycler.keep(consume job, kind: kind)
-    }
-}
 
 /// A job queued as several entries (map chunks, one per worker for broadcast) that share one
 /// object: the queue holds a single reference for all of them, and the last entry to finish (run or
@@ -147,65 +120,24 @@ class SharedJob: _ThreadPoolJob, @unchecked Sendable {
     }
 }
 
-/// The C entry point of a shared job's entries: borrows the queue's single reference.
-let runSharedJob: ctp_task_fn = { argument, status in
-    guard let argument else { return }
-    // The job keeps itself alive until its last entry: no retain and release per entry.
-    Unmanaged<_ThreadPoolJob>.fromOpaque(argument)._withUnsafeGuaranteedRef { job in
-        if status == 0 {
-            job.run()
-        } else {
-            job.drop()
-        }
-    }
-}
-
 extension ThreadPool {
     /// Queues `job` as `entries` entries of the shared queue (one lock acquisition), or once on
     /// every worker when `broadcast` is true. On failure nothing is queued and the job is released.
     @usableFromInline
     func submitShared(_ job: SharedJob, entries: Int, broadcast: Bool = false) throws(ThreadPoolError) {
-        let argument = Unmanaged.passRetained(job).toOpaque()
-        let status = broadcast
-            ? ctp_pool_broadcast(handle, runSharedJob, argument)
-            : ctp_pool_submit_many(handle, runSharedJob, argument, entries)
-        if status != 0 {
-            Unmanaged<SharedJob>.fromOpaque(argument).release()
-            throw ThreadPoolError(status: status, function: broadcast ? "ctp_pool_broadcast" : "ctp_pool_submit_many")
-        }
+        try cPool.submitShared(job, entries: entries, broadcast: broadcast)
     }
 
     /// Queues `job`; on failure the queue's reference is given back and nothing runs.
     @usableFromInline
     func submit(_ job: _ThreadPoolJob) throws(ThreadPoolError) {
-        try submit(queueReference: Unmanaged.passRetained(job))
+        try cPool.submit(queueReference: Unmanaged.passRetained(job))
     }
 
     /// Queues a job with the reference the queue holds, which the caller has taken already (a job
     /// from ``JobRecycler`` comes with it); on failure that reference is given back and nothing runs.
     @usableFromInline
     func submit(queueReference job: Unmanaged<_ThreadPoolJob>) throws(ThreadPoolError) {
-        let argument = job.toOpaque()
-        let status = ctp_pool_submit(handle, runJob, argument)
-        if status != 0 {
-            Unmanaged<_ThreadPoolJob>.fromOpaque(argument).release()
-            throw ThreadPoolError(status: status, function: "ctp_pool_submit")
-        }
-    }
-}
-
-extension ThreadPoolError {
-    /// The Swift error for a `CTP_E*` status.
-    init(status: Int32, function: String) {
-        switch status {
-        case CTP_ECLOSED: self = .notRunning
-        case CTP_ERUNNING: self = .stillRunning
-        case CTP_ETIMEDOUT: self = .timeout
-        case CTP_ECANCELED: self = .cancelled
-        case CTP_EDEADLK: self = .wouldDeadlock
-        case CTP_ENOMEM: self = .systemError(function: function, code: ENOMEM)
-        case CTP_EAGAIN: self = .systemError(function: function, code: EAGAIN)
-        default: self = .systemError(function: function, code: EINVAL)
-        }
+        try cPool.submit(queueReference: job)
     }
 }

@@ -55,7 +55,8 @@ public final class ThreadLocal<Value> {
             return Unmanaged<Box>.fromOpaque(existing).takeUnretainedValue()
         }
         let box = Box(makeValue())
-        pthread_setspecific(key, Unmanaged.passRetained(box).toOpaque())
+        // Fails only out of memory for the thread's key table: nothing can hold the value then.
+        precondition(pthread: pthread_setspecific(key, Unmanaged.passRetained(box).toOpaque()), "pthread_setspecific")
         return box
     }
 }

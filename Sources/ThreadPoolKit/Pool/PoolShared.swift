@@ -1,4 +1,3 @@
-internal import CThreadPool
 import Synchronization
 
 /// What a pool's workers share with it: the initializer and finalizer, the first initializer error,
@@ -32,8 +31,8 @@ final class PoolShared: Sendable {
 
     private enum CallbackPoolState {
         case notStarted
-        case running(OpaquePointer)
-        case closed(OpaquePointer?) // joinCallbacks() began; freed in deinit
+        case running(CPool)
+        case closed(CPool?) // joinCallbacks() began; freed in deinit
     }
 
     init(name: String?, initializer: (@Sendable () throws -> Void)?, finalizer: (@Sendable () -> Void)?) {
@@ -47,15 +46,14 @@ final class PoolShared: Sendable {
         if case .closed(let pool?) = callbacks.withLock({ $0 }) {
             // From the callback thread itself (the pool was dropped in a callback) this lets the
             // thread free the C pool once it has run its last callback.
-            ctp_pool_destroy(pool)
+            pool.destroy()
         }
     }
 
     /// The shared state of the pool whose worker is calling, or nil off every pool's threads.
     @usableFromInline
     static var current: PoolShared? {
-        guard let context = ctp_current_context() else { return nil }
-        return Unmanaged<PoolShared>.fromOpaque(context).takeUnretainedValue()
+        CPool.currentShared
     }
 
     @usableFromInline
@@ -70,7 +68,7 @@ final class PoolShared: Sendable {
     /// Tells the C pool that the task it is calling did no work: it was cancelled while queued (and
     /// counted then), so the pool counts it as declined, not as completed or cancelled.
     static func declineCurrentTask() {
-        ctp_task_declined()
+        CPool.declineCurrentTask()
     }
 
     // MARK: The callback thread
@@ -79,36 +77,24 @@ final class PoolShared: Sendable {
     /// been closed, or could not start): the caller then delivers the callbacks itself.
     @usableFromInline
     func runCallbacks(of job: _ThreadPoolJob) -> Bool {
-        let pool = callbacks.withLock { state -> OpaquePointer? in
+        let pool = callbacks.withLock { state -> CPool? in
             switch state {
             case .running(let pool): return pool
             case .closed: return nil
             case .notStarted:
-                var options = ctp_options()
-                ctp_options_init(&options)
-                options.threads = 1
-                var pool: OpaquePointer?
-                let status = "\(name ?? "pool")-callbacks".withCString { prefix in
-                    options.name_prefix = prefix
-                    return ctp_pool_create(&options, &pool)
-                }
-                guard status == 0, let pool else { return nil }
+                guard let pool = CPool.startSerial(name: "\(name ?? "pool")-callbacks") else { return nil }
                 state = .running(pool)
                 return pool
             }
         }
-        guard let pool else { return false }
-        let argument = Unmanaged.passRetained(job).toOpaque()
-        if ctp_pool_submit(pool, deliverCallbacksOfJob, argument) == 0 { return true }
-        Unmanaged<_ThreadPoolJob>.fromOpaque(argument).release()
-        return false
+        return pool?.submitCallbacks(of: job) ?? false
     }
 
     /// Runs the callbacks still queued and stops the callback thread; later callbacks run on the
     /// thread that completes their result. Called after the pool's workers have been joined; several
     /// threads may call it at once, and each returns once the callbacks have run.
     func joinCallbacks() {
-        let pool = callbacks.withLock { state -> OpaquePointer? in
+        let pool = callbacks.withLock { state -> CPool? in
             switch state {
             case .notStarted:
                 state = .closed(nil)
@@ -121,10 +107,10 @@ final class PoolShared: Sendable {
             }
         }
         guard let pool else { return }
-        ctp_pool_close(pool)
-        // CTP_EDEADLK from the callback thread itself (a callback joined the pool): it cannot wait
+        pool.close()
+        // .wouldDeadlock from the callback thread itself (a callback joined the pool): it cannot wait
         // for itself, and the callbacks queued behind it run when it returns.
-        ctp_pool_join(pool)
+        try? pool.join()
     }
 
     /// Runs the initializer on worker `index`; a throw is recorded (the first one wins) and fails the start.
@@ -138,16 +124,5 @@ final class PoolShared: Sendable {
             }
             return 1
         }
-    }
-
-    // The C callbacks; `context` is always an unretained PoolShared.
-    static let initializeWorker: ctp_init_fn = { context, index in
-        Unmanaged<PoolShared>.fromOpaque(context!).takeUnretainedValue().initialize(worker: Int(index))
-    }
-    static let finalizeWorker: ctp_fini_fn = { context, _ in
-        Unmanaged<PoolShared>.fromOpaque(context!).takeUnretainedValue().finalizer?()
-    }
-    static let release: @convention(c) (UnsafeMutableRawPointer?) -> Void = { context in
-        Unmanaged<PoolShared>.fromOpaque(context!).release()
     }
 }

@@ -1,4 +1,3 @@
-internal import CThreadPool
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -51,13 +50,13 @@ enum JobRecycler {
     }
 
     /// Frees the calling thread's magazine when the thread exits (the magazine is in
-    /// ``ctp_thread_slot()``, which has no destructor of its own). Nil if the process had used up its
+    /// the C library's thread slot (``CPool/threadSlot``), which has no destructor of its own). Nil if the process had used up its
     /// keys (at least 128): then nothing is kept, and nothing else changes.
     private static let key: pthread_key_t? = {
         var key = pthread_key_t()
         let status = pthread_key_create(&key) { magazine in
             guard let magazine = magazine?.assumingMemoryBound(to: Magazine.self) else { return }
-            ctp_thread_slot().pointee = nil // a later destructor that submits gets a new one
+            CPool.threadSlot.pointee = nil // a later destructor that submits gets a new one
             magazine.move().jobs.free()
             magazine.deallocate()
         }
@@ -68,7 +67,7 @@ enum JobRecycler {
     /// Kept in the C library's thread-local slot: reaching it there is a few instructions, where
     /// pthread_getspecific and the lazy key's initialization check cost about 25 on every take and keep.
     private static var magazine: UnsafeMutablePointer<Magazine>? {
-        let slot = ctp_thread_slot()!
+        let slot = CPool.threadSlot
         if let existing = slot.pointee { return existing.assumingMemoryBound(to: Magazine.self) }
         return makeMagazine(slot)
     }

@@ -1,5 +1,3 @@
-internal import CThreadPool
-
 /// The pool as a Swift concurrency task executor (SE-0417): `withTaskExecutorPreference(pool) { ... }`
 /// and `Task(executorPreference: pool) { ... }` run async code on the pool's workers, where
 /// ``ThreadPool/currentWorker`` and thread-local state set up by the initializer are visible.
@@ -19,23 +17,11 @@ extension ThreadPool: TaskExecutor {
     /// Queues a Swift concurrency job to run on one of the workers (called by the runtime).
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        let status = ctp_pool_submit(handle, runExecutorJob, unsafeBitCast(job, to: UnsafeMutableRawPointer.self))
-        if status != 0 { globalConcurrentExecutor.enqueue(job) }
+        if !cPool.submit(job) { globalConcurrentExecutor.enqueue(job) }
     }
 
     /// The pool as an unowned task executor (called by the runtime).
     public func asUnownedTaskExecutor() -> UnownedTaskExecutor {
         UnownedTaskExecutor(ordinary: self)
-    }
-}
-
-/// The C entry point of a Swift concurrency job: runs it on this worker with the pool as its executor.
-let runExecutorJob: ctp_task_fn = { argument, status in
-    guard let argument else { return }
-    let job = unsafeBitCast(argument, to: UnownedJob.self) // UnownedJob is one pointer (checked in tests)
-    if status == 0, let executor = PoolShared.current?.taskExecutor {
-        job.runSynchronously(on: executor)
-    } else {
-        globalConcurrentExecutor.enqueue(job)
     }
 }

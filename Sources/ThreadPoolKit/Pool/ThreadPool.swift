@@ -1,4 +1,3 @@
-internal import CThreadPool
 import Synchronization
 
 /// A pool of worker threads that run closures, with the semantics of Python's
@@ -21,11 +20,11 @@ import Synchronization
 /// exit on their own once the queue is drained, the last one freeing the pool.
 public final class ThreadPool: Sendable {
     /// The largest `threads` a pool accepts.
-    public static let maximumThreadCount = Int(CTP_MAX_THREADS)
+    public static let maximumThreadCount = CPool.maximumThreadCount
 
     /// The C pool. It is thread-safe on its own (a mutex and a lock-free inbox for submits inside)
     /// and lives until `deinit`.
-    nonisolated(unsafe) let handle: OpaquePointer
+    let cPool: CPool
     /// What the workers share with the pool (initializer, finalizer, counters).
     @usableFromInline let shared: PoolShared
     /// The imap iterators that may still pull input, so that close() and terminate() reach them.
@@ -63,40 +62,17 @@ public final class ThreadPool: Sendable {
             throw .invalidThreadCount(threads)
         }
         let shared = PoolShared(name: name, initializer: initializer, finalizer: finalizer)
-        var options = ctp_options()
-        ctp_options_init(&options)
-        options.threads = UInt32(threads ?? 0)
-        options.initializer = initializer == nil ? nil : PoolShared.initializeWorker
-        options.finalizer = finalizer == nil ? nil : PoolShared.finalizeWorker
-        options.context = Unmanaged.passRetained(shared).toOpaque()
-        options.context_release = PoolShared.release
-
-        var pool: OpaquePointer?
-        let status: Int32
-        if let name {
-            status = name.withCString { prefix in
-                options.name_prefix = prefix // copied by ctp_pool_create
-                return ctp_pool_create(&options, &pool)
-            }
-        } else {
-            status = ctp_pool_create(&options, &pool)
-        }
-        guard status == 0, let pool else {
-            Unmanaged.passUnretained(shared).release() // on failure the context is still ours
-            if status == CTP_EINIT, let failure = shared.initializerFailure.withLock({ $0 }) {
-                throw .initializerFailed(worker: failure.worker, underlying: failure.error)
-            }
-            throw ThreadPoolError(status: status, function: status == CTP_EAGAIN ? "pthread_create" : "ctp_pool_create")
-        }
-        self.handle = pool
+        let cPool = try CPool.start(threads: threads, name: name, runsInitializer: initializer != nil,
+                                    runsFinalizer: finalizer != nil, shared: shared)
+        self.cPool = cPool
         self.shared = shared
-        self.threadCount = Int(ctp_pool_thread_count(pool))
+        self.threadCount = cPool.threadCount
         shared.taskExecutor = UnownedTaskExecutor(ordinary: self)
     }
 
     deinit {
         close() // lets imap iterators finish their input, as an explicit close() would
-        ctp_pool_destroy(handle)
+        cPool.destroy()
     }
 
     // MARK: Lifecycle
@@ -109,7 +85,7 @@ public final class ThreadPool: Sendable {
         for iterator in registry.withLock({ r in r.accepting = false; return Array(r.iterators.values) }) {
             iterator.drain(via: self)
         }
-        if ctp_pool_close(handle) == 0 {
+        if cPool.close() {
             _ = lifecycle.compareExchange(expected: Lifecycle.running.rawValue, desired: Lifecycle.closed.rawValue,
                                       ordering: .relaxed)
         }
@@ -128,7 +104,7 @@ public final class ThreadPool: Sendable {
             return Array(r.iterators.values)
         }
         for iterator in iterators { iterator.poolTerminated() }
-        ctp_pool_terminate(handle)
+        cPool.terminate()
     }
 
     /// Whether the pool still accepts work (neither `close()` nor `terminate()` has been called).
@@ -144,7 +120,7 @@ public final class ThreadPool: Sendable {
 
     /// Whether the calling thread is one of this pool's workers.
     var isCurrentWorker: Bool {
-        ctp_current_pool() == handle
+        cPool.isCurrentWorker
     }
 
     /// Adds an imap iterator to the registry. Throws ``ThreadPoolError/notRunning`` once close() or
@@ -179,8 +155,7 @@ public final class ThreadPool: Sendable {
 
     /// The blocking join, for ``join()`` and the thread that ``join()`` (async) starts.
     func joinBlocking() throws(ThreadPoolError) {
-        let status = ctp_pool_join(handle)
-        if status != 0 { throw ThreadPoolError(status: status, function: "ctp_pool_join") }
+        try cPool.join()
         shared.joinCallbacks() // every task has finished or been dropped: no callback can come after
     }
 
@@ -190,9 +165,8 @@ public final class ThreadPool: Sendable {
     /// pool's callback thread (index 0, named `"<name>-callbacks-1"`, or `"pool-callbacks-1"` for an
     /// unnamed pool).
     public static var currentWorker: WorkerInfo? {
-        let index = ctp_current_worker_index()
-        guard index >= 0, let name = ctp_current_worker_name() else { return nil }
-        return WorkerInfo(index: Int(index), name: String(cString: name))
+        guard let worker = CPool.currentWorker else { return nil }
+        return WorkerInfo(index: worker.index, name: worker.name)
     }
 
     /// Whether pools are closed and joined at normal process exit (true by default), so that a pool
@@ -204,8 +178,8 @@ public final class ThreadPool: Sendable {
     /// task may never return (a server loop): the process then exits without waiting, as it did
     /// before, and queued work is lost. The setting is process-wide and read at exit.
     public static var joinsAtExit: Bool {
-        get { ctp_joins_at_exit() != 0 }
-        set { ctp_set_join_at_exit(newValue ? 1 : 0) }
+        get { CPool.joinsAtExit }
+        set { CPool.joinsAtExit = newValue }
     }
 
     /// A snapshot of the pool's counters (see ``ThreadPoolStats`` for what each one counts).
@@ -215,19 +189,18 @@ public final class ThreadPool: Sendable {
         // declined. Read before the C snapshot, so that a task cancelled in between is queued or
         // declined there: counted at least once (see ThreadPoolStats), and the counts never decrease.
         let cancelledByCaller = shared.cancelledWhileQueued.load(ordering: .relaxed)
-        var counters = ctp_stats()
-        ctp_pool_stats(handle, &counters)
+        let counters = cPool.counters()
         // Cancelled by their callers and not yet taken off the C queue (negative when some were
         // cancelled and taken after the read above): not queued any more.
-        let cancelledStillQueued = cancelledByCaller - Int(counters.declined)
+        let cancelledStillQueued = cancelledByCaller - counters.declined
         return ThreadPoolStats(
-            threads: Int(counters.threads),
-            idle: Int(counters.idle),
-            queued: max(0, Int(counters.queued) - cancelledStillQueued),
-            running: Int(counters.running),
-            completed: Int(counters.completed),
+            threads: counters.threads,
+            idle: counters.idle,
+            queued: max(0, counters.queued - cancelledStillQueued),
+            running: counters.running,
+            completed: counters.completed,
             failed: shared.failed.load(ordering: .relaxed),
-            cancelled: Int(counters.cancelled) + cancelledByCaller)
+            cancelled: counters.cancelled + cancelledByCaller)
     }
 }
 

@@ -1,5 +1,3 @@
-internal import CThreadPool
-
 /// Lets a worker that must wait (for a result, a map, a broadcast) run its own pool's queued tasks
 /// instead of blocking: waiting from inside the pool then never deadlocks, however many workers
 /// wait, because the waiter runs the work it waits for (or the work that work waits for).
@@ -9,7 +7,6 @@ enum WorkerHelp {
     /// queued or the caller is not a worker.
     @usableFromInline
     static func helpOnce() -> Bool {
-        guard let pool = ctp_current_pool() else { return false }
-        return ctp_pool_help(pool) == 1
+        CPool.helpCurrentPool()
     }
 }

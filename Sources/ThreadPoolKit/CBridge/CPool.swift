@@ -1,0 +1,258 @@
+internal import CThreadPool
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// The only Swift file that talks to the C pool (CThreadPool): a typed wrapper over a `ctp_pool *`,
+// the mapping of every `CTP_E*` status to a ThreadPoolError, and the C entry points (trampolines)
+// through which the C pool calls back into Swift. Everything else in the module sees Swift types.
+
+/// A C pool (`ctp_pool *`). A value: copying it copies the pointer; the owner (``ThreadPool``, or
+/// ``PoolShared`` for the callback thread) destroys it once.
+struct CPool: @unchecked Sendable { // the C pool is thread-safe on its own: a mutex and a lock-free inbox inside
+    let pointer: OpaquePointer
+
+    /// The largest number of workers a pool accepts.
+    static let maximumThreadCount = Int(CTP_MAX_THREADS)
+
+    /// Starts `threads` workers (nil: the CPUs this process may run on). `shared` is the pool's
+    /// context: the C pool holds one reference to it and releases it when it frees the pool.
+    /// `name` prefixes the workers' names; the initializer and finalizer run through `shared`.
+    static func start(threads: Int?, name: String?, runsInitializer: Bool, runsFinalizer: Bool,
+                      shared: PoolShared) throws(ThreadPoolError) -> CPool {
+        var options = ctp_options()
+        ctp_options_init(&options)
+        options.threads = UInt32(threads ?? 0)
+        options.initializer = runsInitializer ? initializeWorker : nil
+        options.finalizer = runsFinalizer ? finalizeWorker : nil
+        options.context = Unmanaged.passRetained(shared).toOpaque()
+        options.context_release = releaseContext
+        let (status, pool) = create(&options, name: name)
+        guard status == 0, let pool else {
+            Unmanaged.passUnretained(shared).release() // on failure the context is still ours
+            if status == CTP_EINIT, let failure = shared.initializerFailure.withLock({ $0 }) {
+                throw .initializerFailed(worker: failure.worker, underlying: failure.error)
+            }
+            throw ThreadPoolError(status: status, function: status == CTP_EAGAIN ? "pthread_create" : "ctp_pool_create")
+        }
+        return CPool(pointer: pool)
+    }
+
+    /// A serial pool of one thread named "<name>-1", with no context: a pool's callback thread.
+    /// Nil if it could not start.
+    static func startSerial(name: String) -> CPool? {
+        var options = ctp_options()
+        ctp_options_init(&options)
+        options.threads = 1
+        let (status, pool) = create(&options, name: name)
+        guard status == 0, let pool else { return nil }
+        return CPool(pointer: pool)
+    }
+
+    private static func create(_ options: inout ctp_options, name: String?) -> (Int32, OpaquePointer?) {
+        var pool: OpaquePointer?
+        guard let name else { return (ctp_pool_create(&options, &pool), pool) }
+        let status = name.withCString { prefix in
+            options.name_prefix = prefix // copied by ctp_pool_create
+            return ctp_pool_create(&options, &pool)
+        }
+        return (status, pool)
+    }
+
+    var threadCount: Int { Int(ctp_pool_thread_count(pointer)) }
+
+    // MARK: Submitting
+
+    /// Queues `job` with the reference the queue holds; on failure that reference is given back and
+    /// nothing runs. The job runs through ``runJob``.
+    func submit(queueReference job: Unmanaged<_ThreadPoolJob>) throws(ThreadPoolError) {
+        let argument = job.toOpaque()
+        let status = ctp_pool_submit(pointer, runJob, argument)
+        if status != 0 {
+            Unmanaged<_ThreadPoolJob>.fromOpaque(argument).release()
+            throw ThreadPoolError(status: status, function: "ctp_pool_submit")
+        }
+    }
+
+    /// Queues `job` as `entries` entries of the shared queue (one lock acquisition), or once on every
+    /// worker when `broadcast` is true, holding one reference for all; on failure the reference is
+    /// given back and nothing is queued.
+    func submitShared(_ job: SharedJob, entries: Int, broadcast: Bool) throws(ThreadPoolError) {
+        let argument = Unmanaged.passRetained(job).toOpaque()
+        let status = broadcast
+            ? ctp_pool_broadcast(pointer, runSharedJob, argument)
+            : ctp_pool_submit_many(pointer, runSharedJob, argument, entries)
+        if status != 0 {
+            Unmanaged<SharedJob>.fromOpaque(argument).release()
+            throw ThreadPoolError(status: status, function: broadcast ? "ctp_pool_broadcast" : "ctp_pool_submit_many")
+        }
+    }
+
+    /// Queues a Swift concurrency job; false if the pool no longer accepts work.
+    func submit(_ job: UnownedJob) -> Bool {
+        ctp_pool_submit(pointer, runExecutorJob, unsafeBitCast(job, to: UnsafeMutableRawPointer.self)) == 0
+    }
+
+    /// Queues the delivery of a finished result's callbacks (on a pool's callback thread), with a
+    /// reference of its own; false (and the reference given back) if the pool no longer accepts work.
+    func submitCallbacks(of job: _ThreadPoolJob) -> Bool {
+        let argument = Unmanaged.passRetained(job).toOpaque()
+        if ctp_pool_submit(pointer, deliverCallbacksOfJob, argument) == 0 { return true }
+        Unmanaged<_ThreadPoolJob>.fromOpaque(argument).release()
+        return false
+    }
+
+    // MARK: Lifecycle
+
+    /// Stops accepting work; true if the pool was running until now.
+    @discardableResult
+    func close() -> Bool { ctp_pool_close(pointer) == 0 }
+
+    /// Stops accepting work and drops the queued tasks (each gets its cancellation call here).
+    func terminate() { _ = ctp_pool_terminate(pointer) }
+
+    /// Waits until every worker has exited.
+    func join() throws(ThreadPoolError) {
+        let status = ctp_pool_join(pointer)
+        if status != 0 { throw ThreadPoolError(status: status, function: "ctp_pool_join") }
+    }
+
+    /// Frees the pool (closing and joining it first; from one of its own workers, the last worker
+    /// to exit frees it).
+    func destroy() { ctp_pool_destroy(pointer) }
+
+    /// The C pool's counters, read together under its lock.
+    func counters() -> CPoolCounters {
+        var stats = ctp_stats()
+        _ = ctp_pool_stats(pointer, &stats)
+        return CPoolCounters(threads: Int(stats.threads), idle: Int(stats.idle), queued: Int(stats.queued),
+                             running: Int(stats.running), completed: Int(stats.completed),
+                             cancelled: Int(stats.cancelled), declined: Int(stats.declined))
+    }
+
+    // MARK: The calling thread
+
+    /// Whether the calling thread is one of this pool's workers.
+    var isCurrentWorker: Bool { ctp_current_pool() == pointer }
+
+    /// The calling worker's index and name, or nil off every pool's threads.
+    static var currentWorker: (index: Int, name: String)? {
+        let index = ctp_current_worker_index()
+        guard index >= 0, let name = ctp_current_worker_name() else { return nil }
+        return (Int(index), String(cString: name))
+    }
+
+    /// The context of the pool whose worker is calling, or nil off every pool's threads.
+    static var currentShared: PoolShared? {
+        guard let context = ctp_current_context() else { return nil }
+        return Unmanaged<PoolShared>.fromOpaque(context).takeUnretainedValue()
+    }
+
+    /// On a pool's worker, runs one queued task of that pool and returns true; false when nothing is
+    /// queued or the caller is not a worker.
+    static func helpCurrentPool() -> Bool {
+        guard let pool = ctp_current_pool() else { return false }
+        return ctp_pool_help(pool) == 1
+    }
+
+    /// Tells the C pool that the task it is calling did no work (see ``PoolShared/declineCurrentTask()``).
+    static func declineCurrentTask() { ctp_task_declined() }
+
+    /// The calling thread's slot for the recycler's magazine (see ``JobRecycler``).
+    static var threadSlot: UnsafeMutablePointer<UnsafeMutableRawPointer?> { ctp_thread_slot()! }
+
+    /// Whether pools are joined at process exit (see ``ThreadPool/joinsAtExit``).
+    static var joinsAtExit: Bool {
+        get { ctp_joins_at_exit() != 0 }
+        set { ctp_set_join_at_exit(newValue ? 1 : 0) }
+    }
+}
+
+/// What ``CPool/counters()`` reads.
+struct CPoolCounters {
+    var threads, idle, queued, running, completed, cancelled, declined: Int
+}
+
+extension ThreadPoolError {
+    /// The Swift error for a `CTP_E*` status returned by `function`.
+    init(status: Int32, function: String) {
+        switch status {
+        case CTP_ECLOSED: self = .notRunning
+        case CTP_ERUNNING: self = .stillRunning
+        case CTP_ECANCELED: self = .cancelled
+        case CTP_EDEADLK: self = .wouldDeadlock
+        case CTP_ENOMEM: self = .systemError(function: function, code: ENOMEM)
+        case CTP_EAGAIN: self = .systemError(function: function, code: EAGAIN)
+        default: self = .systemError(function: function, code: EINVAL)
+        }
+    }
+}
+
+// MARK: The C entry points
+
+/// Every job: takes back the reference the queue held. If that is the only one (the caller dropped its
+/// result before it ran), the job runs unobserved; if it is the last one once the job is done, the job
+/// is kept for reuse instead of being freed.
+private let runJob: ctp_task_fn = { argument, status in
+    guard let argument else { return }
+    var job = Unmanaged<_ThreadPoolJob>.fromOpaque(argument).takeRetainedValue()
+    var unreferenced = false
+    if status != 0 {
+        job.drop()
+    } else if JobRecycler.isUnreferenced(&job) {
+        unreferenced = job.runUnobserved()
+    } else {
+        job.run()
+    }
+    if unreferenced || JobRecycler.isUnreferenced(&job), let kind = job.resetForReuse() {
+        JobRecycler.keep(consume job, kind: kind)
+    }
+}
+
+/// A shared job's entries: borrow the queue's single reference (the job keeps itself alive until its
+/// last entry: no retain and release per entry).
+private let runSharedJob: ctp_task_fn = { argument, status in
+    guard let argument else { return }
+    Unmanaged<_ThreadPoolJob>.fromOpaque(argument)._withUnsafeGuaranteedRef { job in
+        if status == 0 {
+            job.run()
+        } else {
+            job.drop()
+        }
+    }
+}
+
+/// A callback delivery on the callback thread: takes back the queue's reference. Delivered even when
+/// the status says the callback pool dropped it: every callback runs once.
+private let deliverCallbacksOfJob: ctp_task_fn = { argument, _ in
+    guard let argument else { return }
+    Unmanaged<_ThreadPoolJob>.fromOpaque(argument).takeRetainedValue().deliverCallbacks()
+}
+
+/// A Swift concurrency job: runs on this worker with the pool as its executor; one the pool dropped
+/// runs on the global concurrent executor instead (a Swift task is never lost).
+private let runExecutorJob: ctp_task_fn = { argument, status in
+    guard let argument else { return }
+    let job = unsafeBitCast(argument, to: UnownedJob.self) // UnownedJob is one pointer (checked in tests)
+    if status == 0, let executor = CPool.currentShared?.taskExecutor {
+        job.runSynchronously(on: executor)
+    } else {
+        globalConcurrentExecutor.enqueue(job)
+    }
+}
+
+// `context` is always an unretained PoolShared.
+private let initializeWorker: ctp_init_fn = { context, index in
+    Unmanaged<PoolShared>.fromOpaque(context!).takeUnretainedValue().initialize(worker: Int(index))
+}
+private let finalizeWorker: ctp_fini_fn = { context, _ in
+    Unmanaged<PoolShared>.fromOpaque(context!).takeUnretainedValue().finalizer?()
+}
+private let releaseContext: @convention(c) (UnsafeMutableRawPointer?) -> Void = { context in
+    Unmanaged<PoolShared>.fromOpaque(context!).release()
+}
