@@ -359,6 +359,15 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
         while !isReady && WorkerHelp.helpOnce() {
             if let deadline, deadline.hasPassed { return isReady }
         }
+        // A result that comes within microseconds (a short task on a worker that is awake) is seen
+        // without the worker having to wake this thread; see SpinThenYield.
+        // (Not for a timeout shorter than the polling window, which the polling would overshoot.)
+        if timeout.map({ $0 >= SpinThenYield.pollWindow }) ?? true,
+           SpinThenYield.pollBeforeParking(until: { isReady }) {
+            return true
+        }
+        let parkedAt = monotonicNanoseconds()
+        defer { SpinThenYield.noteParkedWait(startedAt: parkedAt) }
         let lot = ParkingLot.shared
         let stripe = lot.stripe(for: self)
         return lot.withLock(stripe) {
