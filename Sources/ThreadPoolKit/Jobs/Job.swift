@@ -102,6 +102,12 @@ class SharedJob: _ThreadPoolJob, @unchecked Sendable {
         finishEntry()
     }
 
+    /// Runs one entry on the calling thread instead of queueing it (submit one entry fewer).
+    @usableFromInline
+    func runEntryHere() {
+        run()
+    }
+
     override func drop() {
         dropEntry()
         finishEntry()

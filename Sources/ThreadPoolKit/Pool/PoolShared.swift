@@ -17,6 +17,10 @@ final class PoolShared: Sendable {
     /// Tasks cancelled with `AsyncResult.cancel()` while queued. Each stays in the C queue until a
     /// worker or terminate() takes it, and the C pool then counts it as declined.
     let cancelledWhileQueued = Atomic<Int>(0)
+    /// Tasks a worker waiting for their result ran itself before any worker took them (see
+    /// `AsyncResult.runInlineIfOnOwnPool()`). Each stays in the C queue until a worker takes it, and
+    /// the C pool then counts it as declined.
+    let ranInline = Atomic<Int>(0)
     /// Test hook: called by `AsyncResult.cancel()` between its claim and its use of this object.
     nonisolated(unsafe) var afterCancelClaimed: (@Sendable () -> Void)?
 
@@ -59,6 +63,10 @@ final class PoolShared: Sendable {
     @usableFromInline
     func recordFailure() {
         failed.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    func recordInlineRun() {
+        ranInline.wrappingAdd(1, ordering: .relaxed)
     }
 
     func recordCancellation() {

@@ -173,7 +173,12 @@ extension ThreadPool {
         return try [T](unsafeUninitializedCapacity: items.count) { buffer, initialized in
             let job = MapJob(items: items, chunkSize: chunkSize ?? defaultChunkSize(for: items.count),
                              output: buffer.baseAddress!, shared: shared, workers: threadCount, transform: transform, callback: nil, errorCallback: nil)
-            try submitShared(job, entries: job.entries)
+            // On one of this pool's workers the caller is one of the entries, run here rather than
+            // queued: its own map then never waits behind other queued work (which the caller would
+            // run meanwhile, nesting unrelated work on its stack), and with one worker nothing is queued.
+            let inline = isCurrentWorker
+            try submitShared(job, entries: job.entries - (inline ? 1 : 0))
+            if inline { job.runEntryHere() }
             _ = try job.result.getBlocking(timeout: nil) // throws with every initialized element already deinitialized
             initialized = items.count
         }

@@ -119,6 +119,7 @@ public final class ThreadPool: Sendable {
     }
 
     /// Whether the calling thread is one of this pool's workers.
+    @usableFromInline
     var isCurrentWorker: Bool {
         cPool.isCurrentWorker
     }
@@ -184,21 +185,23 @@ public final class ThreadPool: Sendable {
 
     /// A snapshot of the pool's counters (see ``ThreadPoolStats`` for what each one counts).
     public var stats: ThreadPoolStats {
-        // A task cancelled with AsyncResult.cancel() counts as cancelled from that moment; it stays in
-        // the C queue until a worker or terminate() takes it, and the C pool then counts it as
-        // declined. Read before the C snapshot, so that a task cancelled in between is queued or
-        // declined there: counted at least once (see ThreadPoolStats), and the counts never decrease.
+        // A task cancelled with AsyncResult.cancel() counts as cancelled from that moment, and one a
+        // waiting worker ran itself as completed once it finished; either stays in the C queue until
+        // a worker or terminate() takes it, and the C pool then counts it as declined. Both counts
+        // are read before the C snapshot, so that a task cancelled or run in between is queued or
+        // declined there: counted at least once (see ThreadPoolStats), and no count decreases.
         let cancelledByCaller = shared.cancelledWhileQueued.load(ordering: .relaxed)
+        let ranInline = shared.ranInline.load(ordering: .relaxed)
         let counters = cPool.counters()
-        // Cancelled by their callers and not yet taken off the C queue (negative when some were
-        // cancelled and taken after the read above): not queued any more.
-        let cancelledStillQueued = cancelledByCaller - counters.declined
+        // Finished or cancelled but not yet taken off the C queue (negative when some were taken
+        // after the reads above): not queued any more.
+        let settledStillQueued = cancelledByCaller + ranInline - counters.declined
         return ThreadPoolStats(
             threads: counters.threads,
             idle: counters.idle,
-            queued: max(0, counters.queued - cancelledStillQueued),
+            queued: max(0, counters.queued - settledStillQueued),
             running: counters.running,
-            completed: counters.completed,
+            completed: counters.completed + ranInline,
             failed: shared.failed.load(ordering: .relaxed),
             cancelled: counters.cancelled + cancelledByCaller)
     }

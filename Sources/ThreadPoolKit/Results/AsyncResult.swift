@@ -288,6 +288,18 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
         finish(.failure(ThreadPoolError.cancelled))
     }
 
+    /// Runs the task on the calling thread if it is a worker of the result's pool and nobody has
+    /// started the task; true if the result is ready afterwards. Its queue entry stays queued until a
+    /// worker takes it and finds it claimed (see ``declineCancelled()``).
+    @usableFromInline
+    func runInlineIfOnOwnPool() -> Bool {
+        guard word.load(ordering: .relaxed) & Self.claimed == 0, let shared,
+              shared === PoolShared.current, claim() else { return false }
+        specialized(self, .run)
+        shared.recordInlineRun()
+        return isReady
+    }
+
     /// Takes ownership of the task; false when someone else already did.
     @usableFromInline
     func claim() -> Bool {
@@ -353,9 +365,14 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     @usableFromInline
     func waitBlocking(timeout: Duration?) -> Bool {
         if isReady { return true }
+        // On a worker of this result's pool, a task nobody has started runs here and now, on this
+        // stack, ahead of older queued tasks: fork-join code (a task waiting for the subtask it just
+        // submitted) then nests only as deep as its own recursion, not as deep as the queue is long.
+        if runInlineIfOnOwnPool() { return true }
         let deadline = timeout.map(Deadline.init(after:))
         // On a pool's worker, run that pool's queued tasks while waiting: the task this result waits
-        // for may be one of them, and every worker might be waiting like this one.
+        // for may be running on another worker and waiting for one of them, and every worker might be
+        // waiting like this one.
         while !isReady && WorkerHelp.helpOnce() {
             if let deadline, deadline.hasPassed { return isReady }
         }

@@ -1,0 +1,51 @@
+import Foundation
+import Testing
+@testable import ThreadPoolKit
+
+/// Recursion that waits on the pool: a waiting worker runs the subtask it waits for itself (when no
+/// worker has started it), so nesting follows the program's recursion, not the queue's length.
+@Suite("Recursion through the pool: no crash, no hang, correct results", .timeLimit(.minutes(2)))
+struct RecursionTests {
+    /// Sum of `range` by splitting it in two halves with `map` down to `leaf` items.
+    static func treeSum(_ pool: ThreadPool, _ range: Range<Int>, leaf: Int) throws -> Int {
+        if range.count <= leaf { return range.reduce(0, +) }
+        let middle = range.lowerBound + range.count / 2
+        let halves = [range.lowerBound..<middle, middle..<range.upperBound]
+        return try pool.map(halves, chunkSize: 1) { try treeSum(pool, $0, leaf: leaf) }.reduce(0, +)
+    }
+
+    static func fib(_ pool: ThreadPool, _ n: Int) throws -> Int {
+        if n < 2 { return n }
+        let first = try pool.applyAsync { try fib(pool, n - 1) }
+        let second = try pool.apply { try fib(pool, n - 2) }
+        return try first.get() + second
+    }
+
+    @Test("fib(27) through applyAsync and apply", arguments: [1, 2, 4])
+    func fibonacci(workers: Int) throws {
+        let name = uniqueName("fib")
+        let pool = try ThreadPool(threads: workers, name: name)
+        #expect(try pool.apply { try Self.fib(pool, 27) } == 196_418)
+        #expect(threadsNamed(name) == workers)
+        pool.close()
+        try pool.join()
+    }
+
+    @Test("100,000 flat tasks, each waiting for a subtask", arguments: [1, 2, 4])
+    func flatTasksWaitingForSubtasks(workers: Int) throws {
+        let name = uniqueName("flt")
+        let pool = try ThreadPool(threads: workers, name: name)
+        let results = try (0..<100_000).map { i in
+            try pool.applyAsync { try pool.apply { i * 2 } + 1 }
+        }
+        var sum = 0
+        for result in results { sum += try result.get() }
+        #expect(sum == (0..<100_000).reduce(0) { $0 + $1 * 2 + 1 })
+        #expect(threadsNamed(name) == workers)
+        let stats = pool.stats
+        pool.close()
+        try pool.join()
+        #expect(stats.completed == pool.stats.completed)
+        #expect(pool.stats.completed == 200_000 && pool.stats.queued == 0)
+    }
+}
