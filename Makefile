@@ -19,6 +19,8 @@ help:
 	@echo "make docs      build the DocC documentation (docs-check: fail on any warning)"
 	@echo "make examples  the SQLite and zlib per-worker examples (examples-test: their tests)"
 	@echo "make bench     the benchmarks against NIO, Dispatch and Swift concurrency (bench-quick: short)"
+	@echo "make format    format the Swift sources in place with swift format (.swift-format)"
+	@echo "make lint      swift format lint --strict: what format would change, and the lint rules' findings"
 	@echo "make clean     remove build products"
 
 demo:
@@ -116,3 +118,5 @@ clean:
 # examples, examples-test.
 -include scripts/examples.mk
 -include scripts/models.mk
+# Formatting (swift format, configured by .swift-format): format, lint.
+-include scripts/format.mk

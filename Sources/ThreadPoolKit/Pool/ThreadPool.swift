@@ -11,7 +11,7 @@ import Synchronization
 /// they were submitted; with more than one worker they may finish in any order.
 ///
 /// Lifecycle: ``close()`` stops new submissions and lets queued tasks run; ``terminate()`` stops new
-/// submissions and drops queued tasks (their results become ``ThreadPoolError/cancelled``); ``join()``
+/// submissions and drops queued tasks (their results become ``ThreadPoolError/cancelled``); ``join()-4pmv3``
 /// then waits for every worker to finish its finalizer and exit.
 ///
 /// Dropping the last reference: `deinit` closes the pool and joins it, so every queued task still runs
