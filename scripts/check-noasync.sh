@@ -20,3 +20,12 @@ while IFS=: read -r line api; do
   fi
 done < <(grep -nE '// expect: [A-Za-z]+$' "$snippet" | sed -E 's|^([0-9]+):.*// expect: (.*)$|\1:\2|')
 if [ "$failed" -ne 0 ]; then echo "$diagnostics"; exit 1; fi
+
+# Top-level code that awaits the pool must compile (no error) as a program's main.swift.
+toplevel=Tests/NoAsync/TopLevel/main.swift
+if errors=$(swiftc -typecheck -swift-version 6 -I "$bin/Modules" \
+    -Xcc -fmodule-map-file="$bin/CThreadPool.build/module.modulemap" -Xcc -ISources/CThreadPool/include \
+    "$toplevel" 2>&1 | grep "error:"); then
+  echo "FAIL top-level code awaiting the pool does not compile:"; echo "$errors"; exit 1
+fi
+echo "ok   top-level code in main.swift awaits the pool"

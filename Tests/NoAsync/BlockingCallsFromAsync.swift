@@ -10,7 +10,7 @@ func blockingCallsFromAsyncCode(pool: ThreadPool, result: AsyncResult<Int>, iter
     _ = result.wait() // expect: wait
     _ = try pool.apply { 1 } // expect: apply
     _ = try iterator.next(timeout: nil) // expect: next
-    _ = try withThreadPool(threads: 1) { (_: ThreadPool) -> Int in 1 } // expect: withThreadPool
+    _ = try withThreadPool(threads: 1) { pool in try pool.apply { 1 } } // expect: withThreadPool
     _ = try pool.map([1, 2]) { $0 } // expect: map
     _ = try pool.broadcast { $0.index } // expect: broadcast
     try pool.join() // expect: join

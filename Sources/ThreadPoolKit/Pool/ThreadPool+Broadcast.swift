@@ -42,6 +42,7 @@ extension ThreadPool {
     /// Called from one of the pool's own workers, that worker runs its own share while it waits.
     /// - Throws: the first error a worker's `body` threw (after every worker has run it);
     ///   ``ThreadPoolError/notRunning``; ``ThreadPoolError/cancelled`` if ``terminate()`` dropped it.
+    @_disfavoredOverload // async code and top-level code pick the async overload (ThreadPool+AsyncWaits.swift)
     @available(*, noasync, message: "blocks the thread; in async code use 'try await pool.broadcast { ... }', which suspends")
     public func broadcast<T: Sendable>(_ body: @escaping @Sendable (WorkerInfo) throws -> T) throws -> [T] {
         let job = BroadcastJob(threads: threadCount, body: body)

@@ -160,6 +160,7 @@ extension ThreadPool {
     ///   (before any work is queued); ``ThreadPoolError/notRunning``; ``ThreadPoolError/cancelled``
     ///   if ``terminate()`` dropped chunks.
     @inlinable
+    @_disfavoredOverload // async code and top-level code pick the async overload (ThreadPool+AsyncWaits.swift)
     @available(*, noasync, message: "blocks the thread; in async code use 'try await pool.map(...)', which suspends")
     public func map<S: Sequence, T: Sendable>(_ items: S, chunkSize: Int? = nil,
                                               _ transform: @escaping @Sendable (S.Element) throws -> T) throws -> [T]

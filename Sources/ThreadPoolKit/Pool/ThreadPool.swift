@@ -149,6 +149,7 @@ public final class ThreadPool: Sendable {
     /// finalizer that traps ends the process, as any trap does.
     /// - Throws: ``ThreadPoolError/stillRunning`` before ``close()`` or ``terminate()``;
     ///   ``ThreadPoolError/wouldDeadlock`` from one of the pool's own workers.
+    @_disfavoredOverload // async code and top-level code pick the async overload (ThreadPool+AsyncWaits.swift)
     @available(*, noasync, message: "blocks the thread until the workers exit; in async code use 'try await pool.join()'")
     public func join() throws(ThreadPoolError) {
         try joinBlocking()
