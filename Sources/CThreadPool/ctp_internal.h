@@ -3,50 +3,14 @@
 #define CTP_INTERNAL_H
 
 #include "CThreadPool.h"
+#include "fault_injection.h"
+#include "memory.h"
+#include "worker_names.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
-
-/* ---- Fault injection (fault_injection.c) -------------------------------------------------
-   Built only with -DCTP_FAULT_INJECTION (the C tests): then every allocation and thread creation
-   of the library goes through these, and a test can make the n-th next one fail. Without it they
-   are the plain libc calls. */
-#ifdef CTP_FAULT_INJECTION
-/* The n-th next call fails (1: the very next one); 0: none fails. Not thread-safe: arm them while
-   no pool is starting or growing. */
-extern unsigned ctp_fault_malloc_countdown;
-extern unsigned ctp_fault_thread_countdown;
-/* What the tests cannot see through the API: tasks terminate cancelled out of workers' batches. */
-extern atomic_ullong ctp_test_batched_cancels;
-/* Tasks taken into workers' batches that have not started (the API counts them as queued). */
-size_t ctp_test_batched(ctp_pool *pool);
-/* Parked and spinning workers, read without the lock (a test waits for a state with them). */
-void ctp_test_wake_state(ctp_pool *pool, unsigned *idle, unsigned *spinning_workers);
-void *ctp_fault_malloc(size_t size);
-void *ctp_fault_calloc(size_t count, size_t size);
-void *ctp_fault_aligned_zalloc(size_t alignment, size_t size);
-int ctp_fault_pthread_create(pthread_t *thread, const pthread_attr_t *attributes,
-                             void *(*start)(void *), void *argument);
-#define CTP_MALLOC(size) ctp_fault_malloc(size)
-#define CTP_CALLOC(count, size) ctp_fault_calloc(count, size)
-#define CTP_ALIGNED_ZALLOC(alignment, size) ctp_fault_aligned_zalloc(alignment, size)
-#define CTP_PTHREAD_CREATE(thread, attributes, start, argument) \
-    ctp_fault_pthread_create(thread, attributes, start, argument)
-#else
-#define CTP_MALLOC(size) malloc(size)
-#define CTP_CALLOC(count, size) calloc(count, size)
-#define CTP_ALIGNED_ZALLOC(alignment, size) ctp_aligned_zalloc(alignment, size)
-#define CTP_PTHREAD_CREATE(thread, attributes, start, argument) pthread_create(thread, attributes, start, argument)
-#endif
-
-/* The size of a cache line (on the targets that matter; a larger one only costs some padding). */
-#define CTP_CACHE_LINE 64
-
-/* `size` zeroed bytes aligned to `alignment` (a power of two), to be released with free(); NULL when
-   out of memory. In ring.c. */
-void *ctp_aligned_zalloc(size_t alignment, size_t size);
 
 /* ---- The task ring (ring.c) ------------------------------------------------------------- */
 
@@ -166,26 +130,5 @@ size_t ctp_inbox_pop(ctp_inbox *inbox, ctp_task *out, size_t max);
    With the pool's lock (the only consumer). CTP_ENOMEM when the ring could not grow (the rest stay in
    the inbox), else 0. */
 int ctp_inbox_drain(ctp_inbox *inbox, ctp_ring *ring);
-
-/* A hint to the CPU that the caller is spinning. */
-static inline void ctp_cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
-/* ---- Worker names (worker_names.c) ------------------------------------------------------ */
-
-/* Reserves `n` consecutive numbers of the process-wide "Thread-N" counter; returns the first. */
-unsigned long long ctp_names_reserve(unsigned n);
-/* "<prefix>-<number>", or "Thread-<number>" when prefix is NULL. malloc'd; NULL when out of memory. */
-char *ctp_name_make(const char *prefix, unsigned long long number);
-/* The length of the longest prefix of `name` that is at most `max_bytes` long and does not end
-   inside a UTF-8 sequence. */
-size_t ctp_name_cut(const char *name, size_t max_bytes);
-/* Sets the calling thread's OS name to `name`, cut to the 15 bytes Linux allows. */
-void ctp_name_set_os(const char *name);
 
 #endif /* CTP_INTERNAL_H */

@@ -19,7 +19,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 enum ctp_state { CTP_RUNNING, CTP_CLOSED, CTP_TERMINATED };
@@ -317,12 +316,6 @@ static void run_own(ctp_pool *pool, ctp_worker *self) {
     atomic_store_explicit(&self->has_own, false, memory_order_relaxed);
 }
 
-static unsigned long long monotonic_ns(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (unsigned long long)now.tv_sec * 1000000000ull + (unsigned long long)now.tv_nsec;
-}
-
 /* How many queued tasks a worker takes per lock acquisition. Taking several saves a lock round trip
    per task (and the contention that comes with it) when tasks are tiny, but a batch is run by one
    worker, so it must neither hold back work another worker could start nor change the order in
@@ -432,7 +425,7 @@ static void run_held(ctp_pool *pool, ctp_worker *self) {
     if (i >= count) unmark_running(self);
     pthread_mutex_unlock(&pool->lock);
     size_t ran = 0;
-    unsigned long long start = monotonic_ns();
+    unsigned long long start = ctp_monotonic_ns();
     for (size_t ahead = i; ahead < count && ahead < i + CTP_PREFETCH_DISTANCE; ahead++) prefetch_argument(self->held[ahead]);
     while (i < count) {
         if (i + CTP_PREFETCH_DISTANCE < count) prefetch_argument(self->held[i + CTP_PREFETCH_DISTANCE]);
@@ -451,7 +444,7 @@ static void run_held(ctp_pool *pool, ctp_worker *self) {
         i = atomic_fetch_add_explicit(&self->held_next, 1, memory_order_release);
         if (i >= count) unmark_running(self);
     }
-    if (ran > 0) adapt_batch(self, ran, monotonic_ns() - start);
+    if (ran > 0) adapt_batch(self, ran, ctp_monotonic_ns() - start);
     pthread_mutex_lock(&pool->lock);
     self->held_count = 0; /* every task claimed: nobody can take any */
 }
@@ -473,12 +466,12 @@ static void spin_for_work(ctp_pool *pool) {
     size_t seen_tail = pool->inbox.head;
     atomic_store_explicit(&pool->spinning, spinning(pool) + 1, memory_order_relaxed);
     pthread_mutex_unlock(&pool->lock);
-    unsigned long long deadline = monotonic_ns() + CTP_SPIN_NS;
+    unsigned long long deadline = ctp_monotonic_ns() + CTP_SPIN_NS;
     for (unsigned i = 1; atomic_load_explicit(&pool->events, memory_order_relaxed) == seen
                          && atomic_load_explicit(&pool->inbox.tail, memory_order_relaxed) == seen_tail; i++) {
         ctp_cpu_relax();
         if (i % 64 == 0) {
-            if (monotonic_ns() >= deadline) break;
+            if (ctp_monotonic_ns() >= deadline) break;
             /* Let a runnable thread of this CPU (the submitter, when workers and submitters outnumber
                the CPUs) have it: the spin is only worth it while the CPU would otherwise idle. */
             sched_yield();
@@ -512,7 +505,7 @@ static void worker_loop(ctp_pool *pool, ctp_worker *self) {
             run_own(pool, self);
         } else if (take_over(pool, self) || take_batch(pool, self, batch_size(pool, self))) {
             if (idle_since != 0) {
-                last_idle = monotonic_ns() - idle_since;
+                last_idle = ctp_monotonic_ns() - idle_since;
                 idle_since = 0;
             }
             run_held(pool, self);
@@ -526,7 +519,7 @@ static void worker_loop(ctp_pool *pool, ctp_worker *self) {
             return; /* closed or terminated, and drained */
         } else {
             found = false;
-            if (idle_since == 0) idle_since = monotonic_ns();
+            if (idle_since == 0) idle_since = ctp_monotonic_ns();
             if (!spun && spinning(pool) == 0 && last_idle <= CTP_SPIN_NS) {
                 spin_for_work(pool);
                 spun = true;

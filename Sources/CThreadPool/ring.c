@@ -1,4 +1,5 @@
 /* The task ring: a growable FIFO of (fn, arg) slots in a power-of-two array. */
+#define _GNU_SOURCE
 #include "ctp_internal.h"
 
 #include <stdint.h>
@@ -14,14 +15,6 @@ static size_t round_up_to_power_of_two(size_t n) {
         capacity *= 2;
     }
     return capacity;
-}
-
-void *ctp_aligned_zalloc(size_t alignment, size_t size) {
-    size_t rounded = (size + alignment - 1) & ~(alignment - 1); /* aligned_alloc wants a multiple */
-    if (rounded < size) return NULL;
-    void *memory = aligned_alloc(alignment, rounded);
-    if (memory != NULL) memset(memory, 0, rounded);
-    return memory;
 }
 
 int ctp_ring_init(ctp_ring *ring, size_t min_capacity) {
