@@ -1,9 +1,7 @@
 /* The pool: create / submit / close / terminate / join / destroy, and the worker loop.
  *
- * One mutex guards everything that changes, except the inbox: a submit leaves its task there without
- * the lock (inbox.c). Workers take tasks from the ring, then from the inbox; a full inbox, a bounded
- * queue, submit_many and a stopped pool take the lock and first drain the inbox into the ring, so the
- * two stay one first-in, first-out queue. Each worker parks on
+ * One mutex guards everything that changes, except the queue's inbox: a submit leaves its task there
+ * without the lock (queue.h). Each worker parks on
  * its own condition variable, listed on an idle stack, so a submit wakes exactly one idle worker, and
  * only when one is idle and no worker is polling for work (a worker that ran out of work may poll for
  * up to 10 us before it parks: see spin_for_work and worker_loop); state changes (close, terminate)
@@ -11,7 +9,10 @@
  * released.
  */
 #define _GNU_SOURCE
-#include "ctp_internal.h"
+#include "fault_injection.h"
+#include "memory.h"
+#include "queue.h"
+#include "worker_names.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -59,11 +60,11 @@ struct ctp_pool {
     /* What every submit and every batch touches comes first, together, so that a submit after a
        worker's batch misses as few cache lines as possible. */
     _Alignas(CTP_CACHE_LINE) pthread_mutex_t lock;
-    ctp_ring ring;            /* lock */
     enum ctp_state state;     /* lock */
     unsigned space_waiters;   /* lock: submitters blocked on `space` */
     unsigned *idle_stack;     /* lock: indices of parked workers, most recently parked last */
-    ctp_inbox inbox;          /* see ctp_internal.h; its tail is on a line of its own */
+    ctp_queue queue;          /* lock, but for pushes to its inbox (queue.h); its inbox's tail is on a
+                                 line of its own */
     /* Written under lock, read by every submit through the inbox, which wakes a worker only if one is
        parked and none spins: on a line of their own, which changes only when workers park or spin. */
     _Alignas(CTP_CACHE_LINE) atomic_uint idle_count; /* parked workers: the idle stack's size */
@@ -94,7 +95,6 @@ struct ctp_pool {
 
     /* Immutable after create. */
     unsigned threads;
-    size_t queue_limit;       /* 0: unbounded */
     ctp_init_fn initializer;
     ctp_fini_fn finalizer;
     void *context;
@@ -129,16 +129,10 @@ static void set_idle_count(ctp_pool *pool, unsigned count) {
     atomic_store_explicit(&pool->idle_count, count, memory_order_seq_cst);
 }
 
-/* Tasks in the shared queue: the ring and the inbox (counting any a submitter is still writing).
-   Called with the lock held. */
-static size_t queued_count(ctp_pool *pool) {
-    return pool->ring.count + ctp_inbox_count(&pool->inbox);
-}
-
 /* Workers spinning for work. Read without the lock by submits; written under it. Sequentially
    consistent: a submit through the inbox claims its slot (seq_cst) and then reads this, while a
-   spinner stores its end (the last store of spin_for_work, seq_cst) and then reads the inbox's tail (ctp_inbox_count,
-   seq_cst) before it parks or lets tasks wait; in the single total order one of the two sees the
+   spinner stores its end (the last store of spin_for_work, seq_cst) and then reads the inbox's tail
+   (ctp_queue_count, seq_cst) before it parks or lets tasks wait; in the single total order one of the two sees the
    other, so a task is never left queued with a worker parked and nobody on the way. (A relaxed pair
    lets the store sit in the spinner's store buffer, on x86 too: the submit then reads "a worker
    spins", wakes nobody, and the spinner misses the task.) */
@@ -248,8 +242,7 @@ static void pool_free(ctp_pool *pool) {
         ctp_ring_free(&pool->workers[i].own);
     }
     if (pool->context_release != NULL) pool->context_release(pool->context);
-    ctp_ring_free(&pool->ring);
-    ctp_inbox_free(&pool->inbox);
+    ctp_queue_free(&pool->queue);
     free(pool->idle_stack);
     pthread_cond_destroy(&pool->changed);
     pthread_cond_destroy(&pool->space);
@@ -331,8 +324,8 @@ static void run_own(ctp_pool *pool, ctp_worker *self) {
      cancels the tasks of every batch that have not started. */
 static size_t batch_size(ctp_pool *pool, const ctp_worker *self) {
     /* A bounded queue is backpressure: its capacity counts every task not started, so no batches. */
-    size_t queued = queued_count(pool);
-    if (pool->queue_limit != 0 || queued <= 1 || idle_count(pool) > 0) return 1;
+    size_t queued = ctp_queue_count(&pool->queue);
+    if (pool->queue.limit != 0 || queued <= 1 || idle_count(pool) > 0) return 1;
     size_t fair_share = (queued + pool->threads - 1) / pool->threads;
     return fair_share < self->batch_limit ? fair_share : self->batch_limit;
 }
@@ -382,11 +375,9 @@ static bool take_over(ctp_pool *pool, ctp_worker *self) {
     return false;
 }
 
-/* Takes up to `count` tasks off the shared queue as this worker's batch: from the ring, then (the
-   ring empty) from the inbox, whose tasks are newer. Called with the lock held. */
+/* Takes up to `count` tasks off the shared queue as this worker's batch. Called with the lock held. */
 static bool take_batch(ctp_pool *pool, ctp_worker *self, size_t count) {
-    size_t taken = ctp_ring_pop(&pool->ring, self->held, count);
-    if (taken < count) taken += ctp_inbox_pop(&pool->inbox, self->held + taken, count - taken);
+    size_t taken = ctp_queue_take(&pool->queue, self->held, count);
     if (taken == 0) return false;
     if (pool->space_waiters > 0) {
         if (taken == 1) pthread_cond_signal(&pool->space); else pthread_cond_broadcast(&pool->space);
@@ -395,7 +386,7 @@ static bool take_batch(ctp_pool *pool, ctp_worker *self, size_t count) {
     atomic_store_explicit(&self->held_next, 0, memory_order_relaxed);
     /* Submits skip waking anyone while a worker spins; if that left tasks queued and nobody on the
        way, wake a parked worker for them. */
-    if (queued_count(pool) > 0 && spinning(pool) == 0) wake_one_idle(pool);
+    if (ctp_queue_count(&pool->queue) > 0 && spinning(pool) == 0) wake_one_idle(pool);
     return true;
 }
 
@@ -459,16 +450,14 @@ static void run_held(ctp_pool *pool, ctp_worker *self) {
    for work again. */
 static void spin_for_work(ctp_pool *pool) {
     unsigned seen = atomic_load_explicit(&pool->events, memory_order_relaxed);
-    /* The position at which the caller found the inbox empty (the head moves only under the lock,
-       which is held): any push since then, even one made before this line, makes `tail` differ.
-       A snapshot of `tail` itself would hide a push made between the emptiness check and here, and
-       that task would wait out the whole spin while submits decline to wake anyone. */
-    size_t seen_tail = pool->inbox.head;
+    /* A push the mark missed would wait out the whole spin while submits decline to wake anyone:
+       see ctp_queue_push_mark. */
+    size_t mark = ctp_queue_push_mark(&pool->queue);
     atomic_store_explicit(&pool->spinning, spinning(pool) + 1, memory_order_relaxed);
     pthread_mutex_unlock(&pool->lock);
     unsigned long long deadline = ctp_monotonic_ns() + CTP_SPIN_NS;
     for (unsigned i = 1; atomic_load_explicit(&pool->events, memory_order_relaxed) == seen
-                         && atomic_load_explicit(&pool->inbox.tail, memory_order_relaxed) == seen_tail; i++) {
+                         && !ctp_queue_pushed_since(&pool->queue, mark); i++) {
         ctp_cpu_relax();
         if (i % 64 == 0) {
             if (ctp_monotonic_ns() >= deadline) break;
@@ -509,7 +498,7 @@ static void worker_loop(ctp_pool *pool, ctp_worker *self) {
                 idle_since = 0;
             }
             run_held(pool, self);
-        } else if (ctp_inbox_count(&pool->inbox) > 0) {
+        } else if (ctp_queue_count(&pool->queue) > 0) {
             /* A submitter has claimed a slot and not yet written its task: let it finish. (Once the
                pool stops, no slot can be claimed any more, so this ends.) */
             pthread_mutex_unlock(&pool->lock);
@@ -528,7 +517,7 @@ static void worker_loop(ctp_pool *pool, ctp_worker *self) {
                 pool->idle_stack[idle] = self->index;
                 self->parked = true;
                 set_idle_count(pool, idle + 1);
-                if (ctp_inbox_count(&pool->inbox) > 0) {
+                if (ctp_queue_count(&pool->queue) > 0) {
                     /* A task came through the inbox meanwhile: this worker is still on top of the
                        stack (the lock is held), so it takes itself off and takes the task. */
                     set_idle_count(pool, idle);
@@ -584,7 +573,7 @@ void ctp_options_init(ctp_options *options) {
 static void abandon_start(ctp_pool *pool, unsigned count) {
     pthread_mutex_lock(&pool->lock);
     pool->state = CTP_TERMINATED;
-    ctp_inbox_turn_off(&pool->inbox);
+    ctp_queue_close(&pool->queue);
     wake_all(pool);
     pthread_mutex_unlock(&pool->lock);
     for (unsigned i = 0; i < count; i++) pthread_join(pool->workers[i].thread, NULL);
@@ -608,7 +597,6 @@ int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
     ctp_pool *pool = CTP_ALIGNED_ZALLOC(CTP_CACHE_LINE, sizeof *pool + threads * sizeof(ctp_worker));
     if (pool == NULL) return CTP_ENOMEM;
     pool->threads = threads;
-    pool->queue_limit = options->queue_capacity;
     pool->initializer = options->initializer;
     pool->finalizer = options->finalizer;
     pool->context = options->context;
@@ -632,10 +620,7 @@ int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
     for (unsigned i = 0; i < threads; i++) pthread_cond_init(&pool->workers[i].wake, NULL);
 
     pool->idle_stack = CTP_MALLOC(threads * sizeof(unsigned));
-    int rc = pool->idle_stack == NULL ? CTP_ENOMEM : ctp_ring_init(&pool->ring, options->queue_capacity);
-    if (rc == 0) rc = ctp_inbox_init(&pool->inbox);
-    /* A bounded queue counts every task not started against its capacity: its submits take the lock. */
-    if (rc == 0 && pool->queue_limit != 0) ctp_inbox_turn_off(&pool->inbox);
+    int rc = pool->idle_stack == NULL ? CTP_ENOMEM : ctp_queue_init(&pool->queue, options->queue_capacity);
     unsigned long long first_number = options->name_prefix == NULL ? ctp_names_reserve(threads) : 1;
     for (unsigned i = 0; rc == 0 && i < threads; i++) {
         ctp_worker *worker = &pool->workers[i];
@@ -692,10 +677,10 @@ int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
 __attribute__((noinline))
 #endif
 static int wait_for_room(ctp_pool *pool, bool may_block) {
-    while (pool->state == CTP_RUNNING && pool->ring.count >= pool->queue_limit) {
+    while (pool->state == CTP_RUNNING && ctp_queue_full(&pool->queue)) {
         if (!may_block) return CTP_EAGAIN;
         ctp_task task;
-        if (ctp_self != NULL && ctp_self->pool == pool && ctp_ring_pop(&pool->ring, &task, 1) == 1) {
+        if (ctp_self != NULL && ctp_self->pool == pool && ctp_queue_take(&pool->queue, &task, 1) == 1) {
             /* A worker of this pool waiting for room could wait for itself (every worker may be
                here): it runs the oldest queued task instead, which makes the room. */
             run_task(pool, ctp_self, task);
@@ -708,17 +693,14 @@ static int wait_for_room(ctp_pool *pool, bool may_block) {
     return 0;
 }
 
-/* A submit that takes the lock: the inbox is full or off (the pool stopped, or its queue is bounded).
-   The inbox is drained first, so that the task goes after every task submitted before it. */
+/* A submit that takes the lock: the inbox is full or off (the pool stopped, or its queue is bounded). */
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
 static int submit_locked(ctp_pool *pool, ctp_task task, bool may_block) {
     pthread_mutex_lock(&pool->lock);
-    int rc = ctp_inbox_drain(&pool->inbox, &pool->ring);
-    if (rc == 0 && pool->queue_limit != 0) rc = wait_for_room(pool, may_block);
-    if (rc == 0 && pool->state != CTP_RUNNING) rc = CTP_ECLOSED;
-    if (rc == 0) rc = ctp_ring_push(&pool->ring, task);
+    int rc = pool->queue.limit != 0 ? wait_for_room(pool, may_block) : 0;
+    if (rc == 0) rc = ctp_queue_push(&pool->queue, task);
     ctp_worker *to_wake = rc == 0 ? worker_for_new_task(pool) : NULL;
     pthread_mutex_unlock(&pool->lock);
     /* Safe after unlocking: a worker and its condition variable live until the pool is freed,
@@ -741,7 +723,7 @@ static void wake_for_inbox(ctp_pool *pool) {
 static int submit(ctp_pool *pool, ctp_task_fn fn, void *arg, bool may_block) {
     if (pool == NULL || fn == NULL) return CTP_EINVAL;
     ctp_task task = { fn, arg };
-    if (!ctp_inbox_push(&pool->inbox, task)) return submit_locked(pool, task, may_block);
+    if (!ctp_queue_try_push(&pool->queue, task)) return submit_locked(pool, task, may_block);
     /* Sequentially consistent, after the push: see worker_loop's parking. */
     if (atomic_load_explicit(&pool->idle_count, memory_order_seq_cst) > 0 && spinning(pool) == 0) {
         wake_for_inbox(pool);
@@ -761,10 +743,7 @@ int ctp_pool_submit_many(ctp_pool *pool, ctp_task_fn fn, void *arg, size_t count
     if (pool == NULL || fn == NULL) return CTP_EINVAL;
     if (count == 0) return 0;
     pthread_mutex_lock(&pool->lock);
-    int rc = ctp_inbox_drain(&pool->inbox, &pool->ring); /* earlier submits first */
-    if (rc == 0 && pool->state != CTP_RUNNING) rc = CTP_ECLOSED;
-    if (rc == 0 && pool->queue_limit != 0 && count > pool->queue_limit - pool->ring.count) rc = CTP_EAGAIN;
-    if (rc == 0) rc = ctp_ring_push_copies(&pool->ring, (ctp_task){ fn, arg }, count);
+    int rc = ctp_queue_push_many(&pool->queue, (ctp_task){ fn, arg }, count);
     if (rc == 0) {
         note_event(pool);
         for (size_t i = 0; i < count && idle_count(pool) > 0; i++) wake_one_idle(pool);
@@ -806,7 +785,7 @@ int ctp_pool_help(ctp_pool *pool) {
     for (unsigned w = 0; !found && w < pool->threads; w++) {
         if (w != self->index) found = claim_held(&pool->workers[w], &task, 1) == 1;
     }
-    if (!found && (ctp_ring_pop(&pool->ring, &task, 1) == 1 || ctp_inbox_pop(&pool->inbox, &task, 1) == 1)) {
+    if (!found && ctp_queue_take(&pool->queue, &task, 1) == 1) {
         found = true;
         if (pool->space_waiters > 0) pthread_cond_signal(&pool->space);
     }
@@ -823,7 +802,7 @@ int ctp_pool_close(ctp_pool *pool) {
     int rc = pool->state == CTP_RUNNING ? 0 : CTP_ECLOSED;
     if (rc == 0) {
         pool->state = CTP_CLOSED;
-        ctp_inbox_turn_off(&pool->inbox);
+        ctp_queue_close(&pool->queue);
         wake_all(pool);
     }
     pthread_mutex_unlock(&pool->lock);
@@ -847,12 +826,11 @@ int ctp_pool_terminate(ctp_pool *pool) {
         return CTP_ECLOSED;
     }
     pool->state = CTP_TERMINATED;
-    ctp_inbox_turn_off(&pool->inbox);
+    ctp_queue_close(&pool->queue);
     /* Take the queued tasks, shared and per-worker; the pool keeps empty rings. (Without memory to
-       move the inbox's tasks to the ring, the workers run them: nothing is lost either way.) */
-    (void)ctp_inbox_drain(&pool->inbox, &pool->ring);
-    ctp_ring dropped = pool->ring;
-    pool->ring = (ctp_ring){ 0 };
+       move the inbox's tasks to the list, the workers run them: nothing is lost either way.) */
+    ctp_ring dropped = { 0 };
+    (void)ctp_queue_take_all(&pool->queue, &dropped);
     ctp_ring *dropped_own = CTP_CALLOC(pool->threads, sizeof(ctp_ring));
     for (unsigned i = 0; dropped_own != NULL && i < pool->threads; i++) {
         dropped_own[i] = pool->workers[i].own;
@@ -1012,7 +990,7 @@ int ctp_pool_stats(ctp_pool *pool, ctp_stats *out) {
     *out = (ctp_stats){
         .threads = pool->threads,
         .idle = idle_count(pool),
-        .queued = pool->ring.count + ctp_inbox_count(&pool->inbox) + queued_elsewhere,
+        .queued = ctp_queue_count(&pool->queue) + queued_elsewhere,
         .running = running,
         .completed = completed,
         .cancelled = cancelled,

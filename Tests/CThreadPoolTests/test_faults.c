@@ -1,12 +1,13 @@
 /*
  * Fault injection: thread creation and allocation failing inside the library (built with
- * -DCTP_FAULT_INJECTION, which routes them through ctp_fault_*; see ctp_internal.h). Each failure
+ * -DCTP_FAULT_INJECTION, which routes them through ctp_fault_*; see fault_injection.h). Each failure
  * must be a clean error: the typed code, nothing leaked (run under ASan), no thread left behind,
  * and no accepted task lost.
  */
 #define _GNU_SOURCE
 #include "CThreadPool.h"
-#include "ctp_internal.h"
+#include "fault_injection.h"
+#include "queue.h"
 
 #include <dirent.h>
 #include <pthread.h>

@@ -2,8 +2,7 @@
  *
  * Build (with every .c file of Sources/CThreadPool):
  *   gcc -std=c11 -Wall -Wextra -Werror -pthread -ISources/CThreadPool/include \
- *     Tests/CThreadPoolTests/test_pool.c Sources/CThreadPool/pool.c Sources/CThreadPool/ring.c \
- *     Sources/CThreadPool/worker_names.c -o /tmp/test_pool
+ *     Tests/CThreadPoolTests/test_pool.c $(find Sources/CThreadPool -name '*.c') -o /tmp/test_pool
  *
  * Prints one line per test; exits 1 on the first failed check. Waits for something to happen are
  * bounded (WAIT_SECONDS) and fail when the deadline passes; nothing sleeps in place of
