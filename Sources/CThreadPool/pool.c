@@ -132,43 +132,16 @@ void ctp_options_init(ctp_options *options) {
     if (options != NULL) memset(options, 0, sizeof *options);
 }
 
-/* Stops and joins the first `count` workers of a pool that failed to start, then frees it. */
-static void abandon_start(ctp_pool *pool, unsigned count) {
-    pthread_mutex_lock(&pool->lock);
-    pool->state = CTP_TERMINATED;
-    ctp_queue_close(&pool->queue);
-    wake_all(pool);
-    pthread_mutex_unlock(&pool->lock);
-    for (unsigned i = 0; i < count; i++) pthread_join(pool->workers[i].thread, NULL);
-    pool->context_release = NULL; /* on failure the caller keeps its context */
-    pool_free(pool);
+/* The number of workers `options` asks for: 0 means one per CPU this process may run on. */
+static unsigned requested_threads(const ctp_options *options) {
+    if (options->threads != 0) return options->threads;
+    unsigned cpus = available_cpus();
+    return cpus < CTP_MAX_THREADS ? cpus : CTP_MAX_THREADS;
 }
 
-int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
-    if (out == NULL) return CTP_EINVAL;
-    *out = NULL;
-    ctp_options defaults;
-    if (options == NULL) {
-        ctp_options_init(&defaults);
-        options = &defaults;
-    }
-    unsigned cpus = available_cpus();
-    unsigned threads = options->threads != 0 ? options->threads : cpus < CTP_MAX_THREADS ? cpus : CTP_MAX_THREADS;
-    if (threads > CTP_MAX_THREADS) return CTP_EINVAL;
-    if (options->stack_size != 0 && options->stack_size < (size_t)PTHREAD_STACK_MIN) return CTP_EINVAL;
-
-    ctp_pool *pool = CTP_ALIGNED_ZALLOC(CTP_CACHE_LINE, sizeof *pool + threads * sizeof(ctp_worker));
-    if (pool == NULL) return CTP_ENOMEM;
-    pool->threads = threads;
-    pool->initializer = options->initializer;
-    pool->finalizer = options->finalizer;
-    pool->context = options->context;
-    pool->context_release = options->context_release;
-    pool->live = threads;
-    pool->skip_join_at_exit = options->skip_join_at_exit != 0;
-
-    /* Everything below is undone by pool_free, which tolerates zeroed fields; the workers'
-       condition variables are initialized first so that it may destroy all of them. */
+/* Initializes the pool's lock and condition variables, the workers' included, so that pool_free
+   may destroy all of them. */
+static void init_sync(ctp_pool *pool) {
     pthread_mutexattr_t lock_attributes;
     pthread_mutexattr_init(&lock_attributes);
 #if defined(PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP)
@@ -180,49 +153,115 @@ int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
     pthread_mutexattr_destroy(&lock_attributes);
     pthread_cond_init(&pool->space, NULL);
     pthread_cond_init(&pool->changed, NULL);
-    for (unsigned i = 0; i < threads; i++) pthread_cond_init(&pool->workers[i].wake, NULL);
+    for (unsigned i = 0; i < pool->threads; i++) pthread_cond_init(&pool->workers[i].wake, NULL);
+}
 
-    pool->idle_stack = CTP_MALLOC(threads * sizeof(unsigned));
-    int rc = pool->idle_stack == NULL ? CTP_ENOMEM : ctp_queue_init(&pool->queue, options->queue_capacity);
-    unsigned long long first_number = options->name_prefix == NULL ? ctp_names_reserve(threads) : 1;
-    for (unsigned i = 0; rc == 0 && i < threads; i++) {
+/* Gives each worker its pool, index and name ("<prefix>-<i>", or "Thread-<n>" from `first_number`).
+   CTP_ENOMEM or 0. */
+static int init_workers(ctp_pool *pool, const char *prefix, unsigned long long first_number) {
+    for (unsigned i = 0; i < pool->threads; i++) {
         ctp_worker *worker = &pool->workers[i];
         worker->pool = pool;
         worker->index = i;
         worker->batch_limit = 1;
-        worker->name = ctp_name_make(options->name_prefix, first_number + i);
-        if (worker->name == NULL) rc = CTP_ENOMEM;
+        worker->name = ctp_name_make(prefix, first_number + i);
+        if (worker->name == NULL) return CTP_ENOMEM;
     }
+    return 0;
+}
+
+/* Step 1 of create: a pool of `threads` workers not yet started, with its locks, queue, idle stack
+   and worker names. CTP_ENOMEM: nothing is left allocated. */
+static int allocate_pool(const ctp_options *options, unsigned threads, ctp_pool **out) {
+    ctp_pool *pool = CTP_ALIGNED_ZALLOC(CTP_CACHE_LINE, sizeof *pool + threads * sizeof(ctp_worker));
+    if (pool == NULL) return CTP_ENOMEM;
+    pool->threads = threads;
+    pool->initializer = options->initializer;
+    pool->finalizer = options->finalizer;
+    pool->context = options->context;
+    pool->context_release = options->context_release;
+    pool->live = threads;
+    pool->skip_join_at_exit = options->skip_join_at_exit != 0;
+
+    /* Everything below is undone by pool_free, which tolerates zeroed fields. */
+    init_sync(pool);
+    pool->idle_stack = CTP_MALLOC(threads * sizeof(unsigned));
+    int rc = pool->idle_stack == NULL ? CTP_ENOMEM : ctp_queue_init(&pool->queue, options->queue_capacity);
+    /* The "Thread-N" numbers are taken whether or not the pool starts, as Python's are. */
+    unsigned long long first_number = options->name_prefix == NULL ? ctp_names_reserve(threads) : 1;
+    if (rc == 0) rc = init_workers(pool, options->name_prefix, first_number);
     if (rc != 0) {
-        pool->context_release = NULL;
+        pool->context_release = NULL; /* on failure the caller keeps its context */
         pool_free(pool);
         return rc;
     }
+    *out = pool;
+    return 0;
+}
 
+/* Step 2 of create: starts the workers' threads, with `stack_size` (0: the system default). Sets
+   *created to how many started: fewer than the pool's workers when a thread could not be created.
+   CTP_EINVAL when the stack size is refused (then none started), else 0. */
+static int start_workers(ctp_pool *pool, size_t stack_size, unsigned *created) {
     pthread_attr_t attributes;
     pthread_attr_init(&attributes);
-    if (options->stack_size != 0 && pthread_attr_setstacksize(&attributes, options->stack_size) != 0) {
+    if (stack_size != 0 && pthread_attr_setstacksize(&attributes, stack_size) != 0) {
         pthread_attr_destroy(&attributes);
-        pool->context_release = NULL;
-        pool_free(pool);
         return CTP_EINVAL;
     }
-    unsigned created = 0;
-    for (; created < threads; created++) {
-        if (CTP_PTHREAD_CREATE(&pool->workers[created].thread, &attributes, ctp_worker_main,
-                           &pool->workers[created]) != 0) break;
+    unsigned n = 0;
+    for (; n < pool->threads; n++) {
+        if (CTP_PTHREAD_CREATE(&pool->workers[n].thread, &attributes, ctp_worker_main, &pool->workers[n]) != 0) break;
     }
     pthread_attr_destroy(&attributes);
+    *created = n;
+    return 0;
+}
 
-    /* The start barrier: every created worker has run its initializer. */
+/* Step 3 of create, the start barrier: waits until each of the `created` workers has run its
+   initializer. CTP_EAGAIN when a thread could not be created, CTP_EINIT when an initializer failed,
+   else 0. */
+static int wait_at_start_barrier(ctp_pool *pool, unsigned created) {
     pthread_mutex_lock(&pool->lock);
     pool->live = created;
     while (pool->started < created) pthread_cond_wait(&pool->changed, &pool->lock);
-    bool failed = created < threads || pool->init_failures > 0;
+    int rc = created < pool->threads ? CTP_EAGAIN : pool->init_failures > 0 ? CTP_EINIT : 0;
     pthread_mutex_unlock(&pool->lock);
+    return rc;
+}
 
-    if (failed) {
-        rc = created < threads ? CTP_EAGAIN : CTP_EINIT;
+/* On a failed start: stops and joins the first `created` workers (their finalizers run), then frees
+   the pool, leaving the caller its context. */
+static void abandon_start(ctp_pool *pool, unsigned created) {
+    pthread_mutex_lock(&pool->lock);
+    pool->state = CTP_TERMINATED;
+    ctp_queue_close(&pool->queue);
+    wake_all(pool);
+    pthread_mutex_unlock(&pool->lock);
+    for (unsigned i = 0; i < created; i++) pthread_join(pool->workers[i].thread, NULL);
+    pool->context_release = NULL;
+    pool_free(pool);
+}
+
+int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
+    if (out == NULL) return CTP_EINVAL;
+    *out = NULL;
+    ctp_options defaults;
+    if (options == NULL) {
+        ctp_options_init(&defaults);
+        options = &defaults;
+    }
+    unsigned threads = requested_threads(options);
+    if (threads > CTP_MAX_THREADS) return CTP_EINVAL;
+    if (options->stack_size != 0 && options->stack_size < (size_t)PTHREAD_STACK_MIN) return CTP_EINVAL;
+
+    ctp_pool *pool;
+    int rc = allocate_pool(options, threads, &pool);
+    if (rc != 0) return rc;
+    unsigned created = 0;
+    rc = start_workers(pool, options->stack_size, &created);
+    if (rc == 0) rc = wait_at_start_barrier(pool, created);
+    if (rc != 0) {
         abandon_start(pool, created);
         return rc;
     }
@@ -353,13 +392,54 @@ int ctp_pool_close(ctp_pool *pool) {
     return rc;
 }
 
-/* Makes a dropped task's CTP_ECANCELED call, then counts it cancelled (or declined) before it stops
-   counting as queued. Without the lock. */
-static void cancel_dropped(ctp_pool *pool, ctp_task task) {
-    task.fn(task.arg, CTP_ECANCELED);
-    atomic_fetch_add_explicit(ctp_take_declined() ? &pool->declined : &pool->cancelled, 1, memory_order_relaxed);
-    /* Releasing: pairs with the acquiring load in ctp_pool_stats, which then sees the count above. */
-    atomic_fetch_sub_explicit(&pool->dropping, 1, memory_order_release);
+/* Takes every task that has not started off the pool, into one list, in the order they would have
+   started: each worker's broadcast tasks, the unstarted rest of each worker's batch, then the shared
+   queue. Called with the lock held, once the queue is closed.
+
+   The list is made with room for them all at once. Without memory for it, the list is the shared
+   queue's own ring (which needs none), and the broadcast and batch tasks stay with their workers, who
+   run them before they exit: either way every task gets exactly one call. */
+static ctp_ring collect_dropped(ctp_pool *pool) {
+    size_t ahead = 0; /* tasks that go ahead of the shared queue's */
+    for (unsigned i = 0; i < pool->threads; i++) {
+        ahead += pool->workers[i].own.count + ctp_worker_unstarted(&pool->workers[i]);
+    }
+    ctp_ring dropped = { 0 };
+    if (ahead > 0 && ctp_ring_init(&dropped, ahead + ctp_queue_count(&pool->queue)) == 0) {
+        /* Pushes cannot fail: the list has room for every task. */
+        ctp_task task;
+        for (unsigned i = 0; i < pool->threads; i++) {
+            while (ctp_ring_pop(&pool->workers[i].own, &task, 1) == 1) (void)ctp_ring_push(&dropped, task);
+        }
+        size_t batched = 0;
+        for (unsigned i = 0; i < pool->threads; i++) {
+            ctp_task held[CTP_BATCH_MAX];
+            size_t claimed = ctp_worker_claim_unstarted(&pool->workers[i], held, CTP_BATCH_MAX);
+            for (size_t k = 0; k < claimed; k++) (void)ctp_ring_push(&dropped, held[k]);
+            batched += claimed;
+        }
+#ifdef CTP_FAULT_INJECTION
+        atomic_fetch_add(&ctp_test_batched_cancels, batched);
+#else
+        (void)batched;
+#endif
+    }
+    /* Without memory to move the inbox's tasks to the list, the workers run them. */
+    (void)ctp_queue_take_all(&pool->queue, &dropped);
+    return dropped;
+}
+
+/* Makes each dropped task's CTP_ECANCELED call, then counts it cancelled (or declined) before it
+   stops counting as queued; frees the list. Without the lock. */
+static void cancel_dropped(ctp_pool *pool, ctp_ring *dropped) {
+    ctp_task task;
+    while (ctp_ring_pop(dropped, &task, 1) == 1) {
+        task.fn(task.arg, CTP_ECANCELED);
+        atomic_fetch_add_explicit(ctp_take_declined() ? &pool->declined : &pool->cancelled, 1, memory_order_relaxed);
+        /* Releasing: pairs with the acquiring load in ctp_pool_stats, which then sees the count above. */
+        atomic_fetch_sub_explicit(&pool->dropping, 1, memory_order_release);
+    }
+    ctp_ring_free(dropped);
 }
 
 int ctp_pool_terminate(ctp_pool *pool) {
@@ -371,45 +451,14 @@ int ctp_pool_terminate(ctp_pool *pool) {
     }
     pool->state = CTP_TERMINATED;
     ctp_queue_close(&pool->queue);
-    /* Take the queued tasks, shared and per-worker; the pool keeps empty rings. (Without memory to
-       move the inbox's tasks to the list, the workers run them: nothing is lost either way.) */
-    ctp_ring dropped = { 0 };
-    (void)ctp_queue_take_all(&pool->queue, &dropped);
-    ctp_ring *dropped_own = CTP_CALLOC(pool->threads, sizeof(ctp_ring));
-    for (unsigned i = 0; dropped_own != NULL && i < pool->threads; i++) {
-        dropped_own[i] = pool->workers[i].own;
-        pool->workers[i].own = (ctp_ring){ 0 };
-    }
-    /* And the tasks of the workers' batches that have not started. (Without memory for the list,
-       their workers run them: nothing is lost either way.) */
-    ctp_task *dropped_held = CTP_MALLOC((size_t)pool->threads * CTP_BATCH_MAX * sizeof(ctp_task));
-    size_t dropped_held_count = 0;
-    for (unsigned i = 0; dropped_held != NULL && i < pool->threads; i++) {
-        dropped_held_count += ctp_worker_claim_unstarted(&pool->workers[i], dropped_held + dropped_held_count, CTP_BATCH_MAX);
-    }
-#ifdef CTP_FAULT_INJECTION
-    atomic_fetch_add(&ctp_test_batched_cancels, dropped_held_count);
-#endif
+    ctp_ring dropped = collect_dropped(pool);
     /* Still counted as queued until each call returns: see cancel_dropped. */
-    size_t dropping = dropped.count + dropped_held_count;
-    for (unsigned i = 0; dropped_own != NULL && i < pool->threads; i++) dropping += dropped_own[i].count;
-    atomic_fetch_add_explicit(&pool->dropping, dropping, memory_order_relaxed);
+    atomic_fetch_add_explicit(&pool->dropping, dropped.count, memory_order_relaxed);
     pool->cancelling++;
     wake_all(pool);
     pthread_mutex_unlock(&pool->lock);
 
-    /* Without memory for the per-worker list, the workers run their broadcast tasks themselves
-       (they drain their own ring before exiting): nothing is lost either way. */
-    ctp_task task;
-    for (unsigned i = 0; dropped_own != NULL && i < pool->threads; i++) {
-        while (ctp_ring_pop(&dropped_own[i], &task, 1) == 1) cancel_dropped(pool, task);
-        ctp_ring_free(&dropped_own[i]);
-    }
-    free(dropped_own);
-    for (size_t i = 0; i < dropped_held_count; i++) cancel_dropped(pool, dropped_held[i]);
-    free(dropped_held);
-    while (ctp_ring_pop(&dropped, &task, 1) == 1) cancel_dropped(pool, task);
-    ctp_ring_free(&dropped);
+    cancel_dropped(pool, &dropped);
 
     pthread_mutex_lock(&pool->lock);
     pool->cancelling--;
