@@ -625,12 +625,6 @@ void *ctp_current_context(void) {
     return ctp_self != NULL ? ctp_self->pool->context : NULL;
 }
 
-static _Thread_local void *ctp_thread_slot_value;
-
-void **ctp_thread_slot(void) {
-    return &ctp_thread_slot_value;
-}
-
 const char *ctp_strerror(int code) {
     switch (code) {
     case 0: return "success";
@@ -641,7 +635,6 @@ const char *ctp_strerror(int code) {
     case CTP_EINIT: return "a worker's initializer failed";
     case CTP_EAGAIN: return "resource temporarily unavailable (thread creation failed or the queue is full)";
     case CTP_ECANCELED: return "the task was cancelled by terminate";
-    case CTP_ETIMEDOUT: return "timed out";
     case CTP_EDEADLK: return "would deadlock: called from one of the pool's own workers";
     default: return "unknown error";
     }

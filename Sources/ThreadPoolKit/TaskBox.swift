@@ -200,7 +200,6 @@ extension ThreadPoolError {
         switch status {
         case CTP_ECLOSED: self = .notRunning
         case CTP_ERUNNING: self = .stillRunning
-        case CTP_ETIMEDOUT: self = .timeout
         case CTP_ECANCELED: self = .cancelled
         case CTP_EDEADLK: self = .wouldDeadlock
         case CTP_ENOMEM: self = .systemError(function: function, code: ENOMEM)
