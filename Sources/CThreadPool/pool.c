@@ -15,19 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ---- small helpers ---------------------------------------------------------------------- */
-
-static unsigned available_cpus(void) {
-#if defined(__linux__)
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-        int n = CPU_COUNT(&set);
-        if (n > 0) return (unsigned)n;
-    }
-#endif
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (unsigned)n : 1u;
-}
+/* ---- waking workers ---------------------------------------------------------------------- */
 
 /* Wakes one particular worker if it is parked. Called with the lock held. */
 static void wake_worker(ctp_pool *pool, ctp_worker *worker) {
@@ -130,6 +118,18 @@ void ctp_pool_dispose(ctp_pool *pool) {
 
 void ctp_options_init(ctp_options *options) {
     if (options != NULL) memset(options, 0, sizeof *options);
+}
+
+static unsigned available_cpus(void) {
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return (unsigned)n;
+    }
+#endif
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1u;
 }
 
 /* The number of workers `options` asks for: 0 means one per CPU this process may run on. */
@@ -274,7 +274,7 @@ int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
 
 /* Waits until a bounded queue has room or the pool stops running: 0, or CTP_EAGAIN at once when the
    caller may not block. Called and returns with the lock held. Out of line: most pools are unbounded,
-   and inlined, its loop cost every submit 15 instructions (callgrind: ctp_pool_submit 162 -> 147). */
+   and their submits should not carry its loop. */
 CTP_NOINLINE
 static int wait_for_room(ctp_pool *pool, bool may_block) {
     while (pool->state == CTP_RUNNING && ctp_queue_full(&pool->queue)) {
@@ -293,7 +293,9 @@ static int wait_for_room(ctp_pool *pool, bool may_block) {
     return 0;
 }
 
-/* A submit that takes the lock: the inbox is full or off (the pool stopped, or its queue is bounded). */
+/* A submit that takes the lock: the inbox is full or off (the pool stopped, or its queue is bounded).
+   Out of line, as wake_for_inbox is, so that the lock-free path inlined into ctp_pool_submit stays
+   short. */
 CTP_NOINLINE
 static int submit_locked(ctp_pool *pool, ctp_task task, bool may_block) {
     pthread_mutex_lock(&pool->lock);
@@ -320,7 +322,7 @@ static int submit(ctp_pool *pool, ctp_task_fn fn, void *arg, bool may_block) {
     if (pool == NULL || fn == NULL) return CTP_EINVAL;
     ctp_task task = { fn, arg };
     if (!ctp_queue_try_push(&pool->queue, task)) return submit_locked(pool, task, may_block);
-    /* Sequentially consistent, after the push: see worker_loop's parking. */
+    /* Sequentially consistent, after the push: see ctp_worker_park_waiting_for_work (worker.c). */
     if (atomic_load_explicit(&pool->idle_count, memory_order_seq_cst) > 0 && spinning(pool) == 0) {
         wake_for_inbox(pool);
     }
@@ -559,7 +561,6 @@ int ctp_pool_thread_count(const ctp_pool *pool) {
     return pool == NULL ? CTP_EINVAL : (int)pool->threads;
 }
 
-
 int ctp_pool_stats(ctp_pool *pool, ctp_stats *out) {
     if (pool == NULL || out == NULL) return CTP_EINVAL;
     pthread_mutex_lock(&pool->lock);
@@ -604,6 +605,8 @@ size_t ctp_test_batched(ctp_pool *pool) {
     return count;
 }
 #endif
+
+/* ---- the calling worker ------------------------------------------------------------------ */
 
 void ctp_task_declined(void) {
     ctp_declined_flag = true;

@@ -24,7 +24,8 @@ _Thread_local bool ctp_declined_flag;
 
 /* Counts the calling worker as running one more task. Done before the task is claimed (under the
    lock, or before the claim that releases it: see run_held), so that the stats, taken under the lock,
-   never see a task that is neither queued nor running (a test waiting for an idle pool saw one). */
+   never see a task that is neither queued nor running: a caller waiting for the pool to be idle would
+   take that gap for the end of the work. */
 static void mark_running(ctp_worker *self) {
     unsigned busy = atomic_load_explicit(&self->busy, memory_order_relaxed);
     atomic_store_explicit(&self->busy, busy + 1, memory_order_relaxed);
@@ -147,8 +148,8 @@ static bool take_batch(ctp_pool *pool, ctp_worker *self, size_t count) {
 /* Starts moving what a queued task's argument points to into this core's cache, for writing, a few
    tasks before it runs. A task's argument is typically an object that its submitter has just written
    (a Swift job: its closure, its result's state) and that the task reads and writes first thing:
-   without this, every tiny task began with a wait for those cache lines to come over from the
-   submitting core (a fifth of a worker's time in a stream of tiny Swift tasks). A prefetch never
+   without this, a tiny task starts with a wait for those cache lines to come over from the
+   submitting core, and a stream of tiny tasks spends much of its time waiting. A prefetch never
    faults, whatever the argument is. */
 static inline void prefetch_argument(ctp_task task) {
 #if defined(__GNUC__)
@@ -220,9 +221,8 @@ bool ctp_worker_help(ctp_pool *pool, ctp_worker *self) {
    in quick succession are then taken without the submitter paying for a futex wake and the worker
    for a sleep and a context switch, which cost several microseconds each. One worker at a time
    spins, so an idle pool burns at most one core for that long, and it yields the CPU every 64
-   polls, so a spin never delays a thread that has work (with 2 workers and a submitter on 2 CPUs,
-   tiny tasks went from 168 to 129 ns each). Called and returns with the lock held; the caller looks
-   for work again. */
+   polls, so a spin never delays a thread that has work. Called and returns with the lock held; the
+   caller looks for work again. */
 static void spin_for_work(ctp_pool *pool) {
     unsigned seen = atomic_load_explicit(&pool->events, memory_order_relaxed);
     /* A push the mark missed would wait out the whole spin while submits decline to wake anyone:
@@ -296,11 +296,10 @@ static void end_idle_spell(idle_spells *idle) {
 
 /* With nothing to do: spins (spin_for_work) if this worker has not spun since it last found work, no
    other worker spins, and its last idle spell was short enough for a spin to have caught the next
-   task; else parks. When tasks come far apart, spinning only burns the core, and parking at once
-   wakes faster (on this project's 2-vCPU VM an idle wake took ~3 us without the spin and ~9.5 us
-   with it). The first spell of a burst is long, so the first wake of a burst parks again; the next
-   short spell turns spinning back on. Called and returns with the lock held; the caller looks for
-   work again. */
+   task; else parks. When tasks come far apart, spinning only burns the core, and a worker that parks
+   at once wakes faster than one that spun first. The first spell of a burst is long, so the first
+   wake of a burst parks again; the next short spell turns spinning back on. Called and returns with
+   the lock held; the caller looks for work again. */
 static void wait_for_work(ctp_pool *pool, ctp_worker *self, idle_spells *idle) {
     if (idle->since == 0) idle->since = ctp_monotonic_ns();
     if (!idle->spun && spinning(pool) == 0 && idle->last <= CTP_SPIN_NS) {
