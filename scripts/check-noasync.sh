@@ -9,7 +9,7 @@ SWIFT=${SWIFT:-swift}
 bin=$($SWIFT build --show-bin-path)
 snippet=Tests/NoAsync/BlockingCallsFromAsync.swift
 diagnostics=$(swiftc -typecheck -swift-version 6 -I "$bin/Modules" \
-  -Xcc -fmodule-map-file="$bin/CThreadPool.build/module.modulemap" -Xcc -ISources/CThreadPool/include \
+  -Xcc -fmodule-map-file=Sources/CThreadPool/include/module.modulemap -Xcc -ISources/CThreadPool/include \
   "$snippet" 2>&1 || true)
 failed=0
 while IFS=: read -r line api; do
@@ -24,7 +24,7 @@ if [ "$failed" -ne 0 ]; then echo "$diagnostics"; exit 1; fi
 # Top-level code that awaits the pool must compile (no error) as a program's main.swift.
 toplevel=Tests/NoAsync/TopLevel/main.swift
 if errors=$(swiftc -typecheck -swift-version 6 -I "$bin/Modules" \
-    -Xcc -fmodule-map-file="$bin/CThreadPool.build/module.modulemap" -Xcc -ISources/CThreadPool/include \
+    -Xcc -fmodule-map-file=Sources/CThreadPool/include/module.modulemap -Xcc -ISources/CThreadPool/include \
     "$toplevel" 2>&1 | grep "error:"); then
   echo "FAIL top-level code awaiting the pool does not compile:"; echo "$errors"; exit 1
 fi

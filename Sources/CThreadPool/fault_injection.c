@@ -1,5 +1,6 @@
-/* Fault injection for the C tests (built with -DCTP_FAULT_INJECTION; see ctp_internal.h). */
-#include "ctp_internal.h"
+/* Fault injection for the C tests (built with -DCTP_FAULT_INJECTION; see fault_injection.h). */
+#define _GNU_SOURCE
+#include "fault_injection.h"
 
 #ifdef CTP_FAULT_INJECTION
 #include <errno.h>

@@ -1,17 +1,11 @@
-/* The pool: create / submit / close / terminate / join / destroy, and the worker loop.
- *
- * One mutex guards everything that changes, except the inbox: a submit leaves its task there without
- * the lock (inbox.c). Workers take tasks from the ring, then from the inbox; a full inbox, a bounded
- * queue, submit_many and a stopped pool take the lock and first drain the inbox into the ring, so the
- * two stay one first-in, first-out queue. Each worker parks on
- * its own condition variable, listed on an idle stack, so a submit wakes exactly one idle worker, and
- * only when one is idle and no worker is polling for work (a worker that ran out of work may poll for
- * up to 10 us before it parks: see spin_for_work and worker_loop); state changes (close, terminate)
- * wake them all. User code (tasks, initializers, finalizers, cancellations) always runs with the lock
- * released.
+/* The pool's public API and lifecycle: create, submit, broadcast, help, close, terminate, join,
+ * destroy, the pools joined at process exit, stats and the calling worker's queries. The queue is
+ * queue.c's, the worker threads are worker.c's; what they share is in pool_internal.h.
  */
 #define _GNU_SOURCE
-#include "ctp_internal.h"
+#include "fault_injection.h"
+#include "pool_internal.h"
+#include "worker_names.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -19,151 +13,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-enum ctp_state { CTP_RUNNING, CTP_CLOSED, CTP_TERMINATED };
-
-/* How many queued tasks a worker takes per lock acquisition, at most: see batch_size(). */
-enum { CTP_BATCH_MAX = 32, CTP_BATCH_TARGET_NS = 4000 };
-/* How many tasks ahead of the one it runs a worker prefetches: see prefetch_argument(). */
-enum { CTP_PREFETCH_DISTANCE = 4 };
-/* How long a worker that ran out of work polls for more before it parks: see spin_for_work(). */
-enum { CTP_SPIN_NS = 10000 };
-enum ctp_join_state { CTP_JOIN_NONE, CTP_JOIN_IN_PROGRESS, CTP_JOIN_DONE };
-
-typedef struct ctp_worker {
-    /* Aligned to a cache line: each worker writes its own counters on every task. */
-    _Alignas(CTP_CACHE_LINE) ctp_pool *pool; /* immutable */
-    pthread_t thread;         /* written by create before the worker can be joined */
-    unsigned index;           /* immutable, 0-based */
-    char *name;               /* immutable, malloc'd */
-    pthread_cond_t wake;      /* signalled when `parked` is cleared */
-    bool parked;              /* pool->lock: on the idle stack, waiting for work or a state change */
-    ctp_ring own;             /* pool->lock: broadcast tasks for this worker only, run before the shared queue */
-    atomic_bool has_own;      /* written under pool->lock: own is not empty (read between batch tasks) */
-    size_t batch_limit;       /* this worker's thread only: see batch_size() */
-    /* The batch this worker is running: tasks it took off the queue, or took over from another
-       worker's batch. Filled under pool->lock while no task of it is unclaimed; each task is claimed
-       once through held_next (the owner without the lock, anyone else with it), so that another
-       worker or terminate can take tasks that have not started. */
-    ctp_task held[CTP_BATCH_MAX];
-    size_t held_count;        /* written by the owner under pool->lock */
-    atomic_size_t held_next;
-    /* Written by this worker's thread only (so no read-modify-write is needed), read by stats. */
-    atomic_uint busy;         /* tasks this thread is running (more than one while it helps) */
-    atomic_ullong done;       /* tasks this thread has run to the end, except declined ones */
-    atomic_ullong declined;   /* tasks this thread ran that called ctp_task_declined */
-} ctp_worker;
-
-struct ctp_pool {
-    /* What every submit and every batch touches comes first, together, so that a submit after a
-       worker's batch misses as few cache lines as possible. */
-    _Alignas(CTP_CACHE_LINE) pthread_mutex_t lock;
-    ctp_ring ring;            /* lock */
-    enum ctp_state state;     /* lock */
-    unsigned space_waiters;   /* lock: submitters blocked on `space` */
-    unsigned *idle_stack;     /* lock: indices of parked workers, most recently parked last */
-    ctp_inbox inbox;          /* see ctp_internal.h; its tail is on a line of its own */
-    /* Written under lock, read by every submit through the inbox, which wakes a worker only if one is
-       parked and none spins: on a line of their own, which changes only when workers park or spin. */
-    _Alignas(CTP_CACHE_LINE) atomic_uint idle_count; /* parked workers: the idle stack's size */
-    atomic_uint spinning;     /* workers in spin_for_work (at most one) */
-    /* Written under lock: bumped by every push under the lock and every state change. On a line of
-       its own, since a spinning worker reads it over and over. */
-    _Alignas(CTP_CACHE_LINE) atomic_uint events;
-
-    pthread_cond_t space;     /* submitters waiting for room in a bounded queue */
-    pthread_cond_t changed;   /* the start barrier, join and terminate's cancellations progressing */
-    unsigned started;         /* lock: workers whose initializer has returned */
-    unsigned init_failures;   /* lock */
-    unsigned live;            /* lock: workers that have not finished exiting */
-    /* Tasks terminate took off the queues whose CTP_ECANCELED call has not returned (stats count them
-       as queued), and those whose call has, by how it ended. Decremented after the count it moves to
-       is incremented (release; stats acquires it first), so stats never miss a task. */
-    atomic_size_t dropping;
-    atomic_ullong cancelled;
-    atomic_ullong declined;
-    unsigned cancelling;      /* lock: terminate calls still making CTP_ECANCELED calls */
-    enum ctp_join_state join_state; /* lock */
-    bool detached;            /* lock: destroyed from a worker; the last worker out frees the pool */
-    unsigned exit_holds;      /* lock: joins at process exit in progress (see join_pools_at_exit) */
-    /* registry_lock: the process-wide list of pools that join_pools_at_exit walks. */
-    ctp_pool *registry_prev, *registry_next;
-    bool exit_visited;        /* registry_lock */
-    bool skip_join_at_exit;   /* immutable */
-
-    /* Immutable after create. */
-    unsigned threads;
-    size_t queue_limit;       /* 0: unbounded */
-    ctp_init_fn initializer;
-    ctp_fini_fn finalizer;
-    void *context;
-    void (*context_release)(void *context);
-    ctp_worker workers[];
-};
-
-/* The worker running on this thread, or NULL off every pool. */
-static _Thread_local ctp_worker *ctp_self;
-
-/* ---- small helpers ---------------------------------------------------------------------- */
-
-static unsigned available_cpus(void) {
-#if defined(__linux__)
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-        int n = CPU_COUNT(&set);
-        if (n > 0) return (unsigned)n;
-    }
-#endif
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (unsigned)n : 1u;
-}
-
-/* Parked workers. Called with the lock held. */
-static unsigned idle_count(const ctp_pool *pool) {
-    return atomic_load_explicit(&pool->idle_count, memory_order_relaxed);
-}
-
-/* Sets the number of parked workers. Sequentially consistent: see worker_loop. With the lock held. */
-static void set_idle_count(ctp_pool *pool, unsigned count) {
-    atomic_store_explicit(&pool->idle_count, count, memory_order_seq_cst);
-}
-
-/* Tasks in the shared queue: the ring and the inbox (counting any a submitter is still writing).
-   Called with the lock held. */
-static size_t queued_count(ctp_pool *pool) {
-    return pool->ring.count + ctp_inbox_count(&pool->inbox);
-}
-
-/* Workers spinning for work. Read without the lock by submits; written under it. Sequentially
-   consistent: a submit through the inbox claims its slot (seq_cst) and then reads this, while a
-   spinner stores its end (the last store of spin_for_work, seq_cst) and then reads the inbox's tail (ctp_inbox_count,
-   seq_cst) before it parks or lets tasks wait; in the single total order one of the two sees the
-   other, so a task is never left queued with a worker parked and nobody on the way. (A relaxed pair
-   lets the store sit in the spinner's store buffer, on x86 too: the submit then reads "a worker
-   spins", wakes nobody, and the spinner misses the task.) */
-static unsigned spinning(const ctp_pool *pool) {
-    return atomic_load_explicit(&pool->spinning, memory_order_seq_cst);
-}
-
-/* Unparks the most recently parked worker, if any, and returns it: the caller signals its `wake`
-   after unlocking, so that the worker does not wake only to block on the lock. Called with the lock
-   held. */
-static ctp_worker *unpark_one(ctp_pool *pool) {
-    unsigned idle = idle_count(pool);
-    if (idle == 0) return NULL;
-    set_idle_count(pool, idle - 1);
-    ctp_worker *worker = &pool->workers[pool->idle_stack[idle - 1]];
-    worker->parked = false;
-    return worker;
-}
-
-/* Wakes one parked worker, if any, signalling with the lock held (for the rare paths). */
-static void wake_one_idle(ctp_pool *pool) {
-    ctp_worker *worker = unpark_one(pool);
-    if (worker != NULL) pthread_cond_signal(&worker->wake);
-}
+/* ---- waking workers ---------------------------------------------------------------------- */
 
 /* Wakes one particular worker if it is parked. Called with the lock held. */
 static void wake_worker(ctp_pool *pool, ctp_worker *worker) {
@@ -249,8 +101,7 @@ static void pool_free(ctp_pool *pool) {
         ctp_ring_free(&pool->workers[i].own);
     }
     if (pool->context_release != NULL) pool->context_release(pool->context);
-    ctp_ring_free(&pool->ring);
-    ctp_inbox_free(&pool->inbox);
+    ctp_queue_free(&pool->queue);
     free(pool->idle_stack);
     pthread_cond_destroy(&pool->changed);
     pthread_cond_destroy(&pool->space);
@@ -258,327 +109,9 @@ static void pool_free(ctp_pool *pool) {
     free(pool);
 }
 
-/* ---- the worker ------------------------------------------------------------------------- */
-
-/* Counts the calling worker as running one more task. Done before the task is claimed (under the
-   lock, or before the claim that releases it: see run_held), so that the stats, taken under the lock,
-   never see a task that is neither queued nor running (a test waiting for an idle pool saw one). */
-static void mark_running(ctp_worker *self) {
-    unsigned busy = atomic_load_explicit(&self->busy, memory_order_relaxed);
-    atomic_store_explicit(&self->busy, busy + 1, memory_order_relaxed);
-}
-
-/* Releasing: stats() acquires `busy` before it reads `done`, so it sees a finished task's count. */
-static void unmark_running(ctp_worker *self) {
-    unsigned busy = atomic_load_explicit(&self->busy, memory_order_relaxed);
-    atomic_store_explicit(&self->busy, busy - 1, memory_order_release);
-}
-
-/* Set by ctp_task_declined inside a task function; read and cleared by whoever made the call. */
-static _Thread_local bool ctp_declined_flag;
-
-void ctp_task_declined(void) {
-    ctp_declined_flag = true;
-}
-
-/* Whether the task function that just returned on this thread declined; clears the flag. */
-static bool take_declined(void) {
-    bool declined = ctp_declined_flag;
-    ctp_declined_flag = false;
-    return declined;
-}
-
-/* Adds one to a counter that only the calling thread writes. */
-static void count_own(atomic_ullong *counter) {
-    atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + 1, memory_order_relaxed);
-}
-
-/* Runs one task that the caller has marked running, without the lock; then counts it done (or
-   declined), before it stops counting as running (for a moment it is both: never neither). */
-static void run_marked(ctp_worker *self, ctp_task task) {
-    task.fn(task.arg, 0);
-    count_own(take_declined() ? &self->declined : &self->done);
-    unmark_running(self);
-}
-
-/* Runs one task, taken off a queue under the lock, with the lock released. Called and returns with
-   the lock held. */
-static void run_task(ctp_pool *pool, ctp_worker *self, ctp_task task) {
-    mark_running(self);
-    pthread_mutex_unlock(&pool->lock);
-    run_marked(self, task);
-    pthread_mutex_lock(&pool->lock);
-}
-
-/* Runs this worker's broadcast tasks. Called and returns with the lock held. */
-static void run_own(ctp_pool *pool, ctp_worker *self) {
-    ctp_task task;
-    while (ctp_ring_pop(&self->own, &task, 1) == 1) run_task(pool, self, task);
-    atomic_store_explicit(&self->has_own, false, memory_order_relaxed);
-}
-
-static unsigned long long monotonic_ns(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (unsigned long long)now.tv_sec * 1000000000ull + (unsigned long long)now.tv_nsec;
-}
-
-/* How many queued tasks a worker takes per lock acquisition. Taking several saves a lock round trip
-   per task (and the contention that comes with it) when tasks are tiny, but a batch is run by one
-   worker, so it must neither hold back work another worker could start nor change the order in
-   which tasks start:
-   - a batch is taken only while no worker is idle, and a worker looking for work takes over half of
-     the unstarted tasks of another worker's batch before it takes anything newer from the shared
-     queue (take_over), so tasks start in submission order and none waits behind a blocked one while
-     a worker could run it;
-   - it is sized to run for about CTP_BATCH_TARGET_NS (learned from the previous batch) and never
-     more than a fair share of the queue, so tasks longer than that are taken one at a time;
-   - a worker runs its broadcast tasks between the tasks of its batch;
-   - a worker waiting inside a task runs the rest of its own batch (ctp_pool_help), and terminate
-     cancels the tasks of every batch that have not started. */
-static size_t batch_size(ctp_pool *pool, const ctp_worker *self) {
-    /* A bounded queue is backpressure: its capacity counts every task not started, so no batches. */
-    size_t queued = queued_count(pool);
-    if (pool->queue_limit != 0 || queued <= 1 || idle_count(pool) > 0) return 1;
-    size_t fair_share = (queued + pool->threads - 1) / pool->threads;
-    return fair_share < self->batch_limit ? fair_share : self->batch_limit;
-}
-
-/* Learns the batch limit from how long the last batch took per task. A single task may raise it but
-   not lower it: one long task (a task waiting for an event, say) among short ones says little about
-   the next ones, and a batch of long tasks costs little, since idle workers take over its tasks. */
-static void adapt_batch(ctp_worker *self, size_t count, unsigned long long elapsed_ns) {
-    unsigned long long per_task = elapsed_ns / count + 1;
-    unsigned long long limit = CTP_BATCH_TARGET_NS / per_task;
-    size_t learned = limit < 1 ? 1 : limit > CTP_BATCH_MAX ? CTP_BATCH_MAX : (size_t)limit;
-    if (count > 1 || learned > self->batch_limit) self->batch_limit = learned;
-}
-
-/* Tasks of a worker's batch that have not been claimed. Called with the lock held. Acquiring: a claim
-   the owner made without the lock is seen together with its mark_running (see run_held). */
-static size_t unstarted(const ctp_worker *worker) {
-    size_t next = atomic_load_explicit(&worker->held_next, memory_order_acquire);
-    return next < worker->held_count ? worker->held_count - next : 0;
-}
-
-/* Claims up to `count` unstarted tasks of a worker's batch, copying them to `out`; returns how many.
-   Called with the lock held, by any thread; the owner claims its own tasks one at a time with the
-   same counter without the lock. */
-static size_t claim_held(ctp_worker *worker, ctp_task *out, size_t count) {
-    if (unstarted(worker) == 0) return 0;
-    size_t first = atomic_fetch_add_explicit(&worker->held_next, count, memory_order_relaxed);
-    if (first >= worker->held_count) return 0;
-    size_t end = worker->held_count - first < count ? worker->held_count : first + count;
-    for (size_t i = first; i < end; i++) out[i - first] = worker->held[i];
-    return end - first;
-}
-
-/* Takes over half (at least one) of the unstarted tasks of another worker's batch, as this worker's
-   batch. Called with the lock held, while this worker holds no batch. */
-static bool take_over(ctp_pool *pool, ctp_worker *self) {
-    for (unsigned w = 0; w < pool->threads; w++) {
-        ctp_worker *other = &pool->workers[w];
-        size_t left = other == self ? 0 : unstarted(other);
-        if (left == 0) continue;
-        size_t count = claim_held(other, self->held, left > 1 ? left / 2 : 1);
-        if (count == 0) continue;
-        self->held_count = count;
-        atomic_store_explicit(&self->held_next, 0, memory_order_relaxed);
-        return true;
-    }
-    return false;
-}
-
-/* Takes up to `count` tasks off the shared queue as this worker's batch: from the ring, then (the
-   ring empty) from the inbox, whose tasks are newer. Called with the lock held. */
-static bool take_batch(ctp_pool *pool, ctp_worker *self, size_t count) {
-    size_t taken = ctp_ring_pop(&pool->ring, self->held, count);
-    if (taken < count) taken += ctp_inbox_pop(&pool->inbox, self->held + taken, count - taken);
-    if (taken == 0) return false;
-    if (pool->space_waiters > 0) {
-        if (taken == 1) pthread_cond_signal(&pool->space); else pthread_cond_broadcast(&pool->space);
-    }
-    self->held_count = taken;
-    atomic_store_explicit(&self->held_next, 0, memory_order_relaxed);
-    /* Submits skip waking anyone while a worker spins; if that left tasks queued and nobody on the
-       way, wake a parked worker for them. */
-    if (queued_count(pool) > 0 && spinning(pool) == 0) wake_one_idle(pool);
-    return true;
-}
-
-/* Starts moving what a queued task's argument points to into this core's cache, for writing, a few
-   tasks before it runs. A task's argument is typically an object that its submitter has just written
-   (a Swift job: its closure, its result's state) and that the task reads and writes first thing:
-   without this, every tiny task began with a wait for those cache lines to come over from the
-   submitting core (a fifth of a worker's time in a stream of tiny Swift tasks). A prefetch never
-   faults, whatever the argument is. */
-static inline void prefetch_argument(ctp_task task) {
-#if defined(__GNUC__)
-    __builtin_prefetch(task.arg, 1, 3);
-    __builtin_prefetch((const char *)task.arg + CTP_CACHE_LINE, 1, 3);
-#else
-    (void)task;
-#endif
-}
-
-/* Runs this worker's batch, and its broadcast tasks as they come. Called and returns with the lock
-   held; the lock is released while tasks run. */
-static void run_held(ctp_pool *pool, ctp_worker *self) {
-    size_t count = self->held_count;
-    /* The first task is claimed before unlocking: a task taken off a bounded queue is never counted
-       as queued after it made room there. */
-    mark_running(self);
-    size_t i = atomic_fetch_add_explicit(&self->held_next, 1, memory_order_relaxed);
-    if (i >= count) unmark_running(self);
-    pthread_mutex_unlock(&pool->lock);
-    size_t ran = 0;
-    unsigned long long start = monotonic_ns();
-    for (size_t ahead = i; ahead < count && ahead < i + CTP_PREFETCH_DISTANCE; ahead++) prefetch_argument(self->held[ahead]);
-    while (i < count) {
-        if (i + CTP_PREFETCH_DISTANCE < count) prefetch_argument(self->held[i + CTP_PREFETCH_DISTANCE]);
-        run_marked(self, self->held[i]);
-        ran++;
-        if (atomic_load_explicit(&self->has_own, memory_order_relaxed)) {
-            pthread_mutex_lock(&pool->lock);
-            run_own(pool, self);
-            pthread_mutex_unlock(&pool->lock);
-        }
-        /* The next task: marked running first, then claimed with a release that stats() acquires.
-           Nothing to claim (the batch is done, or another worker took the rest): no mark at all, or
-           one taken back at once. */
-        if (atomic_load_explicit(&self->held_next, memory_order_relaxed) >= count) break;
-        mark_running(self);
-        i = atomic_fetch_add_explicit(&self->held_next, 1, memory_order_release);
-        if (i >= count) unmark_running(self);
-    }
-    if (ran > 0) adapt_batch(self, ran, monotonic_ns() - start);
-    pthread_mutex_lock(&pool->lock);
-    self->held_count = 0; /* every task claimed: nobody can take any */
-}
-
-/* Polls, without the lock, for up to CTP_SPIN_NS for a push (to the inbox or under the lock) or a
-   state change. A worker that just ran out of work does this once before it parks: tasks submitted
-   in quick succession are then taken without the submitter paying for a futex wake and the worker
-   for a sleep and a context switch, which cost several microseconds each. One worker at a time
-   spins, so an idle pool burns at most one core for that long, and it yields the CPU every 64
-   polls, so a spin never delays a thread that has work (with 2 workers and a submitter on 2 CPUs,
-   tiny tasks went from 168 to 129 ns each). Called and returns with the lock held; the caller looks
-   for work again. */
-static void spin_for_work(ctp_pool *pool) {
-    unsigned seen = atomic_load_explicit(&pool->events, memory_order_relaxed);
-    /* The position at which the caller found the inbox empty (the head moves only under the lock,
-       which is held): any push since then, even one made before this line, makes `tail` differ.
-       A snapshot of `tail` itself would hide a push made between the emptiness check and here, and
-       that task would wait out the whole spin while submits decline to wake anyone. */
-    size_t seen_tail = pool->inbox.head;
-    atomic_store_explicit(&pool->spinning, spinning(pool) + 1, memory_order_relaxed);
-    pthread_mutex_unlock(&pool->lock);
-    unsigned long long deadline = monotonic_ns() + CTP_SPIN_NS;
-    for (unsigned i = 1; atomic_load_explicit(&pool->events, memory_order_relaxed) == seen
-                         && atomic_load_explicit(&pool->inbox.tail, memory_order_relaxed) == seen_tail; i++) {
-        ctp_cpu_relax();
-        if (i % 64 == 0) {
-            if (monotonic_ns() >= deadline) break;
-            /* Let a runnable thread of this CPU (the submitter, when workers and submitters outnumber
-               the CPUs) have it: the spin is only worth it while the CPU would otherwise idle. */
-            sched_yield();
-        }
-    }
-    pthread_mutex_lock(&pool->lock);
-    /* Sequentially consistent: pairs with the submit's load of `spinning` (see spinning()); the
-       caller then reads the inbox's tail with a seq_cst load before parking or leaving tasks queued. */
-    atomic_store_explicit(&pool->spinning, spinning(pool) - 1, memory_order_seq_cst);
-}
-
-/* Runs tasks until the queues are empty and the pool no longer runs. Called and returns with the
-   lock held.
-
-   A worker that runs out of work spins (spin_for_work) only if its last idle spell was short
-   enough for a spin to have caught the next task: when tasks come far apart, spinning only burns
-   the core, and parking at once wakes faster (on this project's 2-vCPU VM an idle wake took ~3 us
-   without the spin and ~9.5 us with it). The first spell of a burst is long, so the first wake of a
-   burst parks again; the next short spell turns spinning back on.
-
-   Parking: a worker counts itself idle (set_idle_count) and then looks at the inbox's tail; a submit
-   through the inbox claims a slot and then looks at the idle count. Both sequentially consistent, so
-   at least one sees the other: the worker the new task, or the submit the parked worker to wake. */
-static void worker_loop(ctp_pool *pool, ctp_worker *self) {
-    bool spun = false;                  /* since this worker last found work */
-    unsigned long long idle_since = 0;  /* when this worker ran out of work; 0 while it has some */
-    unsigned long long last_idle = 0;   /* how long its last idle spell lasted */
-    for (;;) {
-        bool found = true;
-        if (self->own.count > 0) {
-            run_own(pool, self);
-        } else if (take_over(pool, self) || take_batch(pool, self, batch_size(pool, self))) {
-            if (idle_since != 0) {
-                last_idle = monotonic_ns() - idle_since;
-                idle_since = 0;
-            }
-            run_held(pool, self);
-        } else if (ctp_inbox_count(&pool->inbox) > 0) {
-            /* A submitter has claimed a slot and not yet written its task: let it finish. (Once the
-               pool stops, no slot can be claimed any more, so this ends.) */
-            pthread_mutex_unlock(&pool->lock);
-            sched_yield();
-            pthread_mutex_lock(&pool->lock);
-        } else if (pool->state != CTP_RUNNING) {
-            return; /* closed or terminated, and drained */
-        } else {
-            found = false;
-            if (idle_since == 0) idle_since = monotonic_ns();
-            if (!spun && spinning(pool) == 0 && last_idle <= CTP_SPIN_NS) {
-                spin_for_work(pool);
-                spun = true;
-            } else {
-                unsigned idle = idle_count(pool);
-                pool->idle_stack[idle] = self->index;
-                self->parked = true;
-                set_idle_count(pool, idle + 1);
-                if (ctp_inbox_count(&pool->inbox) > 0) {
-                    /* A task came through the inbox meanwhile: this worker is still on top of the
-                       stack (the lock is held), so it takes itself off and takes the task. */
-                    set_idle_count(pool, idle);
-                    self->parked = false;
-                    continue;
-                }
-                while (self->parked) pthread_cond_wait(&self->wake, &pool->lock);
-                spun = false;
-            }
-        }
-        if (found) spun = false;
-    }
-}
-
-static void *worker_main(void *argument) {
-    ctp_worker *self = argument;
-    ctp_pool *pool = self->pool;
-    ctp_self = self;
-    ctp_name_set_os(self->name);
-
-    int init_rc = pool->initializer != NULL ? pool->initializer(pool->context, self->index) : 0;
-
-    pthread_mutex_lock(&pool->lock);
-    pool->started++;
-    if (init_rc != 0) pool->init_failures++;
-    pthread_cond_broadcast(&pool->changed); /* the start barrier in ctp_pool_create */
-    if (init_rc == 0) worker_loop(pool, self);
-    pthread_mutex_unlock(&pool->lock);
-
-    if (init_rc == 0 && pool->finalizer != NULL) pool->finalizer(pool->context, self->index);
-    ctp_self = NULL;
-
-    pthread_mutex_lock(&pool->lock);
-    /* With a join at exit holding the pool, that join frees it once it lets go. */
-    bool last_out = --pool->live == 0 && pool->detached && pool->exit_holds == 0;
-    /* Freeing: a terminate still making its cancellation calls must finish with the pool first. */
-    while (last_out && pool->cancelling > 0) pthread_cond_wait(&pool->changed, &pool->lock);
-    pthread_mutex_unlock(&pool->lock);
-    if (last_out) {
-        registry_remove(pool);
-        pool_free(pool);
-    }
-    return NULL;
+void ctp_pool_dispose(ctp_pool *pool) {
+    registry_remove(pool);
+    pool_free(pool);
 }
 
 /* ---- create ----------------------------------------------------------------------------- */
@@ -587,44 +120,28 @@ void ctp_options_init(ctp_options *options) {
     if (options != NULL) memset(options, 0, sizeof *options);
 }
 
-/* Stops and joins the first `count` workers of a pool that failed to start, then frees it. */
-static void abandon_start(ctp_pool *pool, unsigned count) {
-    pthread_mutex_lock(&pool->lock);
-    pool->state = CTP_TERMINATED;
-    ctp_inbox_turn_off(&pool->inbox);
-    wake_all(pool);
-    pthread_mutex_unlock(&pool->lock);
-    for (unsigned i = 0; i < count; i++) pthread_join(pool->workers[i].thread, NULL);
-    pool->context_release = NULL; /* on failure the caller keeps its context */
-    pool_free(pool);
+static unsigned available_cpus(void) {
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return (unsigned)n;
+    }
+#endif
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1u;
 }
 
-int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
-    if (out == NULL) return CTP_EINVAL;
-    *out = NULL;
-    ctp_options defaults;
-    if (options == NULL) {
-        ctp_options_init(&defaults);
-        options = &defaults;
-    }
+/* The number of workers `options` asks for: 0 means one per CPU this process may run on. */
+static unsigned requested_threads(const ctp_options *options) {
+    if (options->threads != 0) return options->threads;
     unsigned cpus = available_cpus();
-    unsigned threads = options->threads != 0 ? options->threads : cpus < CTP_MAX_THREADS ? cpus : CTP_MAX_THREADS;
-    if (threads > CTP_MAX_THREADS) return CTP_EINVAL;
-    if (options->stack_size != 0 && options->stack_size < (size_t)PTHREAD_STACK_MIN) return CTP_EINVAL;
+    return cpus < CTP_MAX_THREADS ? cpus : CTP_MAX_THREADS;
+}
 
-    ctp_pool *pool = CTP_ALIGNED_ZALLOC(CTP_CACHE_LINE, sizeof *pool + threads * sizeof(ctp_worker));
-    if (pool == NULL) return CTP_ENOMEM;
-    pool->threads = threads;
-    pool->queue_limit = options->queue_capacity;
-    pool->initializer = options->initializer;
-    pool->finalizer = options->finalizer;
-    pool->context = options->context;
-    pool->context_release = options->context_release;
-    pool->live = threads;
-    pool->skip_join_at_exit = options->skip_join_at_exit != 0;
-
-    /* Everything below is undone by pool_free, which tolerates zeroed fields; the workers'
-       condition variables are initialized first so that it may destroy all of them. */
+/* Initializes the pool's lock and condition variables, the workers' included, so that pool_free
+   may destroy all of them. */
+static void init_sync(ctp_pool *pool) {
     pthread_mutexattr_t lock_attributes;
     pthread_mutexattr_init(&lock_attributes);
 #if defined(PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP)
@@ -636,52 +153,115 @@ int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
     pthread_mutexattr_destroy(&lock_attributes);
     pthread_cond_init(&pool->space, NULL);
     pthread_cond_init(&pool->changed, NULL);
-    for (unsigned i = 0; i < threads; i++) pthread_cond_init(&pool->workers[i].wake, NULL);
+    for (unsigned i = 0; i < pool->threads; i++) pthread_cond_init(&pool->workers[i].wake, NULL);
+}
 
-    pool->idle_stack = CTP_MALLOC(threads * sizeof(unsigned));
-    int rc = pool->idle_stack == NULL ? CTP_ENOMEM : ctp_ring_init(&pool->ring, options->queue_capacity);
-    if (rc == 0) rc = ctp_inbox_init(&pool->inbox);
-    /* A bounded queue counts every task not started against its capacity: its submits take the lock. */
-    if (rc == 0 && pool->queue_limit != 0) ctp_inbox_turn_off(&pool->inbox);
-    unsigned long long first_number = options->name_prefix == NULL ? ctp_names_reserve(threads) : 1;
-    for (unsigned i = 0; rc == 0 && i < threads; i++) {
+/* Gives each worker its pool, index and name ("<prefix>-<i>", or "Thread-<n>" from `first_number`).
+   CTP_ENOMEM or 0. */
+static int init_workers(ctp_pool *pool, const char *prefix, unsigned long long first_number) {
+    for (unsigned i = 0; i < pool->threads; i++) {
         ctp_worker *worker = &pool->workers[i];
         worker->pool = pool;
         worker->index = i;
         worker->batch_limit = 1;
-        worker->name = ctp_name_make(options->name_prefix, first_number + i);
-        if (worker->name == NULL) rc = CTP_ENOMEM;
+        worker->name = ctp_name_make(prefix, first_number + i);
+        if (worker->name == NULL) return CTP_ENOMEM;
     }
+    return 0;
+}
+
+/* Step 1 of create: a pool of `threads` workers not yet started, with its locks, queue, idle stack
+   and worker names. CTP_ENOMEM: nothing is left allocated. */
+static int allocate_pool(const ctp_options *options, unsigned threads, ctp_pool **out) {
+    ctp_pool *pool = CTP_ALIGNED_ZALLOC(CTP_CACHE_LINE, sizeof *pool + threads * sizeof(ctp_worker));
+    if (pool == NULL) return CTP_ENOMEM;
+    pool->threads = threads;
+    pool->initializer = options->initializer;
+    pool->finalizer = options->finalizer;
+    pool->context = options->context;
+    pool->context_release = options->context_release;
+    pool->live = threads;
+    pool->skip_join_at_exit = options->skip_join_at_exit != 0;
+
+    /* Everything below is undone by pool_free, which tolerates zeroed fields. */
+    init_sync(pool);
+    pool->idle_stack = CTP_MALLOC(threads * sizeof(unsigned));
+    int rc = pool->idle_stack == NULL ? CTP_ENOMEM : ctp_queue_init(&pool->queue, options->queue_capacity);
+    /* The "Thread-N" numbers are taken whether or not the pool starts, as Python's are. */
+    unsigned long long first_number = options->name_prefix == NULL ? ctp_names_reserve(threads) : 1;
+    if (rc == 0) rc = init_workers(pool, options->name_prefix, first_number);
     if (rc != 0) {
-        pool->context_release = NULL;
+        pool->context_release = NULL; /* on failure the caller keeps its context */
         pool_free(pool);
         return rc;
     }
+    *out = pool;
+    return 0;
+}
 
+/* Step 2 of create: starts the workers' threads, with `stack_size` (0: the system default). Sets
+   *created to how many started: fewer than the pool's workers when a thread could not be created.
+   CTP_EINVAL when the stack size is refused (then none started), else 0. */
+static int start_workers(ctp_pool *pool, size_t stack_size, unsigned *created) {
     pthread_attr_t attributes;
     pthread_attr_init(&attributes);
-    if (options->stack_size != 0 && pthread_attr_setstacksize(&attributes, options->stack_size) != 0) {
+    if (stack_size != 0 && pthread_attr_setstacksize(&attributes, stack_size) != 0) {
         pthread_attr_destroy(&attributes);
-        pool->context_release = NULL;
-        pool_free(pool);
         return CTP_EINVAL;
     }
-    unsigned created = 0;
-    for (; created < threads; created++) {
-        if (CTP_PTHREAD_CREATE(&pool->workers[created].thread, &attributes, worker_main,
-                           &pool->workers[created]) != 0) break;
+    unsigned n = 0;
+    for (; n < pool->threads; n++) {
+        if (CTP_PTHREAD_CREATE(&pool->workers[n].thread, &attributes, ctp_worker_main, &pool->workers[n]) != 0) break;
     }
     pthread_attr_destroy(&attributes);
+    *created = n;
+    return 0;
+}
 
-    /* The start barrier: every created worker has run its initializer. */
+/* Step 3 of create, the start barrier: waits until each of the `created` workers has run its
+   initializer. CTP_EAGAIN when a thread could not be created, CTP_EINIT when an initializer failed,
+   else 0. */
+static int wait_at_start_barrier(ctp_pool *pool, unsigned created) {
     pthread_mutex_lock(&pool->lock);
     pool->live = created;
     while (pool->started < created) pthread_cond_wait(&pool->changed, &pool->lock);
-    bool failed = created < threads || pool->init_failures > 0;
+    int rc = created < pool->threads ? CTP_EAGAIN : pool->init_failures > 0 ? CTP_EINIT : 0;
     pthread_mutex_unlock(&pool->lock);
+    return rc;
+}
 
-    if (failed) {
-        rc = created < threads ? CTP_EAGAIN : CTP_EINIT;
+/* On a failed start: stops and joins the first `created` workers (their finalizers run), then frees
+   the pool, leaving the caller its context. */
+static void abandon_start(ctp_pool *pool, unsigned created) {
+    pthread_mutex_lock(&pool->lock);
+    pool->state = CTP_TERMINATED;
+    ctp_queue_close(&pool->queue);
+    wake_all(pool);
+    pthread_mutex_unlock(&pool->lock);
+    for (unsigned i = 0; i < created; i++) pthread_join(pool->workers[i].thread, NULL);
+    pool->context_release = NULL;
+    pool_free(pool);
+}
+
+int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
+    if (out == NULL) return CTP_EINVAL;
+    *out = NULL;
+    ctp_options defaults;
+    if (options == NULL) {
+        ctp_options_init(&defaults);
+        options = &defaults;
+    }
+    unsigned threads = requested_threads(options);
+    if (threads > CTP_MAX_THREADS) return CTP_EINVAL;
+    if (options->stack_size != 0 && options->stack_size < (size_t)PTHREAD_STACK_MIN) return CTP_EINVAL;
+
+    ctp_pool *pool;
+    int rc = allocate_pool(options, threads, &pool);
+    if (rc != 0) return rc;
+    unsigned created = 0;
+    rc = start_workers(pool, options->stack_size, &created);
+    if (rc == 0) rc = wait_at_start_barrier(pool, created);
+    if (rc != 0) {
         abandon_start(pool, created);
         return rc;
     }
@@ -694,18 +274,16 @@ int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
 
 /* Waits until a bounded queue has room or the pool stops running: 0, or CTP_EAGAIN at once when the
    caller may not block. Called and returns with the lock held. Out of line: most pools are unbounded,
-   and inlined, its loop cost every submit 15 instructions (callgrind: ctp_pool_submit 162 -> 147). */
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
+   and their submits should not carry its loop. */
+CTP_NOINLINE
 static int wait_for_room(ctp_pool *pool, bool may_block) {
-    while (pool->state == CTP_RUNNING && pool->ring.count >= pool->queue_limit) {
+    while (pool->state == CTP_RUNNING && ctp_queue_full(&pool->queue)) {
         if (!may_block) return CTP_EAGAIN;
         ctp_task task;
-        if (ctp_self != NULL && ctp_self->pool == pool && ctp_ring_pop(&pool->ring, &task, 1) == 1) {
+        if (ctp_self != NULL && ctp_self->pool == pool && ctp_queue_take(&pool->queue, &task, 1) == 1) {
             /* A worker of this pool waiting for room could wait for itself (every worker may be
                here): it runs the oldest queued task instead, which makes the room. */
-            run_task(pool, ctp_self, task);
+            ctp_worker_run_task(pool, ctp_self, task);
             continue;
         }
         pool->space_waiters++;
@@ -716,16 +294,13 @@ static int wait_for_room(ctp_pool *pool, bool may_block) {
 }
 
 /* A submit that takes the lock: the inbox is full or off (the pool stopped, or its queue is bounded).
-   The inbox is drained first, so that the task goes after every task submitted before it. */
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
+   Out of line, as wake_for_inbox is, so that the lock-free path inlined into ctp_pool_submit stays
+   short. */
+CTP_NOINLINE
 static int submit_locked(ctp_pool *pool, ctp_task task, bool may_block) {
     pthread_mutex_lock(&pool->lock);
-    int rc = ctp_inbox_drain(&pool->inbox, &pool->ring);
-    if (rc == 0 && pool->queue_limit != 0) rc = wait_for_room(pool, may_block);
-    if (rc == 0 && pool->state != CTP_RUNNING) rc = CTP_ECLOSED;
-    if (rc == 0) rc = ctp_ring_push(&pool->ring, task);
+    int rc = pool->queue.limit != 0 ? wait_for_room(pool, may_block) : 0;
+    if (rc == 0) rc = ctp_queue_push(&pool->queue, task);
     ctp_worker *to_wake = rc == 0 ? worker_for_new_task(pool) : NULL;
     pthread_mutex_unlock(&pool->lock);
     /* Safe after unlocking: a worker and its condition variable live until the pool is freed,
@@ -735,9 +310,7 @@ static int submit_locked(ctp_pool *pool, ctp_task task, bool may_block) {
 }
 
 /* Wakes a parked worker for a task left in the inbox, unless a worker spins (it will see the task). */
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
+CTP_NOINLINE
 static void wake_for_inbox(ctp_pool *pool) {
     pthread_mutex_lock(&pool->lock);
     ctp_worker *to_wake = spinning(pool) > 0 ? NULL : unpark_one(pool);
@@ -748,8 +321,8 @@ static void wake_for_inbox(ctp_pool *pool) {
 static int submit(ctp_pool *pool, ctp_task_fn fn, void *arg, bool may_block) {
     if (pool == NULL || fn == NULL) return CTP_EINVAL;
     ctp_task task = { fn, arg };
-    if (!ctp_inbox_push(&pool->inbox, task)) return submit_locked(pool, task, may_block);
-    /* Sequentially consistent, after the push: see worker_loop's parking. */
+    if (!ctp_queue_try_push(&pool->queue, task)) return submit_locked(pool, task, may_block);
+    /* Sequentially consistent, after the push: see ctp_worker_park_waiting_for_work (worker.c). */
     if (atomic_load_explicit(&pool->idle_count, memory_order_seq_cst) > 0 && spinning(pool) == 0) {
         wake_for_inbox(pool);
     }
@@ -768,10 +341,7 @@ int ctp_pool_submit_many(ctp_pool *pool, ctp_task_fn fn, void *arg, size_t count
     if (pool == NULL || fn == NULL) return CTP_EINVAL;
     if (count == 0) return 0;
     pthread_mutex_lock(&pool->lock);
-    int rc = ctp_inbox_drain(&pool->inbox, &pool->ring); /* earlier submits first */
-    if (rc == 0 && pool->state != CTP_RUNNING) rc = CTP_ECLOSED;
-    if (rc == 0 && pool->queue_limit != 0 && count > pool->queue_limit - pool->ring.count) rc = CTP_EAGAIN;
-    if (rc == 0) rc = ctp_ring_push_copies(&pool->ring, (ctp_task){ fn, arg }, count);
+    int rc = ctp_queue_push_many(&pool->queue, (ctp_task){ fn, arg }, count);
     if (rc == 0) {
         note_event(pool);
         for (size_t i = 0; i < count && idle_count(pool) > 0; i++) wake_one_idle(pool);
@@ -803,23 +373,10 @@ int ctp_pool_broadcast(ctp_pool *pool, ctp_task_fn fn, void *arg) {
 
 int ctp_pool_help(ctp_pool *pool) {
     if (pool == NULL || ctp_self == NULL || ctp_self->pool != pool) return CTP_EINVAL;
-    ctp_worker *self = ctp_self;
-    ctp_task task;
     pthread_mutex_lock(&pool->lock);
-    /* Oldest first: the rest of this worker's batch (the caller may be waiting for one of those),
-       its broadcast tasks, other workers' unstarted batch tasks, then the shared queue. Only one
-       task: this worker's batch array is in use further up the stack. */
-    bool found = claim_held(self, &task, 1) == 1 || ctp_ring_pop(&self->own, &task, 1) == 1;
-    for (unsigned w = 0; !found && w < pool->threads; w++) {
-        if (w != self->index) found = claim_held(&pool->workers[w], &task, 1) == 1;
-    }
-    if (!found && (ctp_ring_pop(&pool->ring, &task, 1) == 1 || ctp_inbox_pop(&pool->inbox, &task, 1) == 1)) {
-        found = true;
-        if (pool->space_waiters > 0) pthread_cond_signal(&pool->space);
-    }
-    if (found) run_task(pool, self, task);
+    bool ran = ctp_worker_help(pool, ctp_self);
     pthread_mutex_unlock(&pool->lock);
-    return found ? 1 : 0;
+    return ran ? 1 : 0;
 }
 
 /* ---- close, terminate, join, destroy ---------------------------------------------------- */
@@ -830,20 +387,61 @@ int ctp_pool_close(ctp_pool *pool) {
     int rc = pool->state == CTP_RUNNING ? 0 : CTP_ECLOSED;
     if (rc == 0) {
         pool->state = CTP_CLOSED;
-        ctp_inbox_turn_off(&pool->inbox);
+        ctp_queue_close(&pool->queue);
         wake_all(pool);
     }
     pthread_mutex_unlock(&pool->lock);
     return rc;
 }
 
-/* Makes a dropped task's CTP_ECANCELED call, then counts it cancelled (or declined) before it stops
-   counting as queued. Without the lock. */
-static void cancel_dropped(ctp_pool *pool, ctp_task task) {
-    task.fn(task.arg, CTP_ECANCELED);
-    atomic_fetch_add_explicit(take_declined() ? &pool->declined : &pool->cancelled, 1, memory_order_relaxed);
-    /* Releasing: pairs with the acquiring load in ctp_pool_stats, which then sees the count above. */
-    atomic_fetch_sub_explicit(&pool->dropping, 1, memory_order_release);
+/* Takes every task that has not started off the pool, into one list, in the order they would have
+   started: each worker's broadcast tasks, the unstarted rest of each worker's batch, then the shared
+   queue. Called with the lock held, once the queue is closed.
+
+   The list is made with room for them all at once. Without memory for it, the list is the shared
+   queue's own ring (which needs none), and the broadcast and batch tasks stay with their workers, who
+   run them before they exit: either way every task gets exactly one call. */
+static ctp_ring collect_dropped(ctp_pool *pool) {
+    size_t ahead = 0; /* tasks that go ahead of the shared queue's */
+    for (unsigned i = 0; i < pool->threads; i++) {
+        ahead += pool->workers[i].own.count + ctp_worker_unstarted(&pool->workers[i]);
+    }
+    ctp_ring dropped = { 0 };
+    if (ahead > 0 && ctp_ring_init(&dropped, ahead + ctp_queue_count(&pool->queue)) == 0) {
+        /* Pushes cannot fail: the list has room for every task. */
+        ctp_task task;
+        for (unsigned i = 0; i < pool->threads; i++) {
+            while (ctp_ring_pop(&pool->workers[i].own, &task, 1) == 1) (void)ctp_ring_push(&dropped, task);
+        }
+        size_t batched = 0;
+        for (unsigned i = 0; i < pool->threads; i++) {
+            ctp_task held[CTP_BATCH_MAX];
+            size_t claimed = ctp_worker_claim_unstarted(&pool->workers[i], held, CTP_BATCH_MAX);
+            for (size_t k = 0; k < claimed; k++) (void)ctp_ring_push(&dropped, held[k]);
+            batched += claimed;
+        }
+#ifdef CTP_FAULT_INJECTION
+        atomic_fetch_add(&ctp_test_batched_cancels, batched);
+#else
+        (void)batched;
+#endif
+    }
+    /* Without memory to move the inbox's tasks to the list, the workers run them. */
+    (void)ctp_queue_take_all(&pool->queue, &dropped);
+    return dropped;
+}
+
+/* Makes each dropped task's CTP_ECANCELED call, then counts it cancelled (or declined) before it
+   stops counting as queued; frees the list. Without the lock. */
+static void cancel_dropped(ctp_pool *pool, ctp_ring *dropped) {
+    ctp_task task;
+    while (ctp_ring_pop(dropped, &task, 1) == 1) {
+        task.fn(task.arg, CTP_ECANCELED);
+        atomic_fetch_add_explicit(ctp_take_declined() ? &pool->declined : &pool->cancelled, 1, memory_order_relaxed);
+        /* Releasing: pairs with the acquiring load in ctp_pool_stats, which then sees the count above. */
+        atomic_fetch_sub_explicit(&pool->dropping, 1, memory_order_release);
+    }
+    ctp_ring_free(dropped);
 }
 
 int ctp_pool_terminate(ctp_pool *pool) {
@@ -854,47 +452,15 @@ int ctp_pool_terminate(ctp_pool *pool) {
         return CTP_ECLOSED;
     }
     pool->state = CTP_TERMINATED;
-    ctp_inbox_turn_off(&pool->inbox);
-    /* Take the queued tasks, shared and per-worker; the pool keeps empty rings. (Without memory to
-       move the inbox's tasks to the ring, the workers run them: nothing is lost either way.) */
-    (void)ctp_inbox_drain(&pool->inbox, &pool->ring);
-    ctp_ring dropped = pool->ring;
-    pool->ring = (ctp_ring){ 0 };
-    ctp_ring *dropped_own = CTP_CALLOC(pool->threads, sizeof(ctp_ring));
-    for (unsigned i = 0; dropped_own != NULL && i < pool->threads; i++) {
-        dropped_own[i] = pool->workers[i].own;
-        pool->workers[i].own = (ctp_ring){ 0 };
-    }
-    /* And the tasks of the workers' batches that have not started. (Without memory for the list,
-       their workers run them: nothing is lost either way.) */
-    ctp_task *dropped_held = CTP_MALLOC((size_t)pool->threads * CTP_BATCH_MAX * sizeof(ctp_task));
-    size_t dropped_held_count = 0;
-    for (unsigned i = 0; dropped_held != NULL && i < pool->threads; i++) {
-        dropped_held_count += claim_held(&pool->workers[i], dropped_held + dropped_held_count, CTP_BATCH_MAX);
-    }
-#ifdef CTP_FAULT_INJECTION
-    atomic_fetch_add(&ctp_test_batched_cancels, dropped_held_count);
-#endif
+    ctp_queue_close(&pool->queue);
+    ctp_ring dropped = collect_dropped(pool);
     /* Still counted as queued until each call returns: see cancel_dropped. */
-    size_t dropping = dropped.count + dropped_held_count;
-    for (unsigned i = 0; dropped_own != NULL && i < pool->threads; i++) dropping += dropped_own[i].count;
-    atomic_fetch_add_explicit(&pool->dropping, dropping, memory_order_relaxed);
+    atomic_fetch_add_explicit(&pool->dropping, dropped.count, memory_order_relaxed);
     pool->cancelling++;
     wake_all(pool);
     pthread_mutex_unlock(&pool->lock);
 
-    /* Without memory for the per-worker list, the workers run their broadcast tasks themselves
-       (they drain their own ring before exiting): nothing is lost either way. */
-    ctp_task task;
-    for (unsigned i = 0; dropped_own != NULL && i < pool->threads; i++) {
-        while (ctp_ring_pop(&dropped_own[i], &task, 1) == 1) cancel_dropped(pool, task);
-        ctp_ring_free(&dropped_own[i]);
-    }
-    free(dropped_own);
-    for (size_t i = 0; i < dropped_held_count; i++) cancel_dropped(pool, dropped_held[i]);
-    free(dropped_held);
-    while (ctp_ring_pop(&dropped, &task, 1) == 1) cancel_dropped(pool, task);
-    ctp_ring_free(&dropped);
+    cancel_dropped(pool, &dropped);
 
     pthread_mutex_lock(&pool->lock);
     pool->cancelling--;
@@ -985,10 +551,7 @@ static void join_pools_at_exit(void) {
         bool free_now = pool->exit_holds == 0 && pool->detached && pool->live == 0;
         pthread_cond_broadcast(&pool->changed);
         pthread_mutex_unlock(&pool->lock);
-        if (free_now) {
-            registry_remove(pool);
-            pool_free(pool);
-        }
+        if (free_now) ctp_pool_dispose(pool);
     }
 }
 
@@ -997,7 +560,6 @@ static void join_pools_at_exit(void) {
 int ctp_pool_thread_count(const ctp_pool *pool) {
     return pool == NULL ? CTP_EINVAL : (int)pool->threads;
 }
-
 
 int ctp_pool_stats(ctp_pool *pool, ctp_stats *out) {
     if (pool == NULL || out == NULL) return CTP_EINVAL;
@@ -1011,7 +573,7 @@ int ctp_pool_stats(ctp_pool *pool, ctp_stats *out) {
     unsigned long long completed = 0;
     for (unsigned i = 0; i < pool->threads; i++) {
         const ctp_worker *worker = &pool->workers[i];
-        queued_elsewhere += worker->own.count + unstarted(worker);
+        queued_elsewhere += worker->own.count + ctp_worker_unstarted(worker);
         running += atomic_load_explicit(&worker->busy, memory_order_acquire); /* before `done` */
         completed += atomic_load_explicit(&worker->done, memory_order_relaxed);
         declined += atomic_load_explicit(&worker->declined, memory_order_relaxed);
@@ -1019,7 +581,7 @@ int ctp_pool_stats(ctp_pool *pool, ctp_stats *out) {
     *out = (ctp_stats){
         .threads = pool->threads,
         .idle = idle_count(pool),
-        .queued = pool->ring.count + ctp_inbox_count(&pool->inbox) + queued_elsewhere,
+        .queued = ctp_queue_count(&pool->queue) + queued_elsewhere,
         .running = running,
         .completed = completed,
         .cancelled = cancelled,
@@ -1038,11 +600,17 @@ void ctp_test_wake_state(ctp_pool *pool, unsigned *idle, unsigned *spinning_work
 size_t ctp_test_batched(ctp_pool *pool) {
     pthread_mutex_lock(&pool->lock);
     size_t count = 0;
-    for (unsigned i = 0; i < pool->threads; i++) count += unstarted(&pool->workers[i]);
+    for (unsigned i = 0; i < pool->threads; i++) count += ctp_worker_unstarted(&pool->workers[i]);
     pthread_mutex_unlock(&pool->lock);
     return count;
 }
 #endif
+
+/* ---- the calling worker ------------------------------------------------------------------ */
+
+void ctp_task_declined(void) {
+    ctp_declined_flag = true;
+}
 
 int ctp_current_worker_index(void) {
     return ctp_self != NULL ? (int)ctp_self->index : -1;
@@ -1060,12 +628,6 @@ void *ctp_current_context(void) {
     return ctp_self != NULL ? ctp_self->pool->context : NULL;
 }
 
-static _Thread_local void *ctp_thread_slot_value;
-
-void **ctp_thread_slot(void) {
-    return &ctp_thread_slot_value;
-}
-
 const char *ctp_strerror(int code) {
     switch (code) {
     case 0: return "success";
@@ -1076,7 +638,6 @@ const char *ctp_strerror(int code) {
     case CTP_EINIT: return "a worker's initializer failed";
     case CTP_EAGAIN: return "resource temporarily unavailable (thread creation failed or the queue is full)";
     case CTP_ECANCELED: return "the task was cancelled by terminate";
-    case CTP_ETIMEDOUT: return "timed out";
     case CTP_EDEADLK: return "would deadlock: called from one of the pool's own workers";
     default: return "unknown error";
     }

@@ -1,6 +1,7 @@
 /* Worker names: Python's process-wide "Thread-N" counter, "<prefix>-<i>", and the OS name. */
 #define _GNU_SOURCE
-#include "ctp_internal.h"
+#include "worker_names.h"
+#include "fault_injection.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

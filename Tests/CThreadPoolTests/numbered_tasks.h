@@ -1,7 +1,7 @@
 /*
  * Numbered tasks for the tests of the private queues (test_ring.c, test_inbox.c): task n's argument
  * carries n and its function alternates, so that a check sees both fields and the order.
- * Include after ctp_internal.h and test_support.h.
+ * Include after queue.h and test_support.h.
  */
 #ifndef NUMBERED_TASKS_H
 #define NUMBERED_TASKS_H

@@ -12,15 +12,14 @@
  *
  * Build (with every .c file of Sources/CThreadPool):
  *   gcc -std=c11 -Wall -Wextra -Werror -pthread -ISources/CThreadPool/include \
- *     Tests/CThreadPoolTests/test_batches.c Sources/CThreadPool/pool.c Sources/CThreadPool/ring.c \
- *     Sources/CThreadPool/worker_names.c -o /tmp/test_batches
+ *     Tests/CThreadPoolTests/test_batches.c $(find Sources/CThreadPool -name '*.c') -o /tmp/test_batches
  *
  * Prints one line per test; exits 1 on the first failed check. Waits are bounded and fail when the
  * deadline passes; nothing sleeps in place of synchronisation.
  */
 #define _GNU_SOURCE
 #include "CThreadPool.h"
-#include "ctp_internal.h"
+#include "fault_injection.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,10 +1,10 @@
-/* Tests for the inbox (inbox.c): submitters' lock-free way into a pool's queue, and its order
+/* Tests for the inbox (queue.c): submitters' lock-free way into a pool's queue, and its order
  * through a pool: tasks start in submission order whichever way they went in.
  *
  * Prints one line per test; exits 1 on the first failed check.
  */
 #define _GNU_SOURCE
-#include "ctp_internal.h"
+#include "queue.h"
 
 #include <pthread.h>
 #include <stdint.h>

@@ -1,14 +1,15 @@
-/* Tests for the private task ring (ring.c) and worker-name helpers (worker_names.c).
+/* Tests for the private task ring (queue.c) and worker-name helpers (worker_names.c).
  *
  * Build:
  *   gcc -std=c11 -Wall -Wextra -Werror -pthread -ISources/CThreadPool/include -ISources/CThreadPool \
- *     Tests/CThreadPoolTests/test_ring.c Sources/CThreadPool/ring.c Sources/CThreadPool/worker_names.c \
+ *     Tests/CThreadPoolTests/test_ring.c $(find Sources/CThreadPool -name '*.c') \
  *     -o /tmp/test_ring
  *
  * Prints one line per test; exits 1 on the first failed check.
  */
 #define _GNU_SOURCE
-#include "ctp_internal.h"
+#include "queue.h"
+#include "worker_names.h"
 
 #include <limits.h>
 #include <pthread.h>

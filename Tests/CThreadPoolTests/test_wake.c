@@ -8,7 +8,8 @@
  * waits for T2 through a semaphore, which the pool cannot see, so a lost wake shows as T1 timing out.
  */
 #define _GNU_SOURCE
-#include "ctp_internal.h"
+#include "fault_injection.h"
+#include "memory.h"
 #include "test_support.h"
 
 #include <semaphore.h>

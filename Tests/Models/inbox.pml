@@ -1,6 +1,6 @@
-/* inbox.pml: the inbox, Sources/CThreadPool/inbox.c (ctp_inbox_pop, ctp_inbox_drain, head_is_filled,
+/* inbox.pml: the inbox, Sources/CThreadPool/queue.c (ctp_inbox_pop, ctp_inbox_drain, head_is_filled,
  * release_head, ctp_inbox_turn_off) and ctp_inbox_push / ctp_inbox_count in
- * Sources/CThreadPool/ctp_internal.h, with the parts of Sources/CThreadPool/pool.c around them:
+ * Sources/CThreadPool/queue.h, with the parts of Sources/CThreadPool/pool.c and worker.c around them:
  * submit_locked (the way in when a push fails), take_batch (the ring first, then the inbox),
  * ctp_pool_close (turn_off) and worker_loop's exit (closed, and nothing queued or claimed).
  *

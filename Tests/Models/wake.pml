@@ -1,6 +1,6 @@
-/* wake.pml: the park / spin / submit wake handshake of Sources/CThreadPool/pool.c: worker_loop,
+/* wake.pml: the park / spin / submit wake handshake of Sources/CThreadPool/worker.c and pool.c: worker_loop,
  * spin_for_work, take_batch (its wake_one_idle), submit, wake_for_inbox and unpark_one, over the inbox
- * of ctp_internal.h / inbox.c (ctp_inbox_push's claim and publish, ctp_inbox_pop, ctp_inbox_count).
+ * of queue.h / queue.c (ctp_inbox_push's claim and publish, ctp_inbox_pop, ctp_inbox_count).
  *
  * Two workers and one submitter. The submitter submits T1 and then T2 through the inbox; T1 cannot
  * finish until T2 has run (it waits on a semaphore that T2 posts), so the pool deadlocks if T2 stays

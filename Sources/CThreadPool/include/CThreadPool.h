@@ -22,7 +22,6 @@ extern "C" {
 #define CTP_EINIT      (-5)  /* a worker's initializer failed; the pool was not created */
 #define CTP_EAGAIN     (-6)  /* thread creation failed, or the bounded queue is full (ctp_pool_try_submit) */
 #define CTP_ECANCELED  (-7)  /* passed as status to a task dropped by terminate */
-#define CTP_ETIMEDOUT  (-8)  /* a bounded wait ran out */
 #define CTP_EDEADLK    (-9)  /* join called from one of the pool's own workers: it would wait for itself */
 
 /* The largest number of workers one pool may have. */
@@ -127,12 +126,6 @@ const char *ctp_current_worker_name(void);
 ctp_pool *ctp_current_pool(void);
 /* The context the calling worker's pool was created with, or NULL off every pool's threads. */
 void *ctp_current_context(void);
-
-/* Reserved for ThreadPoolKit's Swift module, which keeps each thread's recycled jobs there: the
-   address of a pointer-sized variable of the calling thread's own, NULL until stored, reached for less
-   than pthread_getspecific costs. A C program must not store into it. It has no destructor: the
-   Swift module frees what it stores through a pthread key when the thread exits. */
-void **ctp_thread_slot(void);
 
 /* At normal process exit (a return from main, or exit()), every pool not yet joined is closed and
    joined, oldest first, so that queued tasks run and no worker is cut off in the middle of a task: a

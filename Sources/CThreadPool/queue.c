@@ -1,0 +1,194 @@
+/* The pool's task queue (queue.h): the ring, the inbox, and what keeps the two one queue. */
+#define _GNU_SOURCE
+#include "queue.h"
+#include "fault_injection.h"
+
+#include <sched.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the ring ------------------------------------------------------------------------------ */
+
+enum { CTP_RING_MIN_CAPACITY = 64 };
+
+static size_t round_up_to_power_of_two(size_t n) {
+    size_t capacity = CTP_RING_MIN_CAPACITY;
+    while (capacity < n) {
+        if (capacity > SIZE_MAX / 2) return 0;
+        capacity *= 2;
+    }
+    return capacity;
+}
+
+/* How many of the `n` slots from position `start` come before the end of the array; the others wrap
+   around to its start. Every run of slots in a ring is these two pieces. */
+static size_t before_wrap(const ctp_ring *ring, size_t start, size_t n) {
+    size_t to_end = ring->capacity - start;
+    return n < to_end ? n : to_end;
+}
+
+/* Copies the `n` oldest tasks, in order, to `out`. */
+static void copy_oldest(const ctp_ring *ring, ctp_task *out, size_t n) {
+    size_t first = before_wrap(ring, ring->head, n);
+    if (first > 0) memcpy(out, ring->slots + ring->head, first * sizeof(ctp_task));
+    if (n > first) memcpy(out + first, ring->slots, (n - first) * sizeof(ctp_task));
+}
+
+int ctp_ring_init(ctp_ring *ring, size_t min_capacity) {
+    size_t capacity = round_up_to_power_of_two(min_capacity);
+    ctp_task *slots = capacity == 0 || capacity > SIZE_MAX / sizeof(ctp_task)
+        ? NULL : CTP_MALLOC(capacity * sizeof(ctp_task));
+    if (slots == NULL) return CTP_ENOMEM;
+    *ring = (ctp_ring){ .slots = slots, .capacity = capacity, .mask = capacity - 1 };
+    return 0;
+}
+
+void ctp_ring_free(ctp_ring *ring) {
+    free(ring->slots);
+    *ring = (ctp_ring){ 0 };
+}
+
+/* Moves the live tasks to a new array of at least `min_capacity` slots (a power of two, at least
+   twice the old one), unwrapped so that head becomes 0. */
+int ctp_ring_grow(ctp_ring *ring, size_t min_capacity) {
+    size_t old_capacity = ring->capacity;
+    size_t new_capacity = round_up_to_power_of_two(min_capacity > old_capacity * 2 ? min_capacity : old_capacity * 2);
+    if (new_capacity == 0 || new_capacity > SIZE_MAX / sizeof(ctp_task)) return CTP_ENOMEM;
+    ctp_task *slots = CTP_MALLOC(new_capacity * sizeof(ctp_task));
+    if (slots == NULL) return CTP_ENOMEM;
+    copy_oldest(ring, slots, ring->count);
+    free(ring->slots);
+    ring->slots = slots;
+    ring->capacity = new_capacity;
+    ring->mask = new_capacity - 1;
+    ring->head = 0;
+    return 0;
+}
+
+int ctp_ring_push_copies(ctp_ring *ring, ctp_task task, size_t copies) {
+    if (copies > SIZE_MAX / sizeof(ctp_task) - ring->count) return CTP_ENOMEM;
+    if (ring->capacity - ring->count < copies) {
+        int rc = ctp_ring_grow(ring, ring->count + copies);
+        if (rc != 0) return rc;
+    }
+    size_t tail = (ring->head + ring->count) & ring->mask;
+    size_t first = before_wrap(ring, tail, copies);
+    for (size_t i = 0; i < first; i++) ring->slots[tail + i] = task;
+    for (size_t i = 0; i < copies - first; i++) ring->slots[i] = task;
+    ring->count += copies;
+    return 0;
+}
+
+size_t ctp_ring_pop(ctp_ring *ring, ctp_task *out, size_t max) {
+    size_t n = ring->count < max ? ring->count : max;
+    copy_oldest(ring, out, n);
+    ring->head = (ring->head + n) & ring->mask;
+    ring->count -= n;
+    return n;
+}
+
+/* ---- the inbox ----------------------------------------------------------------------------- */
+
+int ctp_inbox_init(ctp_inbox *inbox) {
+    inbox->slots = CTP_MALLOC(CTP_INBOX_CAPACITY * sizeof(ctp_inbox_slot));
+    if (inbox->slots == NULL) return CTP_ENOMEM;
+    for (size_t i = 0; i < CTP_INBOX_CAPACITY; i++) atomic_init(&inbox->slots[i].sequence, i);
+    inbox->head = 0;
+    atomic_init(&inbox->tail, 0);
+    return 0;
+}
+
+void ctp_inbox_free(ctp_inbox *inbox) {
+    free(inbox->slots);
+    inbox->slots = NULL;
+}
+
+void ctp_inbox_turn_off(ctp_inbox *inbox) {
+    atomic_fetch_or_explicit(&inbox->tail, CTP_INBOX_OFF, memory_order_seq_cst);
+}
+
+/* Whether the slot at the head holds its task; if `wait`, waits until it does (false only when the
+   inbox is empty). */
+static bool head_is_filled(ctp_inbox *inbox, size_t end, bool wait) {
+    if (inbox->head == end) return false;
+    ctp_inbox_slot *slot = &inbox->slots[inbox->head & (CTP_INBOX_CAPACITY - 1)];
+    for (unsigned polls = 1; atomic_load_explicit(&slot->sequence, memory_order_acquire) != inbox->head + 1; polls++) {
+        if (!wait) return false;
+        /* Its producer has claimed the slot and not yet written it: let it run if it shares our CPU. */
+        if (polls % 64 == 0) sched_yield(); else ctp_cpu_relax();
+    }
+    return true;
+}
+
+/* Frees the head slot for the next lap, once its task has been copied out. */
+static void release_head(ctp_inbox *inbox) {
+    ctp_inbox_slot *slot = &inbox->slots[inbox->head & (CTP_INBOX_CAPACITY - 1)];
+    atomic_store_explicit(&slot->sequence, inbox->head + CTP_INBOX_CAPACITY, memory_order_release);
+    inbox->head++;
+}
+
+size_t ctp_inbox_pop(ctp_inbox *inbox, ctp_task *out, size_t max) {
+    size_t end = atomic_load_explicit(&inbox->tail, memory_order_acquire) & ~CTP_INBOX_OFF;
+    size_t taken = 0;
+    for (; taken < max && head_is_filled(inbox, end, false); taken++) {
+        out[taken] = inbox->slots[inbox->head & (CTP_INBOX_CAPACITY - 1)].task;
+        release_head(inbox);
+    }
+    return taken;
+}
+
+int ctp_inbox_drain(ctp_inbox *inbox, ctp_ring *ring) {
+    size_t end = atomic_load_explicit(&inbox->tail, memory_order_acquire) & ~CTP_INBOX_OFF;
+    while (head_is_filled(inbox, end, true)) {
+        int rc = ctp_ring_push(ring, inbox->slots[inbox->head & (CTP_INBOX_CAPACITY - 1)].task);
+        if (rc != 0) return rc;
+        release_head(inbox);
+    }
+    return 0;
+}
+
+/* ---- the queue ----------------------------------------------------------------------------- */
+
+int ctp_queue_init(ctp_queue *queue, size_t limit) {
+    queue->limit = limit;
+    queue->closed = false;
+    int rc = ctp_ring_init(&queue->ring, limit);
+    if (rc == 0) rc = ctp_inbox_init(&queue->inbox);
+    if (rc == 0 && limit != 0) ctp_inbox_turn_off(&queue->inbox);
+    return rc;
+}
+
+void ctp_queue_free(ctp_queue *queue) {
+    ctp_ring_free(&queue->ring);
+    ctp_inbox_free(&queue->inbox);
+}
+
+int ctp_queue_push_many(ctp_queue *queue, ctp_task task, size_t count) {
+    int rc = ctp_inbox_drain(&queue->inbox, &queue->ring);
+    if (rc == 0 && queue->closed) rc = CTP_ECLOSED;
+    if (rc == 0 && queue->limit != 0 && count > queue->limit - queue->ring.count) rc = CTP_EAGAIN;
+    if (rc == 0) rc = ctp_ring_push_copies(&queue->ring, task, count);
+    return rc;
+}
+
+int ctp_queue_take_all(ctp_queue *queue, ctp_ring *list) {
+    if (list->count == 0) {
+        ctp_ring_free(list);
+        *list = queue->ring;
+        queue->ring = (ctp_ring){ 0 };
+    } else {
+        ctp_task task;
+        while (queue->ring.count > 0) {
+            int rc = ctp_ring_push(list, queue->ring.slots[queue->ring.head]);
+            if (rc != 0) return rc;
+            (void)ctp_ring_pop(&queue->ring, &task, 1);
+        }
+    }
+    return ctp_inbox_drain(&queue->inbox, list);
+}
+
+void ctp_queue_close(ctp_queue *queue) {
+    queue->closed = true;
+    ctp_inbox_turn_off(&queue->inbox);
+}

@@ -1,0 +1,374 @@
+/* The worker: the thread's main, the loop that takes and runs tasks (in batches, taking over other
+   workers' unstarted batch tasks), spinning for more work and parking when there is none, and the
+   last worker out freeing a pool destroyed from its own worker. The state it shares with pool.c is
+   in pool_internal.h. */
+#define _GNU_SOURCE
+#include "pool_internal.h"
+#include "worker_names.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+
+/* Batches run for about this long: see batch_size(). */
+enum { CTP_BATCH_TARGET_NS = 4000 };
+/* How many tasks ahead of the one it runs a worker prefetches: see prefetch_argument(). */
+enum { CTP_PREFETCH_DISTANCE = 4 };
+/* How long a worker that ran out of work polls for more before it parks: see spin_for_work(). */
+enum { CTP_SPIN_NS = 10000 };
+
+_Thread_local ctp_worker *ctp_self;
+_Thread_local bool ctp_declined_flag;
+
+/* ---- running tasks ------------------------------------------------------------------------- */
+
+/* Counts the calling worker as running one more task. Done before the task is claimed (under the
+   lock, or before the claim that releases it: see run_held), so that the stats, taken under the lock,
+   never see a task that is neither queued nor running: a caller waiting for the pool to be idle would
+   take that gap for the end of the work. */
+static void mark_running(ctp_worker *self) {
+    unsigned busy = atomic_load_explicit(&self->busy, memory_order_relaxed);
+    atomic_store_explicit(&self->busy, busy + 1, memory_order_relaxed);
+}
+
+/* Releasing: stats() acquires `busy` before it reads `done`, so it sees a finished task's count. */
+static void unmark_running(ctp_worker *self) {
+    unsigned busy = atomic_load_explicit(&self->busy, memory_order_relaxed);
+    atomic_store_explicit(&self->busy, busy - 1, memory_order_release);
+}
+
+/* Adds one to a counter that only the calling thread writes. */
+static void count_own(atomic_ullong *counter) {
+    atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
+/* Runs one task that the caller has marked running, without the lock; then counts it done (or
+   declined), before it stops counting as running (for a moment it is both: never neither). */
+static void run_marked(ctp_worker *self, ctp_task task) {
+    task.fn(task.arg, 0);
+    count_own(ctp_take_declined() ? &self->declined : &self->done);
+    unmark_running(self);
+}
+
+void ctp_worker_run_task(ctp_pool *pool, ctp_worker *self, ctp_task task) {
+    mark_running(self);
+    pthread_mutex_unlock(&pool->lock);
+    run_marked(self, task);
+    pthread_mutex_lock(&pool->lock);
+}
+
+/* Runs this worker's broadcast tasks. Called and returns with the lock held. */
+static void run_own(ctp_pool *pool, ctp_worker *self) {
+    ctp_task task;
+    while (ctp_ring_pop(&self->own, &task, 1) == 1) ctp_worker_run_task(pool, self, task);
+    atomic_store_explicit(&self->has_own, false, memory_order_relaxed);
+}
+
+/* ---- batches ------------------------------------------------------------------------------- */
+
+/* How many queued tasks a worker takes per lock acquisition. Taking several saves a lock round trip
+   per task (and the contention that comes with it) when tasks are tiny, but a batch is run by one
+   worker, so it must neither hold back work another worker could start nor change the order in
+   which tasks start:
+   - a batch is taken only while no worker is idle, and a worker looking for work takes over half of
+     the unstarted tasks of another worker's batch before it takes anything newer from the shared
+     queue (take_over), so tasks start in submission order and none waits behind a blocked one while
+     a worker could run it;
+   - it is sized to run for about CTP_BATCH_TARGET_NS (learned from the previous batch) and never
+     more than a fair share of the queue, so tasks longer than that are taken one at a time;
+   - a worker runs its broadcast tasks between the tasks of its batch;
+   - a worker waiting inside a task runs the rest of its own batch (ctp_pool_help), and terminate
+     cancels the tasks of every batch that have not started. */
+static size_t batch_size(ctp_pool *pool, const ctp_worker *self) {
+    /* A bounded queue is backpressure: its capacity counts every task not started, so no batches. */
+    size_t queued = ctp_queue_count(&pool->queue);
+    if (pool->queue.limit != 0 || queued <= 1 || idle_count(pool) > 0) return 1;
+    size_t fair_share = (queued + pool->threads - 1) / pool->threads;
+    return fair_share < self->batch_limit ? fair_share : self->batch_limit;
+}
+
+/* Learns the batch limit from how long the last batch took per task. A single task may raise it but
+   not lower it: one long task (a task waiting for an event, say) among short ones says little about
+   the next ones, and a batch of long tasks costs little, since idle workers take over its tasks. */
+static void adapt_batch(ctp_worker *self, size_t count, unsigned long long elapsed_ns) {
+    unsigned long long per_task = elapsed_ns / count + 1;
+    unsigned long long limit = CTP_BATCH_TARGET_NS / per_task;
+    size_t learned = limit < 1 ? 1 : limit > CTP_BATCH_MAX ? CTP_BATCH_MAX : (size_t)limit;
+    if (count > 1 || learned > self->batch_limit) self->batch_limit = learned;
+}
+
+/* Acquiring: a claim the owner made without the lock is seen together with its mark_running (see
+   run_held). */
+size_t ctp_worker_unstarted(const ctp_worker *worker) {
+    size_t next = atomic_load_explicit(&worker->held_next, memory_order_acquire);
+    return next < worker->held_count ? worker->held_count - next : 0;
+}
+
+/* The owner claims its own tasks one at a time with the same counter, without the lock. */
+size_t ctp_worker_claim_unstarted(ctp_worker *worker, ctp_task *out, size_t count) {
+    if (ctp_worker_unstarted(worker) == 0) return 0;
+    size_t first = atomic_fetch_add_explicit(&worker->held_next, count, memory_order_relaxed);
+    if (first >= worker->held_count) return 0;
+    size_t end = worker->held_count - first < count ? worker->held_count : first + count;
+    for (size_t i = first; i < end; i++) out[i - first] = worker->held[i];
+    return end - first;
+}
+
+/* Takes over half (at least one) of the unstarted tasks of another worker's batch, as this worker's
+   batch. Called with the lock held, while this worker holds no batch. */
+static bool take_over(ctp_pool *pool, ctp_worker *self) {
+    for (unsigned w = 0; w < pool->threads; w++) {
+        ctp_worker *other = &pool->workers[w];
+        size_t left = other == self ? 0 : ctp_worker_unstarted(other);
+        if (left == 0) continue;
+        size_t count = ctp_worker_claim_unstarted(other, self->held, left > 1 ? left / 2 : 1);
+        if (count == 0) continue;
+        self->held_count = count;
+        atomic_store_explicit(&self->held_next, 0, memory_order_relaxed);
+        return true;
+    }
+    return false;
+}
+
+/* Takes up to `count` tasks off the shared queue as this worker's batch. Called with the lock held. */
+static bool take_batch(ctp_pool *pool, ctp_worker *self, size_t count) {
+    size_t taken = ctp_queue_take(&pool->queue, self->held, count);
+    if (taken == 0) return false;
+    if (pool->space_waiters > 0) {
+        if (taken == 1) pthread_cond_signal(&pool->space); else pthread_cond_broadcast(&pool->space);
+    }
+    self->held_count = taken;
+    atomic_store_explicit(&self->held_next, 0, memory_order_relaxed);
+    /* Submits skip waking anyone while a worker spins; if that left tasks queued and nobody on the
+       way, wake a parked worker for them. */
+    if (ctp_queue_count(&pool->queue) > 0 && spinning(pool) == 0) wake_one_idle(pool);
+    return true;
+}
+
+/* Starts moving what a queued task's argument points to into this core's cache, for writing, a few
+   tasks before it runs. A task's argument is typically an object that its submitter has just written
+   (a Swift job: its closure, its result's state) and that the task reads and writes first thing:
+   without this, a tiny task starts with a wait for those cache lines to come over from the
+   submitting core, and a stream of tiny tasks spends much of its time waiting. A prefetch never
+   faults, whatever the argument is. */
+static inline void prefetch_argument(ctp_task task) {
+#if defined(__GNUC__)
+    __builtin_prefetch(task.arg, 1, 3);
+    __builtin_prefetch((const char *)task.arg + CTP_CACHE_LINE, 1, 3);
+#else
+    (void)task;
+#endif
+}
+
+/* Runs this worker's batch, and its broadcast tasks as they come. Called and returns with the lock
+   held; the lock is released while tasks run. */
+static void run_held(ctp_pool *pool, ctp_worker *self) {
+    size_t count = self->held_count;
+    /* The first task is claimed before unlocking: a task taken off a bounded queue is never counted
+       as queued after it made room there. */
+    mark_running(self);
+    size_t i = atomic_fetch_add_explicit(&self->held_next, 1, memory_order_relaxed);
+    if (i >= count) unmark_running(self);
+    pthread_mutex_unlock(&pool->lock);
+    size_t ran = 0;
+    unsigned long long start = ctp_monotonic_ns();
+    for (size_t ahead = i; ahead < count && ahead < i + CTP_PREFETCH_DISTANCE; ahead++) prefetch_argument(self->held[ahead]);
+    while (i < count) {
+        if (i + CTP_PREFETCH_DISTANCE < count) prefetch_argument(self->held[i + CTP_PREFETCH_DISTANCE]);
+        run_marked(self, self->held[i]);
+        ran++;
+        if (atomic_load_explicit(&self->has_own, memory_order_relaxed)) {
+            pthread_mutex_lock(&pool->lock);
+            run_own(pool, self);
+            pthread_mutex_unlock(&pool->lock);
+        }
+        /* The next task: marked running first, then claimed with a release that stats() acquires.
+           Nothing to claim (the batch is done, or another worker took the rest): no mark at all, or
+           one taken back at once. */
+        if (atomic_load_explicit(&self->held_next, memory_order_relaxed) >= count) break;
+        mark_running(self);
+        i = atomic_fetch_add_explicit(&self->held_next, 1, memory_order_release);
+        if (i >= count) unmark_running(self);
+    }
+    if (ran > 0) adapt_batch(self, ran, ctp_monotonic_ns() - start);
+    pthread_mutex_lock(&pool->lock);
+    self->held_count = 0; /* every task claimed: nobody can take any */
+}
+
+/* ---- helping ------------------------------------------------------------------------------- */
+
+/* Oldest first: the rest of this worker's batch (the caller may be waiting for one of those), its
+   broadcast tasks, other workers' unstarted batch tasks, then the shared queue. Only one task: this
+   worker's batch array is in use further up the stack. */
+bool ctp_worker_help(ctp_pool *pool, ctp_worker *self) {
+    ctp_task task;
+    bool found = ctp_worker_claim_unstarted(self, &task, 1) == 1 || ctp_ring_pop(&self->own, &task, 1) == 1;
+    for (unsigned w = 0; !found && w < pool->threads; w++) {
+        if (w != self->index) found = ctp_worker_claim_unstarted(&pool->workers[w], &task, 1) == 1;
+    }
+    if (!found && ctp_queue_take(&pool->queue, &task, 1) == 1) {
+        found = true;
+        if (pool->space_waiters > 0) pthread_cond_signal(&pool->space);
+    }
+    if (found) ctp_worker_run_task(pool, self, task);
+    return found;
+}
+
+/* ---- waiting for work: spinning, then parking ---------------------------------------------- */
+
+/* Polls, without the lock, for up to CTP_SPIN_NS for a push (to the inbox or under the lock) or a
+   state change. A worker that just ran out of work does this once before it parks: tasks submitted
+   in quick succession are then taken without the submitter paying for a futex wake and the worker
+   for a sleep and a context switch, which cost several microseconds each. One worker at a time
+   spins, so an idle pool burns at most one core for that long, and it yields the CPU every 64
+   polls, so a spin never delays a thread that has work. Called and returns with the lock held; the
+   caller looks for work again. */
+static void spin_for_work(ctp_pool *pool) {
+    unsigned seen = atomic_load_explicit(&pool->events, memory_order_relaxed);
+    /* A push the mark missed would wait out the whole spin while submits decline to wake anyone:
+       see ctp_queue_push_mark. */
+    size_t mark = ctp_queue_push_mark(&pool->queue);
+    atomic_store_explicit(&pool->spinning, spinning(pool) + 1, memory_order_relaxed);
+    pthread_mutex_unlock(&pool->lock);
+    unsigned long long deadline = ctp_monotonic_ns() + CTP_SPIN_NS;
+    for (unsigned i = 1; atomic_load_explicit(&pool->events, memory_order_relaxed) == seen
+                         && !ctp_queue_pushed_since(&pool->queue, mark); i++) {
+        ctp_cpu_relax();
+        if (i % 64 == 0) {
+            if (ctp_monotonic_ns() >= deadline) break;
+            /* Let a runnable thread of this CPU (the submitter, when workers and submitters outnumber
+               the CPUs) have it: the spin is only worth it while the CPU would otherwise idle. */
+            sched_yield();
+        }
+    }
+    pthread_mutex_lock(&pool->lock);
+    /* Sequentially consistent: pairs with the submit's load of `spinning` (see spinning()); the
+       caller then reads the inbox's tail with a seq_cst load before parking or leaving tasks queued. */
+    atomic_store_explicit(&pool->spinning, spinning(pool) - 1, memory_order_seq_cst);
+}
+
+/* Out of line under its own name (gcc would otherwise clone it under a suffixed one). */
+#if defined(__clang__)
+#define CTP_NAMED_FRAME __attribute__((noinline))
+#elif defined(__GNUC__)
+#define CTP_NAMED_FRAME __attribute__((noinline, noclone))
+#else
+#define CTP_NAMED_FRAME
+#endif
+
+/* Parks this worker on the idle stack until a submit or a state change takes it off (unpark_one,
+   then a signal on its `wake`), unless a task came through the inbox meanwhile. The one place where
+   a worker sleeps for want of work, kept out of line so that profilers can tell (and filter) a worker
+   waiting from a worker working. Called and returns with the lock held.
+
+   A worker counts itself idle (set_idle_count) and then looks at the inbox's tail; a submit through
+   the inbox claims a slot and then looks at the idle count. Both sequentially consistent, so at least
+   one sees the other: the worker the new task, or the submit the parked worker to wake. */
+static CTP_NAMED_FRAME void ctp_worker_park_waiting_for_work(ctp_pool *pool, ctp_worker *self) {
+    unsigned idle = idle_count(pool);
+    pool->idle_stack[idle] = self->index;
+    self->parked = true;
+    set_idle_count(pool, idle + 1);
+    if (ctp_queue_count(&pool->queue) > 0) {
+        /* This worker is still on top of the stack (the lock is held): it takes itself off, and then
+           the task. */
+        set_idle_count(pool, idle);
+        self->parked = false;
+        return;
+    }
+    while (self->parked) pthread_cond_wait(&self->wake, &pool->lock);
+}
+
+/* A worker's idle spells: whether it spins before it parks depends on how long the last one lasted. */
+typedef struct idle_spells {
+    bool spun;                      /* since this worker last found work */
+    unsigned long long since;       /* when this worker ran out of work; 0 while it has some */
+    unsigned long long last;        /* how long its last idle spell lasted */
+} idle_spells;
+
+/* This worker found work: its idle spell, if any, ends. */
+static void end_idle_spell(idle_spells *idle) {
+    if (idle->since != 0) {
+        idle->last = ctp_monotonic_ns() - idle->since;
+        idle->since = 0;
+    }
+}
+
+/* With nothing to do: spins (spin_for_work) if this worker has not spun since it last found work, no
+   other worker spins, and its last idle spell was short enough for a spin to have caught the next
+   task; else parks. When tasks come far apart, spinning only burns the core, and a worker that parks
+   at once wakes faster than one that spun first. The first spell of a burst is long, so the first
+   wake of a burst parks again; the next short spell turns spinning back on. Called and returns with
+   the lock held; the caller looks for work again. */
+static void wait_for_work(ctp_pool *pool, ctp_worker *self, idle_spells *idle) {
+    if (idle->since == 0) idle->since = ctp_monotonic_ns();
+    if (!idle->spun && spinning(pool) == 0 && idle->last <= CTP_SPIN_NS) {
+        spin_for_work(pool);
+        idle->spun = true;
+    } else {
+        ctp_worker_park_waiting_for_work(pool, self);
+        idle->spun = false;
+    }
+}
+
+/* ---- the thread ---------------------------------------------------------------------------- */
+
+/* Runs tasks until the queues are empty and the pool no longer runs. Called and returns with the
+   lock held. */
+static void worker_loop(ctp_pool *pool, ctp_worker *self) {
+    idle_spells idle = { 0 };
+    for (;;) {
+        if (self->own.count > 0) {
+            run_own(pool, self);
+        } else if (take_over(pool, self) || take_batch(pool, self, batch_size(pool, self))) {
+            end_idle_spell(&idle);
+            run_held(pool, self);
+        } else if (ctp_queue_count(&pool->queue) > 0) {
+            /* A submitter has claimed a slot and not yet written its task: let it finish. (Once the
+               pool stops, no slot can be claimed any more, so this ends.) */
+            pthread_mutex_unlock(&pool->lock);
+            sched_yield();
+            pthread_mutex_lock(&pool->lock);
+        } else if (pool->state != CTP_RUNNING) {
+            return; /* closed or terminated, and drained */
+        } else {
+            wait_for_work(pool, self, &idle);
+            continue;
+        }
+        idle.spun = false;
+    }
+}
+
+/* Counts this worker out of its pool; true when it is the last one out of a pool destroyed from its
+   own worker, which it must then free. Waits for a terminate still making its cancellation calls to
+   be done with the pool first. With a join at exit holding the pool, that join frees it once it lets
+   go. */
+static bool leave_pool(ctp_pool *pool) {
+    pthread_mutex_lock(&pool->lock);
+    bool last_out = --pool->live == 0 && pool->detached && pool->exit_holds == 0;
+    while (last_out && pool->cancelling > 0) pthread_cond_wait(&pool->changed, &pool->lock);
+    pthread_mutex_unlock(&pool->lock);
+    return last_out;
+}
+
+void *ctp_worker_main(void *argument) {
+    ctp_worker *self = argument;
+    ctp_pool *pool = self->pool;
+    ctp_self = self;
+    ctp_name_set_os(self->name);
+
+    int init_rc = pool->initializer != NULL ? pool->initializer(pool->context, self->index) : 0;
+
+    pthread_mutex_lock(&pool->lock);
+    pool->started++;
+    if (init_rc != 0) pool->init_failures++;
+    pthread_cond_broadcast(&pool->changed); /* the start barrier in ctp_pool_create */
+    if (init_rc == 0) worker_loop(pool, self);
+    pthread_mutex_unlock(&pool->lock);
+
+    if (init_rc == 0 && pool->finalizer != NULL) pool->finalizer(pool->context, self->index);
+    ctp_self = NULL;
+
+    if (leave_pool(pool)) ctp_pool_dispose(pool);
+    return NULL;
+}
