@@ -53,7 +53,7 @@ c-warnings: $(C_SOURCES) $(C_HEADERS)
 # can make fail; see ctp_internal.h) and may include its private header.
 CFLAGS_CTEST := $(CFLAGS_STRICT) -g -DCTP_FAULT_INJECTION -ISources/CThreadPool
 
-$(BIN)/test_%: Tests/CThreadPoolTests/test_%.c $(C_SOURCES) $(C_HEADERS)
+$(BIN)/test_%: Tests/CThreadPoolTests/test_%.c $(wildcard Tests/CThreadPoolTests/*.h) $(C_SOURCES) $(C_HEADERS)
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS_CTEST) $< $(C_SOURCES) -o $@
 

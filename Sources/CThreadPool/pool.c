@@ -95,11 +95,12 @@ int ctp_joins_at_exit(void) {
 }
 
 static void pool_free(ctp_pool *pool) {
-    for (unsigned i = 0; i < pool->threads; i++) {
+    for (unsigned i = 0; i < pool->slots; i++) {
         pthread_cond_destroy(&pool->workers[i].wake);
         free(pool->workers[i].name);
         ctp_ring_free(&pool->workers[i].own);
     }
+    free(pool->name_prefix);
     if (pool->context_release != NULL) pool->context_release(pool->context);
     ctp_queue_free(&pool->queue);
     free(pool->idle_stack);
@@ -153,29 +154,44 @@ static void init_sync(ctp_pool *pool) {
     pthread_mutexattr_destroy(&lock_attributes);
     pthread_cond_init(&pool->space, NULL);
     pthread_cond_init(&pool->changed, NULL);
-    for (unsigned i = 0; i < pool->threads; i++) pthread_cond_init(&pool->workers[i].wake, NULL);
+    /* On the monotonic clock: a worker beyond the pool's size parks with a timeout (its keep-alive). */
+    pthread_condattr_t wake_attributes;
+    pthread_condattr_init(&wake_attributes);
+    pthread_condattr_setclock(&wake_attributes, CLOCK_MONOTONIC);
+    for (unsigned i = 0; i < pool->slots; i++) pthread_cond_init(&pool->workers[i].wake, &wake_attributes);
+    pthread_condattr_destroy(&wake_attributes);
 }
 
 /* Gives each worker its pool, index and name ("<prefix>-<i>", or "Thread-<n>" from `first_number`).
    CTP_ENOMEM or 0. */
 static int init_workers(ctp_pool *pool, const char *prefix, unsigned long long first_number) {
-    for (unsigned i = 0; i < pool->threads; i++) {
+    for (unsigned i = 0; i < pool->slots; i++) {
         ctp_worker *worker = &pool->workers[i];
         worker->pool = pool;
         worker->index = i;
         worker->batch_limit = 1;
+        if (i >= pool->threads) continue; /* named when started: see ctp_worker_grow */
         worker->name = ctp_name_make(prefix, first_number + i);
         if (worker->name == NULL) return CTP_ENOMEM;
+        worker->slot = CTP_SLOT_LIVE;
     }
+    pool->high_water = pool->threads;
     return 0;
 }
 
 /* Step 1 of create: a pool of `threads` workers not yet started, with its locks, queue, idle stack
    and worker names. CTP_ENOMEM: nothing is left allocated. */
 static int allocate_pool(const ctp_options *options, unsigned threads, ctp_pool **out) {
-    ctp_pool *pool = CTP_ALIGNED_ZALLOC(CTP_CACHE_LINE, sizeof *pool + threads * sizeof(ctp_worker));
+    unsigned max_threads = options->max_threads > threads ? options->max_threads : threads;
+    unsigned slots = max_threads + CTP_COMPENSATION_MAX;
+    ctp_pool *pool = CTP_ALIGNED_ZALLOC(CTP_CACHE_LINE, sizeof *pool + slots * sizeof(ctp_worker));
     if (pool == NULL) return CTP_ENOMEM;
     pool->threads = threads;
+    pool->max_threads = max_threads;
+    pool->elastic = max_threads > threads;
+    pool->slots = slots;
+    pool->keep_alive_ns = options->keep_alive_ns != 0 ? options->keep_alive_ns : 10ull * 1000000000ull;
+    pool->stack_size = options->stack_size;
     pool->initializer = options->initializer;
     pool->finalizer = options->finalizer;
     pool->context = options->context;
@@ -185,8 +201,13 @@ static int allocate_pool(const ctp_options *options, unsigned threads, ctp_pool 
 
     /* Everything below is undone by pool_free, which tolerates zeroed fields. */
     init_sync(pool);
-    pool->idle_stack = CTP_MALLOC(threads * sizeof(unsigned));
+    pool->idle_stack = CTP_MALLOC(slots * sizeof(unsigned));
     int rc = pool->idle_stack == NULL ? CTP_ENOMEM : ctp_queue_init(&pool->queue, options->queue_capacity);
+    if (rc == 0 && options->name_prefix != NULL) {
+        size_t length = strlen(options->name_prefix);
+        pool->name_prefix = CTP_MALLOC(length + 1);
+        if (pool->name_prefix == NULL) rc = CTP_ENOMEM; else memcpy(pool->name_prefix, options->name_prefix, length + 1);
+    }
     /* The "Thread-N" numbers are taken whether or not the pool starts, as Python's are. */
     unsigned long long first_number = options->name_prefix == NULL ? ctp_names_reserve(threads) : 1;
     if (rc == 0) rc = init_workers(pool, options->name_prefix, first_number);
@@ -212,6 +233,7 @@ static int start_workers(ctp_pool *pool, size_t stack_size, unsigned *created) {
     unsigned n = 0;
     for (; n < pool->threads; n++) {
         if (CTP_PTHREAD_CREATE(&pool->workers[n].thread, &attributes, ctp_worker_main, &pool->workers[n]) != 0) break;
+        pool->workers[n].has_thread = true;
     }
     pthread_attr_destroy(&attributes);
     *created = n;
@@ -224,8 +246,12 @@ static int start_workers(ctp_pool *pool, size_t stack_size, unsigned *created) {
 static int wait_at_start_barrier(ctp_pool *pool, unsigned created) {
     pthread_mutex_lock(&pool->lock);
     pool->live = created;
+    atomic_store_explicit(&pool->live_hint, created, memory_order_relaxed);
+    pool->peak = created;
+    pool->threads_started = created;
     while (pool->started < created) pthread_cond_wait(&pool->changed, &pool->lock);
     int rc = created < pool->threads ? CTP_EAGAIN : pool->init_failures > 0 ? CTP_EINIT : 0;
+    pool->running_up = rc == 0;
     pthread_mutex_unlock(&pool->lock);
     return rc;
 }
@@ -252,10 +278,10 @@ int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
         options = &defaults;
     }
     unsigned threads = requested_threads(options);
-    if (threads > CTP_MAX_THREADS) return CTP_EINVAL;
+    if (threads > CTP_MAX_THREADS || options->max_threads > CTP_MAX_THREADS) return CTP_EINVAL;
     if (options->stack_size != 0 && options->stack_size < (size_t)PTHREAD_STACK_MIN) return CTP_EINVAL;
 
-    ctp_pool *pool;
+    ctp_pool *pool = NULL;
     int rc = allocate_pool(options, threads, &pool);
     if (rc != 0) return rc;
     unsigned created = 0;
@@ -302,6 +328,7 @@ static int submit_locked(ctp_pool *pool, ctp_task task, bool may_block) {
     int rc = pool->queue.limit != 0 ? wait_for_room(pool, may_block) : 0;
     if (rc == 0) rc = ctp_queue_push(&pool->queue, task);
     ctp_worker *to_wake = rc == 0 ? worker_for_new_task(pool) : NULL;
+    if (rc == 0 && to_wake == NULL && pool->elastic) ctp_worker_grow(pool, CTP_GROW_FOR_QUEUED_WORK);
     pthread_mutex_unlock(&pool->lock);
     /* Safe after unlocking: a worker and its condition variable live until the pool is freed,
        which cannot happen while a call on the pool is still in progress. */
@@ -309,11 +336,13 @@ static int submit_locked(ctp_pool *pool, ctp_task task, bool may_block) {
     return rc;
 }
 
-/* Wakes a parked worker for a task left in the inbox, unless a worker spins (it will see the task). */
+/* Wakes a parked worker for a task left in the inbox, unless a worker spins (it will see the task);
+   in an elastic pool with nobody to wake, starts a worker if it may grow. */
 CTP_NOINLINE
 static void wake_for_inbox(ctp_pool *pool) {
     pthread_mutex_lock(&pool->lock);
     ctp_worker *to_wake = spinning(pool) > 0 ? NULL : unpark_one(pool);
+    if (to_wake == NULL && pool->elastic && spinning(pool) == 0) ctp_worker_grow(pool, CTP_GROW_FOR_QUEUED_WORK);
     pthread_mutex_unlock(&pool->lock);
     if (to_wake != NULL) pthread_cond_signal(&to_wake->wake);
 }
@@ -323,7 +352,9 @@ static int submit(ctp_pool *pool, ctp_task_fn fn, void *arg, bool may_block) {
     ctp_task task = { fn, arg };
     if (!ctp_queue_try_push(&pool->queue, task)) return submit_locked(pool, task, may_block);
     /* Sequentially consistent, after the push: see ctp_worker_park_waiting_for_work (worker.c). */
-    if (atomic_load_explicit(&pool->idle_count, memory_order_seq_cst) > 0 && spinning(pool) == 0) {
+    unsigned idle = atomic_load_explicit(&pool->idle_count, memory_order_seq_cst);
+    if (spinning(pool) == 0 && (idle > 0 || (pool->elastic && atomic_load_explicit(&pool->live_hint, memory_order_relaxed)
+                                                                   < pool->max_threads))) {
         wake_for_inbox(pool);
     }
     return 0;
@@ -344,7 +375,11 @@ int ctp_pool_submit_many(ctp_pool *pool, ctp_task_fn fn, void *arg, size_t count
     int rc = ctp_queue_push_many(&pool->queue, (ctp_task){ fn, arg }, count);
     if (rc == 0) {
         note_event(pool);
-        for (size_t i = 0; i < count && idle_count(pool) > 0; i++) wake_one_idle(pool);
+        size_t woken = 0;
+        for (; woken < count && idle_count(pool) > 0; woken++) wake_one_idle(pool);
+        for (; pool->elastic && woken < count && pool->live < pool->max_threads; woken++) {
+            ctp_worker_grow(pool, CTP_GROW_FOR_QUEUED_WORK);
+        }
     }
     pthread_mutex_unlock(&pool->lock);
     return rc;
@@ -373,10 +408,33 @@ int ctp_pool_broadcast(ctp_pool *pool, ctp_task_fn fn, void *arg) {
 
 int ctp_pool_help(ctp_pool *pool) {
     if (pool == NULL || ctp_self == NULL || ctp_self->pool != pool) return CTP_EINVAL;
+    if (!ctp_worker_stack_allows_help(ctp_self)) return 0;
     pthread_mutex_lock(&pool->lock);
     bool ran = ctp_worker_help(pool, ctp_self);
     pthread_mutex_unlock(&pool->lock);
     return ran ? 1 : 0;
+}
+
+int ctp_pool_block_begin(ctp_pool *pool) {
+    if (pool == NULL) return CTP_EINVAL;
+    if (ctp_self == NULL || ctp_self->pool != pool) return 0;
+    pthread_mutex_lock(&pool->lock);
+    pool->blocked++;
+    ctp_worker_grow(pool, CTP_GROW_FOR_BLOCKED_WORKER);
+    pthread_mutex_unlock(&pool->lock);
+    return 0;
+}
+
+int ctp_pool_block_end(ctp_pool *pool) {
+    if (pool == NULL) return CTP_EINVAL;
+    if (ctp_self == NULL || ctp_self->pool != pool) return 0;
+    pthread_mutex_lock(&pool->lock);
+    pool->blocked--;
+    /* A worker that stood in for this one may now be one too many: parked ones look again (and
+       retire if they are not needed; see worker.c). */
+    for (unsigned i = pool->threads; i < pool->high_water; i++) wake_worker(pool, &pool->workers[i]);
+    pthread_mutex_unlock(&pool->lock);
+    return 0;
 }
 
 /* ---- close, terminate, join, destroy ---------------------------------------------------- */
@@ -403,18 +461,18 @@ int ctp_pool_close(ctp_pool *pool) {
    run them before they exit: either way every task gets exactly one call. */
 static ctp_ring collect_dropped(ctp_pool *pool) {
     size_t ahead = 0; /* tasks that go ahead of the shared queue's */
-    for (unsigned i = 0; i < pool->threads; i++) {
+    for (unsigned i = 0; i < pool->high_water; i++) {
         ahead += pool->workers[i].own.count + ctp_worker_unstarted(&pool->workers[i]);
     }
     ctp_ring dropped = { 0 };
     if (ahead > 0 && ctp_ring_init(&dropped, ahead + ctp_queue_count(&pool->queue)) == 0) {
         /* Pushes cannot fail: the list has room for every task. */
         ctp_task task;
-        for (unsigned i = 0; i < pool->threads; i++) {
+        for (unsigned i = 0; i < pool->high_water; i++) {
             while (ctp_ring_pop(&pool->workers[i].own, &task, 1) == 1) (void)ctp_ring_push(&dropped, task);
         }
         size_t batched = 0;
-        for (unsigned i = 0; i < pool->threads; i++) {
+        for (unsigned i = 0; i < pool->high_water; i++) {
             ctp_task held[CTP_BATCH_MAX];
             size_t claimed = ctp_worker_claim_unstarted(&pool->workers[i], held, CTP_BATCH_MAX);
             for (size_t k = 0; k < claimed; k++) (void)ctp_ring_push(&dropped, held[k]);
@@ -483,11 +541,25 @@ int ctp_pool_join(ctp_pool *pool) {
         return 0;
     }
     pool->join_state = CTP_JOIN_IN_PROGRESS;
-    pthread_mutex_unlock(&pool->lock);
-
-    for (unsigned i = 0; i < pool->threads; i++) pthread_join(pool->workers[i].thread, NULL);
-
-    pthread_mutex_lock(&pool->lock);
+    /* Every slot with a thread, until none is left: a worker may still start while the pool drains
+       (standing in for a blocked one), and extra workers may have retired without being reaped. */
+    for (;;) {
+        unsigned next = pool->high_water;
+        for (unsigned i = 0; i < pool->high_water && next == pool->high_water; i++) {
+            if (pool->workers[i].slot != CTP_SLOT_FREE && pool->workers[i].has_thread) next = i;
+        }
+        if (next == pool->high_water) {
+            if (pool->live == 0) break;
+            pthread_cond_wait(&pool->changed, &pool->lock); /* a worker is still starting */
+            continue;
+        }
+        pthread_t thread = pool->workers[next].thread;
+        pthread_mutex_unlock(&pool->lock);
+        pthread_join(thread, NULL);
+        pthread_mutex_lock(&pool->lock);
+        pool->workers[next].has_thread = false;
+        pool->workers[next].slot = CTP_SLOT_FREE;
+    }
     while (pool->cancelling > 0) pthread_cond_wait(&pool->changed, &pool->lock);
     pool->join_state = CTP_JOIN_DONE;
     pthread_cond_broadcast(&pool->changed);
@@ -504,7 +576,13 @@ void ctp_pool_destroy(ctp_pool *pool) {
         pool->detached = true;
         /* A join at exit in progress reaps the threads itself (and then frees the pool). */
         if (pool->exit_holds == 0) {
-            for (unsigned i = 0; i < pool->threads; i++) pthread_detach(pool->workers[i].thread);
+            for (unsigned i = 0; i < pool->high_water; i++) {
+                ctp_worker *worker = &pool->workers[i];
+                if (worker->slot != CTP_SLOT_FREE && worker->has_thread) pthread_detach(worker->thread);
+                /* Nobody joins them; workers started from now on are detached (see ctp_worker_grow). */
+                worker->has_thread = false;
+                if (worker->slot == CTP_SLOT_EXITED) worker->slot = CTP_SLOT_FREE;
+            }
         }
         pthread_mutex_unlock(&pool->lock);
         return;
@@ -561,6 +639,10 @@ int ctp_pool_thread_count(const ctp_pool *pool) {
     return pool == NULL ? CTP_EINVAL : (int)pool->threads;
 }
 
+int ctp_pool_max_thread_count(const ctp_pool *pool) {
+    return pool == NULL ? CTP_EINVAL : (int)pool->max_threads;
+}
+
 int ctp_pool_stats(ctp_pool *pool, ctp_stats *out) {
     if (pool == NULL || out == NULL) return CTP_EINVAL;
     pthread_mutex_lock(&pool->lock);
@@ -571,7 +653,7 @@ int ctp_pool_stats(ctp_pool *pool, ctp_stats *out) {
     unsigned long long declined = atomic_load_explicit(&pool->declined, memory_order_relaxed);
     size_t running = 0;
     unsigned long long completed = 0;
-    for (unsigned i = 0; i < pool->threads; i++) {
+    for (unsigned i = 0; i < pool->high_water; i++) {
         const ctp_worker *worker = &pool->workers[i];
         queued_elsewhere += worker->own.count + ctp_worker_unstarted(worker);
         running += atomic_load_explicit(&worker->busy, memory_order_acquire); /* before `done` */
@@ -579,13 +661,17 @@ int ctp_pool_stats(ctp_pool *pool, ctp_stats *out) {
         declined += atomic_load_explicit(&worker->declined, memory_order_relaxed);
     }
     *out = (ctp_stats){
-        .threads = pool->threads,
+        .threads = pool->live,
         .idle = idle_count(pool),
         .queued = ctp_queue_count(&pool->queue) + queued_elsewhere,
         .running = running,
         .completed = completed,
         .cancelled = cancelled,
         .declined = declined,
+        .peak_threads = pool->peak,
+        .threads_started = pool->threads_started,
+        .threads_retired = pool->threads_retired,
+        .grow_failures = pool->grow_failures,
     };
     pthread_mutex_unlock(&pool->lock);
     return 0;
@@ -600,7 +686,7 @@ void ctp_test_wake_state(ctp_pool *pool, unsigned *idle, unsigned *spinning_work
 size_t ctp_test_batched(ctp_pool *pool) {
     pthread_mutex_lock(&pool->lock);
     size_t count = 0;
-    for (unsigned i = 0; i < pool->threads; i++) count += ctp_worker_unstarted(&pool->workers[i]);
+    for (unsigned i = 0; i < pool->high_water; i++) count += ctp_worker_unstarted(&pool->workers[i]);
     pthread_mutex_unlock(&pool->lock);
     return count;
 }

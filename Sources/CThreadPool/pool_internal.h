@@ -28,12 +28,23 @@ enum ctp_join_state { CTP_JOIN_NONE, CTP_JOIN_IN_PROGRESS, CTP_JOIN_DONE };
 /* How many queued tasks a worker takes per lock acquisition, at most: see worker.c's batch_size. */
 enum { CTP_BATCH_MAX = 32 };
 
+/* A worker slot's life (pool->lock). FREE: no thread (never started, or reaped). LIVE: a thread is
+   starting or running in it. EXITED: its thread has left the pool and waits to be joined (reaped)
+   before the slot is used again. */
+enum ctp_slot_state { CTP_SLOT_FREE, CTP_SLOT_LIVE, CTP_SLOT_EXITED };
+
 typedef struct ctp_worker {
     /* Aligned to a cache line: each worker writes its own counters on every task. */
     _Alignas(CTP_CACHE_LINE) ctp_pool *pool; /* immutable */
-    pthread_t thread;         /* written by create before the worker can be joined */
+    pthread_t thread;         /* written by whoever starts the thread, before it can be joined */
     unsigned index;           /* immutable, 0-based */
-    char *name;               /* immutable, malloc'd */
+    char *name;               /* malloc'd; written before the slot's thread starts */
+    enum ctp_slot_state slot; /* pool->lock */
+    bool has_thread;          /* pool->lock: `thread` holds this slot's thread (it may be detached or joined) */
+    /* The lowest address of this worker's stack and how much its helping must leave (this thread
+       only; written as the worker starts): see ctp_pool_help. */
+    const char *stack_low;
+    size_t stack_reserve;
     pthread_cond_t wake;      /* signalled when `parked` is cleared */
     bool parked;              /* pool->lock: on the idle stack, waiting for work or a state change */
     ctp_ring own;             /* pool->lock: broadcast tasks for this worker only, run before the shared queue */
@@ -65,6 +76,7 @@ struct ctp_pool {
        parked and none spins: on a line of their own, which changes only when workers park or spin. */
     _Alignas(CTP_CACHE_LINE) atomic_uint idle_count; /* parked workers: the idle stack's size */
     atomic_uint spinning;     /* workers in spin_for_work (at most one) */
+    bool elastic;             /* immutable: max_threads > threads (submits may start workers) */
     /* Written under lock: bumped by every push under the lock and every state change. On a line of
        its own, since a spinning worker reads it over and over. */
     _Alignas(CTP_CACHE_LINE) atomic_uint events;
@@ -73,7 +85,17 @@ struct ctp_pool {
     pthread_cond_t changed;   /* the start barrier, join and terminate's cancellations progressing */
     unsigned started;         /* lock: workers whose initializer has returned */
     unsigned init_failures;   /* lock */
-    unsigned live;            /* lock: workers that have not finished exiting */
+    unsigned live;            /* lock: workers that have not finished exiting (started ones included) */
+    /* Growing and retiring (worker.c). */
+    atomic_uint live_hint;    /* written under lock: `live`, for the submit path's look without it */
+    unsigned blocked;         /* lock: workers inside ctp_pool_block_begin/end */
+    unsigned starting;        /* lock: workers started that have not yet looked for work */
+    unsigned high_water;      /* lock: slots ever used: every loop over workers stops here */
+    unsigned peak;            /* lock: the most workers live at once */
+    unsigned long long threads_started; /* lock: every thread the pool started */
+    unsigned long long threads_retired; /* lock: workers beyond `threads` that exited while running */
+    unsigned long long grow_failures;   /* lock: extra workers that could not start or whose initializer failed */
+    bool running_up;          /* lock: the start barrier has passed (workers started later are extra) */
     /* Tasks terminate took off the queues whose CTP_ECANCELED call has not returned (stats count them
        as queued), and those whose call has, by how it ended. Decremented after the count it moves to
        is incremented (release; stats acquires it first), so stats never miss a task. */
@@ -90,7 +112,12 @@ struct ctp_pool {
     bool skip_join_at_exit;   /* immutable */
 
     /* Immutable after create. */
-    unsigned threads;
+    unsigned threads;         /* the workers always kept */
+    unsigned max_threads;     /* the most workers started for queued work (>= threads) */
+    unsigned slots;           /* workers[] entries: max_threads + CTP_COMPENSATION_MAX */
+    unsigned long long keep_alive_ns; /* how long a worker beyond `threads` may idle before it retires */
+    size_t stack_size;        /* 0: the system default */
+    char *name_prefix;        /* malloc'd copy, or NULL for "Thread-N" names */
     ctp_init_fn initializer;
     ctp_fini_fn finalizer;
     void *context;
@@ -165,6 +192,15 @@ static inline void wake_one_idle(ctp_pool *pool) {
 }
 
 /* ---- worker.c ------------------------------------------------------------------------------ */
+
+/* Starts one worker beyond those running if `reason` holds and the pool may grow; see worker.c.
+   Called with the lock held; may release and retake it. */
+enum ctp_grow_reason { CTP_GROW_FOR_QUEUED_WORK, CTP_GROW_FOR_BLOCKED_WORKER };
+void ctp_worker_grow(ctp_pool *pool, enum ctp_grow_reason reason);
+/* Records the calling thread's stack bounds in `self` (as a worker starts). */
+void ctp_worker_note_stack(ctp_worker *self);
+/* Whether the calling worker may run another task nested in its stack (helping while it waits). */
+bool ctp_worker_stack_allows_help(const ctp_worker *self);
 
 /* The thread's start routine; `worker` is its ctp_worker. */
 void *ctp_worker_main(void *worker);

@@ -3,12 +3,16 @@
    last worker out freeing a pool destroyed from its own worker. The state it shares with pool.c is
    in pool_internal.h. */
 #define _GNU_SOURCE
+#include "fault_injection.h"
 #include "pool_internal.h"
 #include "worker_names.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
 
 /* Batches run for about this long: see batch_size(). */
 enum { CTP_BATCH_TARGET_NS = 4000 };
@@ -140,8 +144,15 @@ static bool take_batch(ctp_pool *pool, ctp_worker *self, size_t count) {
     self->held_count = taken;
     atomic_store_explicit(&self->held_next, 0, memory_order_relaxed);
     /* Submits skip waking anyone while a worker spins; if that left tasks queued and nobody on the
-       way, wake a parked worker for them. */
-    if (ctp_queue_count(&pool->queue) > 0 && spinning(pool) == 0) wake_one_idle(pool);
+       way, wake a parked worker for them, or, in an elastic pool with none parked, start one (the
+       tasks were queued while workers were free, and this one is about to be busy). */
+    if (ctp_queue_count(&pool->queue) > 0 && spinning(pool) == 0) {
+        if (idle_count(pool) > 0) {
+            wake_one_idle(pool);
+        } else if (pool->elastic) {
+            ctp_worker_grow(pool, CTP_GROW_FOR_QUEUED_WORK);
+        }
+    }
     return true;
 }
 
@@ -247,6 +258,19 @@ static void spin_for_work(ctp_pool *pool) {
     atomic_store_explicit(&pool->spinning, spinning(pool) - 1, memory_order_seq_cst);
 }
 
+/* Takes a parked worker whose wait timed out off the idle stack. Called with the lock held. */
+static void unpark_self(ctp_pool *pool, ctp_worker *self) {
+    unsigned idle = idle_count(pool);
+    for (unsigned i = 0; i < idle; i++) {
+        if (pool->idle_stack[i] == self->index) {
+            pool->idle_stack[i] = pool->idle_stack[idle - 1];
+            set_idle_count(pool, idle - 1);
+            break;
+        }
+    }
+    self->parked = false;
+}
+
 /* Out of line under its own name (gcc would otherwise clone it under a suffixed one). */
 #if defined(__clang__)
 #define CTP_NAMED_FRAME __attribute__((noinline))
@@ -264,7 +288,8 @@ static void spin_for_work(ctp_pool *pool) {
    A worker counts itself idle (set_idle_count) and then looks at the inbox's tail; a submit through
    the inbox claims a slot and then looks at the idle count. Both sequentially consistent, so at least
    one sees the other: the worker the new task, or the submit the parked worker to wake. */
-static CTP_NAMED_FRAME void ctp_worker_park_waiting_for_work(ctp_pool *pool, ctp_worker *self) {
+static CTP_NAMED_FRAME bool ctp_worker_park_waiting_for_work(ctp_pool *pool, ctp_worker *self,
+                                                              const struct timespec *deadline) {
     unsigned idle = idle_count(pool);
     pool->idle_stack[idle] = self->index;
     self->parked = true;
@@ -274,9 +299,17 @@ static CTP_NAMED_FRAME void ctp_worker_park_waiting_for_work(ctp_pool *pool, ctp
            the task. */
         set_idle_count(pool, idle);
         self->parked = false;
-        return;
+        return false;
     }
-    while (self->parked) pthread_cond_wait(&self->wake, &pool->lock);
+    while (self->parked) {
+        if (deadline == NULL) {
+            pthread_cond_wait(&self->wake, &pool->lock);
+        } else if (pthread_cond_timedwait(&self->wake, &pool->lock, deadline) == ETIMEDOUT && self->parked) {
+            unpark_self(pool, self);
+            return true;
+        }
+    }
+    return false;
 }
 
 /* A worker's idle spells: whether it spins before it parks depends on how long the last one lasted. */
@@ -306,9 +339,137 @@ static void wait_for_work(ctp_pool *pool, ctp_worker *self, idle_spells *idle) {
         spin_for_work(pool);
         idle->spun = true;
     } else {
-        ctp_worker_park_waiting_for_work(pool, self);
+        ctp_worker_park_waiting_for_work(pool, self, NULL);
         idle->spun = false;
     }
+}
+
+/* ---- growing and retiring -----------------------------------------------------------------
+
+   A pool keeps `threads` workers (indices 0..<threads) for its whole life. It starts more, in the
+   lowest free slots, for two reasons:
+   - queued work (an elastic pool, max_threads > threads): a task was queued, no worker is idle and
+     fewer than max_threads workers are free to run tasks;
+   - a blocked worker (ctp_pool_block_begin: a worker waits inside a task for something other tasks
+     may have to do): fewer than `threads` workers are free to run tasks and none is idle. Up to
+     CTP_COMPENSATION_MAX workers beyond max_threads, so that waits never deadlock however many
+     workers wait.
+   "Free to run tasks" is `live - blocked`. A worker started this way runs the initializer first and
+   the finalizer as it leaves. It retires (leaves the pool while it runs) when it finds no work and
+   is not needed: at once if the pool has more free workers than max_threads (it stood in for a
+   worker that is no longer blocked), or after keep_alive_ns parked without work if it has more than
+   `threads`. A retired worker's thread is joined when its slot is used again, or by ctp_pool_join. */
+
+/* Whether `self`, a worker beyond the pool's size, should leave now rather than wait for work.
+   Called with the lock held. */
+static bool is_surplus(const ctp_pool *pool, const ctp_worker *self, bool idled_out) {
+    if (self->index < pool->threads) return false;
+    unsigned free_workers = pool->live - pool->blocked;
+    return free_workers > pool->max_threads || (idled_out && free_workers > pool->threads);
+}
+
+/* wait_for_work for a worker beyond the pool's size: no spinning, a park bounded by the keep-alive.
+   Returns true when the worker should retire. Called and returns with the lock held. */
+static bool wait_for_work_or_retire(ctp_pool *pool, ctp_worker *self) {
+    if (is_surplus(pool, self, false)) return true;
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    unsigned long long ns = (unsigned long long)deadline.tv_nsec + pool->keep_alive_ns;
+    deadline.tv_sec += (time_t)(ns / 1000000000ull);
+    deadline.tv_nsec = (long)(ns % 1000000000ull);
+    bool idled_out = ctp_worker_park_waiting_for_work(pool, self, &deadline);
+    return is_surplus(pool, self, idled_out) && ctp_queue_count(&pool->queue) == 0 && self->own.count == 0;
+}
+
+/* The slot a new worker goes in: the lowest one without a running thread, or `slots` when all are
+   taken. Called with the lock held. */
+static unsigned free_slot(const ctp_pool *pool) {
+    for (unsigned i = pool->threads; i < pool->slots; i++) {
+        if (pool->workers[i].slot != CTP_SLOT_LIVE) return i;
+    }
+    return pool->slots;
+}
+
+void ctp_worker_grow(ctp_pool *pool, enum ctp_grow_reason reason) {
+    if (!pool->running_up || pool->state == CTP_TERMINATED || idle_count(pool) > 0) return;
+    unsigned free_workers = pool->live - pool->blocked;
+    if (reason == CTP_GROW_FOR_QUEUED_WORK) {
+        /* Workers already starting will take queued tasks too. */
+        if (pool->state != CTP_RUNNING || free_workers >= pool->max_threads
+            || ctp_queue_count(&pool->queue) <= pool->starting) return;
+    } else if (free_workers >= pool->threads || pool->starting > 0) {
+        return;
+    }
+    unsigned index = free_slot(pool);
+    if (index == pool->slots) return;
+    ctp_worker *worker = &pool->workers[index];
+    bool reap = worker->slot == CTP_SLOT_EXITED && worker->has_thread;
+    pthread_t retired = worker->thread;
+    worker->slot = CTP_SLOT_LIVE;
+    worker->has_thread = false;
+    pool->live++;
+    pool->starting++;
+    atomic_store_explicit(&pool->live_hint, pool->live, memory_order_relaxed);
+    if (pool->live > pool->peak) pool->peak = pool->live;
+    if (index >= pool->high_water) pool->high_water = index + 1;
+    pool->threads_started++;
+    bool detached = pool->detached;
+    pthread_mutex_unlock(&pool->lock);
+
+    /* The slot's previous thread has left the pool: joining it takes no longer than its exit. */
+    if (reap) pthread_join(retired, NULL);
+    free(worker->name);
+    worker->name = ctp_name_make(pool->name_prefix,
+                                 pool->name_prefix != NULL ? (unsigned long long)index + 1 : ctp_names_reserve(1));
+    worker->batch_limit = 1;
+    pthread_attr_t attributes;
+    int rc = worker->name == NULL ? -1 : pthread_attr_init(&attributes);
+    if (rc == 0) {
+        if (pool->stack_size != 0) (void)pthread_attr_setstacksize(&attributes, pool->stack_size);
+        if (detached) (void)pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+        rc = CTP_PTHREAD_CREATE(&worker->thread, &attributes, ctp_worker_main, worker);
+        pthread_attr_destroy(&attributes);
+    }
+
+    pthread_mutex_lock(&pool->lock);
+    if (rc != 0) {
+        /* The pool keeps running with the workers it has. */
+        worker->slot = CTP_SLOT_FREE;
+        pool->live--;
+        pool->starting--;
+        atomic_store_explicit(&pool->live_hint, pool->live, memory_order_relaxed);
+        pool->threads_started--;
+        pool->grow_failures++;
+        pthread_cond_broadcast(&pool->changed); /* a join may be waiting for `live` */
+        return;
+    }
+    /* Destroyed from a worker meanwhile: nobody will join this thread. */
+    if (pool->detached && !detached) pthread_detach(worker->thread); else worker->has_thread = !pool->detached;
+}
+
+/* ---- the stack ------------------------------------------------------------------------------ */
+
+void ctp_worker_note_stack(ctp_worker *self) {
+#if defined(__linux__)
+    pthread_attr_t attributes;
+    if (pthread_getattr_np(pthread_self(), &attributes) != 0) return;
+    void *low;
+    size_t size;
+    if (pthread_attr_getstack(&attributes, &low, &size) == 0) {
+        self->stack_low = low;
+        self->stack_reserve = size / 4 > 64 * 1024 ? size / 4 : 64 * 1024;
+    }
+    pthread_attr_destroy(&attributes);
+#else
+    (void)self;
+#endif
+}
+
+bool ctp_worker_stack_allows_help(const ctp_worker *self) {
+    if (self->stack_low == NULL) return true; /* bounds unknown */
+    char here;
+    const char *top = &here; /* stacks grow down on every target this runs on */
+    return top > self->stack_low && (size_t)(top - self->stack_low) > self->stack_reserve;
 }
 
 /* ---- the thread ---------------------------------------------------------------------------- */
@@ -331,6 +492,9 @@ static void worker_loop(ctp_pool *pool, ctp_worker *self) {
             pthread_mutex_lock(&pool->lock);
         } else if (pool->state != CTP_RUNNING) {
             return; /* closed or terminated, and drained */
+        } else if (self->index >= pool->threads) {
+            if (wait_for_work_or_retire(pool, self)) return;
+            continue;
         } else {
             wait_for_work(pool, self, &idle);
             continue;
@@ -343,8 +507,13 @@ static void worker_loop(ctp_pool *pool, ctp_worker *self) {
    own worker, which it must then free. Waits for a terminate still making its cancellation calls to
    be done with the pool first. With a join at exit holding the pool, that join frees it once it lets
    go. */
-static bool leave_pool(ctp_pool *pool) {
+static bool leave_pool(ctp_pool *pool, ctp_worker *self) {
     pthread_mutex_lock(&pool->lock);
+    if (self->index >= pool->threads) pool->threads_retired++;
+    /* Joined later (by ctp_pool_join, or when the slot is used again), unless detached. */
+    self->slot = self->has_thread ? CTP_SLOT_EXITED : CTP_SLOT_FREE;
+    atomic_store_explicit(&pool->live_hint, pool->live - 1, memory_order_relaxed);
+    pthread_cond_broadcast(&pool->changed); /* a join waiting for workers still starting */
     bool last_out = --pool->live == 0 && pool->detached && pool->exit_holds == 0;
     while (last_out && pool->cancelling > 0) pthread_cond_wait(&pool->changed, &pool->lock);
     pthread_mutex_unlock(&pool->lock);
@@ -356,19 +525,25 @@ void *ctp_worker_main(void *argument) {
     ctp_pool *pool = self->pool;
     ctp_self = self;
     ctp_name_set_os(self->name);
+    ctp_worker_note_stack(self);
 
     int init_rc = pool->initializer != NULL ? pool->initializer(pool->context, self->index) : 0;
 
     pthread_mutex_lock(&pool->lock);
-    pool->started++;
-    if (init_rc != 0) pool->init_failures++;
-    pthread_cond_broadcast(&pool->changed); /* the start barrier in ctp_pool_create */
+    if (!pool->running_up) {
+        pool->started++;
+        if (init_rc != 0) pool->init_failures++;
+        pthread_cond_broadcast(&pool->changed); /* the start barrier in ctp_pool_create */
+    } else {
+        pool->starting--;
+        if (init_rc != 0) pool->grow_failures++; /* a worker the pool grew by: it leaves, the pool keeps its size */
+    }
     if (init_rc == 0) worker_loop(pool, self);
     pthread_mutex_unlock(&pool->lock);
 
     if (init_rc == 0 && pool->finalizer != NULL) pool->finalizer(pool->context, self->index);
     ctp_self = NULL;
 
-    if (leave_pool(pool)) ctp_pool_dispose(pool);
+    if (leave_pool(pool, self)) ctp_pool_dispose(pool);
     return NULL;
 }

@@ -133,7 +133,8 @@ static void *ops_thread(void *argument) {
             break;
         case 11:
             if (ctp_pool_stats(run->pool, &stats) != 0) ops_die("stats failed");
-            if (stats.threads != (unsigned)ctp_pool_thread_count(run->pool)) ops_die("stats: wrong thread count");
+            /* Workers running now: the pool's size while it runs, fewer once they exit. */
+            if (stats.threads > (unsigned)ctp_pool_thread_count(run->pool)) ops_die("stats: wrong thread count");
             break;
         case 12:
             if (ctp_pool_help(run->pool) != CTP_EINVAL) ops_die("help off the pool must be CTP_EINVAL");

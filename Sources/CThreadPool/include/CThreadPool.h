@@ -24,8 +24,10 @@ extern "C" {
 #define CTP_ECANCELED  (-7)  /* passed as status to a task dropped by terminate */
 #define CTP_EDEADLK    (-9)  /* join called from one of the pool's own workers: it would wait for itself */
 
-/* The largest number of workers one pool may have. */
+/* The largest number of workers one pool may have (threads and max_threads). */
 #define CTP_MAX_THREADS 1024u
+/* How many workers beyond max_threads a pool may start while workers are blocked (ctp_pool_block_begin). */
+#define CTP_COMPENSATION_MAX 64u
 
 typedef struct ctp_pool ctp_pool; /* opaque */
 
@@ -48,6 +50,10 @@ typedef struct ctp_options {
     void (*context_release)(void *context); /* NULL: none. Called once, when a pool created with this
                                                context is freed (after every finalizer has run). */
     int skip_join_at_exit;      /* non-zero: this pool is left alone at process exit (see ctp_set_join_at_exit) */
+    unsigned max_threads;       /* 0 or `threads`: a fixed size. Larger: when a task is queued, no worker is
+                                   idle and fewer than this many run, a worker starts (its initializer
+                                   first); one beyond `threads` idle for keep_alive_ns retires (finalizer). */
+    unsigned long long keep_alive_ns; /* 0: 10 seconds */
     /* More fields may be added: always start from ctp_options_init. */
 } ctp_options;
 
@@ -80,6 +86,19 @@ int ctp_pool_broadcast(ctp_pool *pool, ctp_task_fn fn, void *arg);
    waiting for a result can help instead of blocking). Returns 1 if a task ran, 0 if none was queued,
    CTP_EINVAL off the pool's workers. */
 int ctp_pool_help(ctp_pool *pool);
+/* (It runs nothing and returns 0 once less than a quarter of the calling worker's stack, or 64 KiB if
+   that is more, is left: the task it would run, and the waits inside that, could overflow it. The
+   worker then blocks instead: see ctp_pool_block_begin.) */
+
+/* From one of the pool's own workers, around a wait for something that other tasks of the pool may
+   have to do (a result, a semaphore a task posts): while the worker is blocked, the pool keeps as many
+   workers free to run tasks as it has threads, starting workers beyond its maximum when none is idle
+   (up to CTP_COMPENSATION_MAX of them; each runs the initializer first), so that waiting never
+   deadlocks even when every worker waits. Those workers retire once they find no work and are not
+   needed. Called off the pool's workers, or on a terminated pool: nothing happens. Always pair a
+   begin with an end. 0, or CTP_EINVAL for a NULL pool. */
+int ctp_pool_block_begin(ctp_pool *pool);
+int ctp_pool_block_end(ctp_pool *pool);
 
 /* No new tasks (CTP_ECLOSED); queued tasks still run. Returns CTP_ECLOSED if already closed. */
 int ctp_pool_close(ctp_pool *pool);
@@ -94,18 +113,25 @@ int ctp_pool_join(ctp_pool *pool);
    last worker to exit frees it. */
 void ctp_pool_destroy(ctp_pool *pool);
 
-/* The pool's number of workers, or CTP_EINVAL for NULL. */
+/* The pool's number of workers (those it always keeps), or CTP_EINVAL for NULL. */
 int ctp_pool_thread_count(const ctp_pool *pool);
+/* The most workers it starts for queued work (max_threads; == the thread count for a fixed size). */
+int ctp_pool_max_thread_count(const ctp_pool *pool);
 
 /* A snapshot of a pool's counters, taken under its lock. */
 typedef struct ctp_stats {
-    unsigned threads;        /* workers started */
+    unsigned threads;        /* workers running now (beyond `threads` of the options while it grew) */
     unsigned idle;           /* workers waiting for a task */
     size_t queued;           /* tasks accepted and not yet started */
     size_t running;          /* tasks running now */
     unsigned long long completed; /* tasks that have run (status 0), except declined ones */
     unsigned long long cancelled; /* tasks dropped by terminate (status CTP_ECANCELED), except declined ones */
     unsigned long long declined;  /* tasks that called ctp_task_declined: run or dropped */
+    unsigned peak_threads;        /* the most workers running at once */
+    unsigned long long threads_started; /* every thread the pool started, the first ones included */
+    unsigned long long threads_retired; /* workers beyond the pool's size that exited while it ran */
+    unsigned long long grow_failures;   /* workers it tried to add that could not start, or whose
+                                           initializer failed (the pool kept running at its size) */
 } ctp_stats;
 /* Every accepted task is counted in queued, running, completed, cancelled or declined: for an instant
    in two as it moves on, never in none; after join the counts are exact. (A task terminate has taken
