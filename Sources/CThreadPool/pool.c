@@ -8,12 +8,9 @@
 #include "worker_names.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* ---- waking workers ---------------------------------------------------------------------- */
 
@@ -121,23 +118,9 @@ void ctp_options_init(ctp_options *options) {
     if (options != NULL) memset(options, 0, sizeof *options);
 }
 
-static unsigned available_cpus(void) {
-#if defined(__linux__)
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-        int n = CPU_COUNT(&set);
-        if (n > 0) return (unsigned)n;
-    }
-#endif
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (unsigned)n : 1u;
-}
-
-/* The number of workers `options` asks for: 0 means one per CPU this process may run on. */
+/* The number of workers `options` asks for: 0 means ctp_default_thread_count(). */
 static unsigned requested_threads(const ctp_options *options) {
-    if (options->threads != 0) return options->threads;
-    unsigned cpus = available_cpus();
-    return cpus < CTP_MAX_THREADS ? cpus : CTP_MAX_THREADS;
+    return options->threads != 0 ? options->threads : ctp_default_thread_count();
 }
 
 /* Initializes the pool's lock and condition variables, the workers' included, so that pool_free

@@ -248,9 +248,11 @@ static void test_create_arguments(void) {
     CHECK(pool == NULL);
     CHECK_EQ(process_threads(), baseline);
 
-    /* threads 0: one worker per CPU this process may run on. */
-    unsigned cpus = cpus_available();
+    /* threads 0: ctp_default_thread_count() workers, one per CPU this process may use (the
+       affinity mask, or fewer under a cgroup quota or with THREADPOOLKIT_THREADS: test_platform.c). */
+    unsigned cpus = ctp_default_thread_count();
     CHECK(cpus >= 1);
+    if (getenv("THREADPOOLKIT_THREADS") == NULL) CHECK(cpus <= cpus_available());
     options.threads = 0;
     CHECK_EQ(ctp_pool_create(&options, &pool), 0);
     CHECK(pool != NULL);

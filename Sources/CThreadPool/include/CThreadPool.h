@@ -31,6 +31,16 @@ extern "C" {
 
 typedef struct ctp_pool ctp_pool; /* opaque */
 
+/* The number of workers of a pool created with threads 0: the number of CPUs this process may use.
+   That is the smaller of the CPUs in its affinity mask (sched_getaffinity: taskset, cpusets,
+   docker --cpuset-cpus; elsewhere than Linux the CPUs online) and its cgroup's CPU quota rounded up
+   (cgroup v2 cpu.max, v1 cpu.cfs_quota_us / cpu.cfs_period_us, of the process's cgroup and its
+   ancestors: docker --cpus, a Kubernetes CPU limit), so that a container limited to 2 CPUs on a
+   64-CPU host gets 2. A quota that cannot be read counts as none. The environment variable
+   THREADPOOLKIT_THREADS, a decimal number from 1 up, overrides both (anything else in it is
+   ignored). At least 1, at most CTP_MAX_THREADS. Read again on every call (a quota may change). */
+unsigned ctp_default_thread_count(void);
+
 /* Called exactly once for every accepted task: status 0 to run it, CTP_ECANCELED when
    terminate dropped it (so the owner can free arg). */
 typedef void (*ctp_task_fn)(void *arg, int status);
@@ -40,7 +50,7 @@ typedef int (*ctp_init_fn)(void *context, unsigned worker_index);
 typedef void (*ctp_fini_fn)(void *context, unsigned worker_index);
 
 typedef struct ctp_options {
-    unsigned threads;           /* 0: the number of CPUs this process may run on */
+    unsigned threads;           /* 0: ctp_default_thread_count() */
     const char *name_prefix;    /* NULL: "Thread-N" with a process-wide N; else "<prefix>-<i>", i from 1 */
     ctp_init_fn initializer;    /* NULL: none */
     ctp_fini_fn finalizer;      /* NULL: none */

@@ -20,7 +20,10 @@ struct CPool: @unchecked Sendable { // the C pool is thread-safe on its own: a m
     /// The largest number of workers a pool accepts.
     static let maximumThreadCount = Int(CTP_MAX_THREADS)
 
-    /// Starts `threads` workers (nil: the CPUs this process may run on). `shared` is the pool's
+    /// The number of workers a pool created with no count starts (see ``ThreadPool/defaultThreadCount``).
+    static var defaultThreadCount: Int { Int(ctp_default_thread_count()) }
+
+    /// Starts `threads` workers (nil: ``defaultThreadCount``). `shared` is the pool's
     /// context: the C pool holds one reference to it and releases it when it frees the pool.
     /// `name` prefixes the workers' names; the initializer and finalizer run through `shared`.
     static func start(threads: Int?, name: String?, runsInitializer: Bool, runsFinalizer: Bool,

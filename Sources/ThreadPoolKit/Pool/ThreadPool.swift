@@ -22,6 +22,24 @@ public final class ThreadPool: Sendable {
     /// The largest `threads` a pool accepts.
     public static let maximumThreadCount = CPool.maximumThreadCount
 
+    /// The number of workers a pool created without a count starts: the number of CPUs this process
+    /// may use.
+    ///
+    /// That is the smaller of two counts, and at least 1:
+    /// - the CPUs in the process's affinity mask (`sched_getaffinity`, which `taskset`, cpusets and
+    ///   `docker run --cpuset-cpus` set; elsewhere than Linux, the CPUs online);
+    /// - the CPU quota of its cgroup, rounded up: cgroup v2 `cpu.max`, or v1 `cpu.cfs_quota_us`
+    ///   divided by `cpu.cfs_period_us`, the tightest of the process's cgroup and its ancestors. This
+    ///   is what `docker run --cpus` and a Kubernetes CPU limit set: a container limited to 2 CPUs on
+    ///   a 64-CPU host gets 2, as with SwiftNIO's `System.coreCount` and Go's `GOMAXPROCS`. A quota
+    ///   that cannot be read counts as none.
+    ///
+    /// The environment variable `THREADPOOLKIT_THREADS`, a whole number from 1 up, overrides both
+    /// (above ``maximumThreadCount`` it means ``maximumThreadCount``; anything else in it is ignored).
+    /// The result is at most ``maximumThreadCount``. It is worked out again on each read, since a
+    /// container's quota may change while it runs; a pool keeps the count it started with.
+    public static var defaultThreadCount: Int { CPool.defaultThreadCount }
+
     /// The C pool. It is thread-safe on its own (a mutex and a lock-free inbox for submits inside)
     /// and lives until `deinit`.
     let cPool: CPool
@@ -44,7 +62,8 @@ public final class ThreadPool: Sendable {
         var accepting = true // false from the start of close() or terminate()
     }
 
-    /// Starts `threads` workers (nil: the number of CPUs this process may run on). Each worker runs
+    /// Starts `threads` workers (nil: ``defaultThreadCount``, the number of CPUs this process may use,
+    /// container CPU quotas included, or `THREADPOOLKIT_THREADS` when it is set). Each worker runs
     /// `initializer` once, on itself, before its first task; `finalizer` once, on itself, as it exits.
     /// Returns only after every initializer has finished; if one throws, the workers already started are
     /// stopped and joined and this throws ``ThreadPoolError/initializerFailed(worker:underlying:)``.

@@ -33,9 +33,10 @@ struct CPythonThreadPoolExecutorTest {
     func testDefaultWorkers() throws {
         // ThreadPoolExecutor's default is min(32, cpu count + 4). ThreadPoolKit follows
         // multiprocessing's ThreadPool, whose default is the CPU count (README, "Coming from Python":
-        // `ThreadPool()` (cpu count) → `try ThreadPool()`): one worker per CPU this process may use.
+        // `ThreadPool()` (cpu count) → `try ThreadPool()`): one worker per CPU this process may use
+        // (ThreadPool.defaultThreadCount, which counts a container's CPU quota too).
         let executor = try ThreadPool()
-        #expect(executor.threadCount == ProcessInfo.processInfo.activeProcessorCount)
+        #expect(executor.threadCount == ThreadPool.defaultThreadCount)
         executor.close()
         try executor.join()
     }
