@@ -98,6 +98,7 @@ static void pool_free(ctp_pool *pool) {
         ctp_ring_free(&pool->workers[i].own);
     }
     free(pool->name_prefix);
+    free(pool->pinned_cpus);
     if (pool->context_release != NULL) pool->context_release(pool->context);
     ctp_queue_free(&pool->queue);
     free(pool->idle_stack);
@@ -186,6 +187,17 @@ static int allocate_pool(const ctp_options *options, unsigned threads, ctp_pool 
     init_sync(pool);
     pool->idle_stack = CTP_MALLOC(slots * sizeof(unsigned));
     int rc = pool->idle_stack == NULL ? CTP_ENOMEM : ctp_queue_init(&pool->queue, options->queue_capacity);
+    pool->set_niceness = options->set_niceness != 0;
+    pool->niceness = options->niceness;
+    if (rc == 0 && options->pinned_cpu_count > 0) {
+        pool->pinned_cpus = CTP_MALLOC(options->pinned_cpu_count * sizeof(int));
+        if (pool->pinned_cpus == NULL) {
+            rc = CTP_ENOMEM;
+        } else {
+            memcpy(pool->pinned_cpus, options->pinned_cpus, options->pinned_cpu_count * sizeof(int));
+            pool->pinned_cpu_count = options->pinned_cpu_count;
+        }
+    }
     if (rc == 0 && options->name_prefix != NULL) {
         size_t length = strlen(options->name_prefix);
         pool->name_prefix = CTP_MALLOC(length + 1);
@@ -262,6 +274,11 @@ int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
     }
     unsigned threads = requested_threads(options);
     if (threads > CTP_MAX_THREADS || options->max_threads > CTP_MAX_THREADS) return CTP_EINVAL;
+    if (options->set_niceness && (options->niceness < -20 || options->niceness > 19)) return CTP_EINVAL;
+    if (options->pinned_cpu_count > 0 && options->pinned_cpus == NULL) return CTP_EINVAL;
+    for (size_t i = 0; i < options->pinned_cpu_count; i++) {
+        if (options->pinned_cpus[i] < 0 || options->pinned_cpus[i] >= CTP_MAX_CPU_INDEX) return CTP_EINVAL;
+    }
     if (options->stack_size != 0 && options->stack_size < (size_t)PTHREAD_STACK_MIN) return CTP_EINVAL;
 
     ctp_pool *pool = NULL;

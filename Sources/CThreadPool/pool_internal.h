@@ -33,6 +33,9 @@ enum { CTP_BATCH_MAX = 32 };
    before the slot is used again. */
 enum ctp_slot_state { CTP_SLOT_FREE, CTP_SLOT_LIVE, CTP_SLOT_EXITED };
 
+/* The CPU indices a pool may pin its workers to: 0..<CTP_MAX_CPU_INDEX (glibc's CPU_SETSIZE). */
+enum { CTP_MAX_CPU_INDEX = 1024 };
+
 typedef struct ctp_worker {
     /* Aligned to a cache line: each worker writes its own counters on every task. */
     _Alignas(CTP_CACHE_LINE) ctp_pool *pool; /* immutable */
@@ -118,6 +121,10 @@ struct ctp_pool {
     unsigned long long keep_alive_ns; /* how long a worker beyond `threads` may idle before it retires */
     size_t stack_size;        /* 0: the system default */
     char *name_prefix;        /* malloc'd copy, or NULL for "Thread-N" names */
+    int *pinned_cpus;         /* malloc'd copy, or NULL */
+    size_t pinned_cpu_count;
+    bool set_niceness;
+    int niceness;
     ctp_init_fn initializer;
     ctp_fini_fn finalizer;
     void *context;

@@ -8,6 +8,8 @@
 #include "worker_names.h"
 
 #include <errno.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -447,6 +449,25 @@ void ctp_worker_grow(ctp_pool *pool, enum ctp_grow_reason reason) {
     if (pool->detached && !detached) pthread_detach(worker->thread); else worker->has_thread = !pool->detached;
 }
 
+/* ---- placement: the CPU a worker runs on, and its nice value ---------------------------------- */
+
+/* Pins the calling worker to its CPU and sets its nice value, as the options ask. Best effort: a CPU
+   outside the process's set, or a nice value it may not take, leaves the thread as it was. */
+static void apply_placement(const ctp_pool *pool, const ctp_worker *self) {
+#if defined(__linux__)
+    if (pool->pinned_cpu_count > 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(pool->pinned_cpus[self->index % pool->pinned_cpu_count], &set);
+        (void)pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    }
+    if (pool->set_niceness) (void)setpriority(PRIO_PROCESS, (id_t)gettid(), pool->niceness);
+#else
+    (void)pool;
+    (void)self;
+#endif
+}
+
 /* ---- the stack ------------------------------------------------------------------------------ */
 
 void ctp_worker_note_stack(ctp_worker *self) {
@@ -526,6 +547,7 @@ void *ctp_worker_main(void *argument) {
     ctp_self = self;
     ctp_name_set_os(self->name);
     ctp_worker_note_stack(self);
+    apply_placement(pool, self);
 
     int init_rc = pool->initializer != NULL ? pool->initializer(pool->context, self->index) : 0;
 

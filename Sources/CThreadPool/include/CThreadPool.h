@@ -64,6 +64,12 @@ typedef struct ctp_options {
                                    idle and fewer than this many run, a worker starts (its initializer
                                    first); one beyond `threads` idle for keep_alive_ns retires (finalizer). */
     unsigned long long keep_alive_ns; /* 0: 10 seconds */
+    const int *pinned_cpus;     /* Linux, with pinned_cpu_count > 0: worker i runs on CPU pinned_cpus[i % count]
+                                   (copied; each in 0..<CPU_SETSIZE, else CTP_EINVAL). Best effort: a CPU
+                                   the process may not use leaves that worker unpinned. */
+    size_t pinned_cpu_count;
+    int set_niceness;           /* non-zero: each worker sets its own nice value to `niceness` */
+    int niceness;               /* -20...19, else CTP_EINVAL. Best effort: lowering it needs privileges */
     /* More fields may be added: always start from ctp_options_init. */
 } ctp_options;
 

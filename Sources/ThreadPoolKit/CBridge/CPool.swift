@@ -26,16 +26,30 @@ struct CPool: @unchecked Sendable { // the C pool is thread-safe on its own: a m
     /// Starts `threads` workers (nil: ``defaultThreadCount``). `shared` is the pool's
     /// context: the C pool holds one reference to it and releases it when it frees the pool.
     /// `name` prefixes the workers' names; the initializer and finalizer run through `shared`.
-    static func start(threads: Int?, name: String?, runsInitializer: Bool, runsFinalizer: Bool,
+    static func start(_ configuration: ThreadPool.Configuration, runsInitializer: Bool, runsFinalizer: Bool,
                       shared: PoolShared) throws(ThreadPoolError) -> CPool {
         var options = ctp_options()
         ctp_options_init(&options)
-        options.threads = UInt32(threads ?? 0)
+        options.threads = UInt32(configuration.threads ?? 0)
+        options.max_threads = UInt32(configuration.maxThreads ?? 0)
+        let (seconds, attoseconds) = configuration.keepAlive.components
+        options.keep_alive_ns = UInt64(seconds) &* 1_000_000_000 &+ UInt64(attoseconds / 1_000_000_000)
+        options.stack_size = configuration.stackSize ?? 0
+        options.queue_capacity = configuration.queueCapacity ?? 0
+        if let niceness = configuration.niceness {
+            options.set_niceness = 1
+            options.niceness = Int32(niceness)
+        }
         options.initializer = runsInitializer ? initializeWorker : nil
         options.finalizer = runsFinalizer ? finalizeWorker : nil
         options.context = Unmanaged.passRetained(shared).toOpaque()
         options.context_release = releaseContext
-        let (status, pool) = create(&options, name: name)
+        let cpus = (configuration.pinnedCPUs ?? []).map { Int32($0) }
+        let (status, pool) = cpus.withUnsafeBufferPointer { cpus in
+            options.pinned_cpus = cpus.baseAddress // copied by ctp_pool_create
+            options.pinned_cpu_count = cpus.count
+            return create(&options, name: configuration.name)
+        }
         guard status == 0, let pool else {
             Unmanaged.passUnretained(shared).release() // on failure the context is still ours
             if status == CTP_EINIT, let failure = shared.initializerFailure.withLock({ $0 }) {
@@ -68,18 +82,26 @@ struct CPool: @unchecked Sendable { // the C pool is thread-safe on its own: a m
     }
 
     var threadCount: Int { Int(ctp_pool_thread_count(pointer)) }
+    var maxThreadCount: Int { Int(ctp_pool_max_thread_count(pointer)) }
 
     // MARK: Submitting
 
     /// Queues `job` with the reference the queue holds; on failure that reference is given back and
-    /// nothing runs. The job runs through ``runJob``.
-    func submit(queueReference job: Unmanaged<_ThreadPoolJob>) throws(ThreadPoolError) {
+    /// nothing runs. The job runs through ``runJob``. A bounded queue that is full blocks the caller;
+    /// with `mayBlock` false, the job runs at once on the calling thread if `runHereWhenFull`, else
+    /// this throws ``ThreadPoolError/queueFull``.
+    func submit(queueReference job: Unmanaged<_ThreadPoolJob>, mayBlock: Bool = true,
+                runHereWhenFull: Bool = false) throws(ThreadPoolError) {
         let argument = job.toOpaque()
-        let status = ctp_pool_submit(pointer, runJob, argument)
-        if status != 0 {
-            Unmanaged<_ThreadPoolJob>.fromOpaque(argument).release()
-            throw ThreadPoolError(status: status, function: "ctp_pool_submit")
+        let status = mayBlock ? ctp_pool_submit(pointer, runJob, argument) : ctp_pool_try_submit(pointer, runJob, argument)
+        if status == 0 { return }
+        if status == CTP_EAGAIN && runHereWhenFull {
+            runJob(argument, 0) // as a worker would, with the queue's reference
+            return
         }
+        Unmanaged<_ThreadPoolJob>.fromOpaque(argument).release()
+        if status == CTP_EAGAIN { throw .queueFull }
+        throw ThreadPoolError(status: status, function: "ctp_pool_submit")
     }
 
     /// Queues `job` as `entries` entries of the shared queue (one lock acquisition), or once on every
@@ -135,7 +157,9 @@ struct CPool: @unchecked Sendable { // the C pool is thread-safe on its own: a m
         _ = ctp_pool_stats(pointer, &stats)
         return CPoolCounters(threads: Int(stats.threads), idle: Int(stats.idle), queued: Int(stats.queued),
                              running: Int(stats.running), completed: Int(stats.completed),
-                             cancelled: Int(stats.cancelled), declined: Int(stats.declined))
+                             cancelled: Int(stats.cancelled), declined: Int(stats.declined),
+                             peakThreads: Int(stats.peak_threads), threadsStarted: Int(stats.threads_started),
+                             threadsRetired: Int(stats.threads_retired), growFailures: Int(stats.grow_failures))
     }
 
     // MARK: The calling thread
@@ -163,6 +187,18 @@ struct CPool: @unchecked Sendable { // the C pool is thread-safe on its own: a m
         return ctp_pool_help(pool) == 1
     }
 
+    /// Around a wait of the calling worker (see ``ThreadPool/blocking(_:)``): the pool starts a worker
+    /// to stand in while it blocks. Nothing happens off the pool's workers.
+    static func blockBegin() {
+        guard let pool = ctp_current_pool() else { return }
+        _ = ctp_pool_block_begin(pool)
+    }
+
+    static func blockEnd() {
+        guard let pool = ctp_current_pool() else { return }
+        _ = ctp_pool_block_end(pool)
+    }
+
     /// Tells the C pool that the task it is calling did no work (see ``PoolShared/declineCurrentTask()``).
     static func declineCurrentTask() { ctp_task_declined() }
 
@@ -179,6 +215,7 @@ struct CPool: @unchecked Sendable { // the C pool is thread-safe on its own: a m
 /// What ``CPool/counters()`` reads.
 struct CPoolCounters {
     var threads, idle, queued, running, completed, cancelled, declined: Int
+    var peakThreads, threadsStarted, threadsRetired, growFailures: Int
 }
 
 extension ThreadPoolError {
@@ -198,7 +235,7 @@ extension ThreadPoolError {
 
 // MARK: The C entry points
 
-/// Every job: takes back the reference the queue held. If that is the only one (the caller dropped its
+/// Every job: takes back the reference the queue held (also called by ``CPool/runHere(queueReference:)``). If that is the only one (the caller dropped its
 /// result before it ran), the job runs unobserved; if it is the last one once the job is done, the job
 /// is kept for reuse instead of being freed.
 private let runJob: ctp_task_fn = { argument, status in

@@ -137,13 +137,17 @@ extension ThreadPool {
     /// Queues `job`; on failure the queue's reference is given back and nothing runs.
     @usableFromInline
     func submit(_ job: _ThreadPoolJob) throws(ThreadPoolError) {
-        try cPool.submit(queueReference: Unmanaged.passRetained(job))
+        try submit(queueReference: Unmanaged.passRetained(job))
     }
 
     /// Queues a job with the reference the queue holds, which the caller has taken already (a job
     /// from ``JobRecycler`` comes with it); on failure that reference is given back and nothing runs.
     @usableFromInline
     func submit(queueReference job: Unmanaged<_ThreadPoolJob>) throws(ThreadPoolError) {
-        try cPool.submit(queueReference: job)
+        if submitMayBlock {
+            try cPool.submit(queueReference: job)
+        } else {
+            try cPool.submit(queueReference: job, mayBlock: false, runHereWhenFull: runsOnCallerWhenFull)
+        }
     }
 }

@@ -50,8 +50,13 @@ public final class ThreadPool: Sendable {
     /// `Lifecycle` raw values; only ever moves forward.
     private let lifecycle = Atomic<UInt8>(Lifecycle.running.rawValue)
 
-    /// The number of worker threads.
+    /// The number of worker threads the pool always keeps (an elastic pool may run more for a while:
+    /// see ``Configuration/maxThreads`` and ``stats``).
     public let threadCount: Int
+    /// Whether a submit to a full bounded queue waits (``FullQueuePolicy/wait``), and whether one that
+    /// may not wait runs the task itself (``FullQueuePolicy/runOnCaller``) or throws.
+    @usableFromInline let submitMayBlock: Bool
+    @usableFromInline let runsOnCallerWhenFull: Bool
 
     private enum Lifecycle: UInt8 {
         case running, closed, terminated
@@ -74,18 +79,29 @@ public final class ThreadPool: Sendable {
     /// - Throws: ``ThreadPoolError/invalidThreadCount(_:)`` for `threads` outside
     ///   `1...maximumThreadCount`; ``ThreadPoolError/systemError(function:code:)`` if a thread could
     ///   not be created.
-    public init(threads: Int? = nil, name: String? = nil,
-                initializer: (@Sendable () throws -> Void)? = nil,
-                finalizer: (@Sendable () -> Void)? = nil) throws(ThreadPoolError) {
+    public convenience init(threads: Int? = nil, name: String? = nil,
+                            initializer: (@Sendable () throws -> Void)? = nil,
+                            finalizer: (@Sendable () -> Void)? = nil) throws(ThreadPoolError) {
         if let threads, !(1...Self.maximumThreadCount).contains(threads) {
             throw .invalidThreadCount(threads)
         }
-        let shared = PoolShared(name: name, initializer: initializer, finalizer: finalizer)
-        let cPool = try CPool.start(threads: threads, name: name, runsInitializer: initializer != nil,
+        var configuration = Configuration()
+        configuration.threads = threads
+        configuration.name = name
+        try self.init(validated: configuration, initializer: initializer, finalizer: finalizer)
+    }
+
+    /// Starts the C pool for a configuration already validated.
+    init(validated configuration: Configuration, initializer: (@Sendable () throws -> Void)?,
+         finalizer: (@Sendable () -> Void)?) throws(ThreadPoolError) {
+        let shared = PoolShared(name: configuration.name, initializer: initializer, finalizer: finalizer)
+        let cPool = try CPool.start(configuration, runsInitializer: initializer != nil,
                                     runsFinalizer: finalizer != nil, shared: shared)
         self.cPool = cPool
         self.shared = shared
         self.threadCount = cPool.threadCount
+        self.submitMayBlock = configuration.whenFull == .wait
+        self.runsOnCallerWhenFull = configuration.whenFull == .runOnCaller
         shared.taskExecutor = UnownedTaskExecutor(ordinary: self)
     }
 
@@ -223,7 +239,11 @@ public final class ThreadPool: Sendable {
             running: counters.running,
             completed: counters.completed + ranInline,
             failed: shared.failed.load(ordering: .relaxed),
-            cancelled: counters.cancelled + cancelledByCaller)
+            cancelled: counters.cancelled + cancelledByCaller,
+            peakThreads: counters.peakThreads,
+            threadsStarted: counters.threadsStarted,
+            threadsRetired: counters.threadsRetired,
+            growFailures: counters.growFailures)
     }
 }
 

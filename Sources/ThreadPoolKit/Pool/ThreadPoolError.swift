@@ -8,6 +8,11 @@ public enum ThreadPoolError: Error, Sendable {
     case invalidChunkSize(Int)
     /// An `imap` or `imapUnordered` buffer size below 1.
     case invalidBufferSize(Int)
+    /// A ``ThreadPool/Configuration`` value out of range; the text says which and what to use.
+    case invalidConfiguration(String)
+    /// A bounded queue was full and the pool's ``ThreadPool/FullQueuePolicy`` is
+    /// ``ThreadPool/FullQueuePolicy/fail``.
+    case queueFull
     /// Work was submitted after ``ThreadPool/close()`` or ``ThreadPool/terminate()``.
     case notRunning
     /// ``ThreadPool/join()-4pmv3`` was called before ``ThreadPool/close()`` or ``ThreadPool/terminate()``.
@@ -37,6 +42,8 @@ extension ThreadPoolError: CustomStringConvertible {
             return "invalid thread count \(count): use 1...\(ThreadPool.maximumThreadCount), or nil for the CPU count"
         case .invalidChunkSize(let size): return "invalid chunk size \(size): it must be at least 1"
         case .invalidBufferSize(let size): return "invalid buffer size \(size): it must be at least 1, or nil for the default"
+        case .invalidConfiguration(let problem): return "invalid configuration: \(problem)"
+        case .queueFull: return "the pool's queue is full"
         case .notRunning: return "the pool is closed or terminated and accepts no new work"
         case .stillRunning: return "join() needs close() or terminate() first"
         case .notReady: return "the result is not ready yet"

@@ -11,7 +11,8 @@
 /// (`apply`, `applyAsync`, `run`), a chunk of a `map`, a worker's share of a `broadcast`, or a batch of
 /// an `imap` runner.
 public struct ThreadPoolStats: Sendable, Hashable {
-    /// Workers the pool started.
+    /// Workers running now: ``ThreadPool/threadCount`` while the pool runs, more while an elastic pool
+    /// has grown or workers stand in for blocked ones, 0 once it is joined.
     public let threads: Int
     /// Workers waiting for a task.
     public let idle: Int
@@ -25,4 +26,14 @@ public struct ThreadPoolStats: Sendable, Hashable {
     public let failed: Int
     /// Tasks dropped before they started, by ``ThreadPool/terminate()`` or ``AsyncResult/cancel()``.
     public let cancelled: Int
+    /// The most workers that ran at once.
+    public let peakThreads: Int
+    /// Every thread the pool started, its first ``ThreadPool/threadCount`` included.
+    public let threadsStarted: Int
+    /// Workers beyond ``ThreadPool/threadCount`` that have exited (idle past the keep-alive, no longer
+    /// needed to stand in for a blocked worker, or at shutdown).
+    public let threadsRetired: Int
+    /// Workers the pool tried to add that could not start or whose initializer threw; the pool went on
+    /// at the size it had.
+    public let growFailures: Int
 }

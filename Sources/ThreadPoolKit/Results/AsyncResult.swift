@@ -385,6 +385,10 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
         }
         let parkedAt = monotonicNanoseconds()
         defer { SpinThenYield.noteParkedWait(startedAt: parkedAt) }
+        // A worker about to block: the pool stands another worker in for it if none is idle, so the
+        // work this waits for can run even when every worker waits (or cannot help: its stack is low).
+        CPool.blockBegin()
+        defer { CPool.blockEnd() }
         let lot = ParkingLot.shared
         let stripe = lot.stripe(for: self)
         return lot.withLock(stripe) {
