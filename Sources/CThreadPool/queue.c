@@ -22,17 +22,27 @@ static size_t round_up_to_power_of_two(size_t n) {
 }
 
 /* How many of the `n` slots from position `start` come before the end of the array; the others wrap
-   around to its start. Every run of slots in a ring is these two pieces. */
+   around to its start. */
 static size_t before_wrap(const ctp_ring *ring, size_t start, size_t n) {
     size_t to_end = ring->capacity - start;
     return n < to_end ? n : to_end;
 }
 
-/* Copies the `n` oldest tasks, in order, to `out`. */
-static void copy_oldest(const ctp_ring *ring, ctp_task *out, size_t n) {
-    size_t first = before_wrap(ring, ring->head, n);
+/* Copies the `n` oldest tasks, in order, to `out`, task by task: a pop copies one task, or a
+   worker's batch of a few, where a call to memcpy would cost more than the copy. */
+static inline void copy_oldest(const ctp_ring *ring, ctp_task *out, size_t n) {
+    /* In locals: `out` could alias the ring's fields, which would then be reloaded per task. */
+    const ctp_task *slots = ring->slots;
+    size_t head = ring->head, mask = ring->mask;
+    for (size_t i = 0; i < n; i++) out[i] = slots[(head + i) & mask];
+}
+
+/* Copies all the tasks, in order, to `out`, in the two runs before and after the end of the array:
+   a growth copies a full ring, where memcpy is fastest. */
+static void copy_all(const ctp_ring *ring, ctp_task *out) {
+    size_t first = before_wrap(ring, ring->head, ring->count);
     if (first > 0) memcpy(out, ring->slots + ring->head, first * sizeof(ctp_task));
-    if (n > first) memcpy(out + first, ring->slots, (n - first) * sizeof(ctp_task));
+    if (ring->count > first) memcpy(out + first, ring->slots, (ring->count - first) * sizeof(ctp_task));
 }
 
 int ctp_ring_init(ctp_ring *ring, size_t min_capacity) {
@@ -57,7 +67,7 @@ int ctp_ring_grow(ctp_ring *ring, size_t min_capacity) {
     if (new_capacity == 0 || new_capacity > SIZE_MAX / sizeof(ctp_task)) return CTP_ENOMEM;
     ctp_task *slots = CTP_MALLOC(new_capacity * sizeof(ctp_task));
     if (slots == NULL) return CTP_ENOMEM;
-    copy_oldest(ring, slots, ring->count);
+    copy_all(ring, slots);
     free(ring->slots);
     ring->slots = slots;
     ring->capacity = new_capacity;
