@@ -50,7 +50,7 @@ c-warnings: $(C_SOURCES) $(C_HEADERS)
 	@rm -f $(BIN)/warnings.o
 
 # The C tests build the library with fault injection (allocation and thread creation that a test
-# can make fail; see ctp_internal.h) and may include its private header.
+# can make fail; see fault_injection.h) and may include its private headers.
 CFLAGS_CTEST := $(CFLAGS_STRICT) -g -DCTP_FAULT_INJECTION -ISources/CThreadPool
 
 $(BIN)/test_%: Tests/CThreadPoolTests/test_%.c $(wildcard Tests/CThreadPoolTests/*.h) $(C_SOURCES) $(C_HEADERS)

@@ -7,7 +7,7 @@
 #define CTP_FAULT_INJECTION_H
 
 #include "CThreadPool.h"
-#include "memory.h"
+#include "ctp_memory.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -14,7 +14,7 @@
 #define CTP_POOL_INTERNAL_H
 
 #include "CThreadPool.h"
-#include "memory.h"
+#include "ctp_memory.h"
 #include "queue.h"
 
 #include <pthread.h>

@@ -16,7 +16,7 @@
 #define CTP_QUEUE_H
 
 #include "CThreadPool.h"
-#include "memory.h"
+#include "ctp_memory.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>

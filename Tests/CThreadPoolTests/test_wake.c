@@ -9,7 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "fault_injection.h"
-#include "memory.h"
+#include "ctp_memory.h"
 #include "test_support.h"
 
 #include <semaphore.h>

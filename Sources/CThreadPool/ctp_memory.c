@@ -1,6 +1,6 @@
 /* Memory helpers (memory.h). */
 #define _GNU_SOURCE
-#include "memory.h"
+#include "ctp_memory.h"
 
 #include <stdlib.h>
 #include <string.h>
