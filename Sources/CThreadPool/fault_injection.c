@@ -6,13 +6,18 @@
 #include <errno.h>
 #include <stdlib.h>
 
-unsigned ctp_fault_malloc_countdown;
-unsigned ctp_fault_thread_countdown;
+atomic_uint ctp_fault_malloc_countdown;
+atomic_uint ctp_fault_thread_countdown;
 atomic_ullong ctp_test_batched_cancels;
 
-/* True when the armed countdown reaches this call. */
-static int fires(unsigned *countdown) {
-    return *countdown != 0 && --*countdown == 0;
+/* True when the armed countdown reaches this call. Atomic: a pool's workers create threads (and
+   allocate) while it grows, concurrently with the test that arms the countdown. */
+static int fires(atomic_uint *countdown) {
+    unsigned left = atomic_load(countdown);
+    while (left != 0) {
+        if (atomic_compare_exchange_weak(countdown, &left, left - 1)) return left == 1;
+    }
+    return 0;
 }
 
 void *ctp_fault_malloc(size_t size) {

@@ -14,10 +14,10 @@
 #include <stdlib.h>
 
 #ifdef CTP_FAULT_INJECTION
-/* The n-th next call fails (1: the very next one); 0: none fails. Not thread-safe: arm them while
-   no pool is starting or growing. */
-extern unsigned ctp_fault_malloc_countdown;
-extern unsigned ctp_fault_thread_countdown;
+/* The n-th next call fails (1: the very next one); 0: none fails. Atomic: a pool that grows creates
+   threads while a test arms them. */
+extern atomic_uint ctp_fault_malloc_countdown;
+extern atomic_uint ctp_fault_thread_countdown;
 void *ctp_fault_malloc(size_t size);
 void *ctp_fault_calloc(size_t count, size_t size);
 void *ctp_fault_aligned_zalloc(size_t alignment, size_t size);

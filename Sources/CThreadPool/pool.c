@@ -549,7 +549,7 @@ int ctp_pool_join(ctp_pool *pool) {
             if (pool->workers[i].slot != CTP_SLOT_FREE && pool->workers[i].has_thread) next = i;
         }
         if (next == pool->high_water) {
-            if (pool->live == 0) break;
+            if (pool->live == 0 && pool->creating == 0) break;
             pthread_cond_wait(&pool->changed, &pool->lock); /* a worker is still starting */
             continue;
         }

@@ -44,6 +44,7 @@ typedef struct ctp_worker {
     char *name;               /* malloc'd; written before the slot's thread starts */
     enum ctp_slot_state slot; /* pool->lock */
     bool has_thread;          /* pool->lock: `thread` holds this slot's thread (it may be detached or joined) */
+    bool creating;            /* pool->lock: ctp_worker_grow is creating this slot's thread (the lock released) */
     /* The lowest address of this worker's stack and how much its helping must leave (this thread
        only; written as the worker starts): see ctp_pool_help. */
     const char *stack_low;
@@ -93,6 +94,7 @@ struct ctp_pool {
     atomic_uint live_hint;    /* written under lock: `live`, for the submit path's look without it */
     unsigned blocked;         /* lock: workers inside ctp_pool_block_begin/end */
     unsigned starting;        /* lock: workers started that have not yet looked for work */
+    unsigned creating;        /* lock: slots whose thread ctp_worker_grow is creating: join waits for them */
     unsigned high_water;      /* lock: slots ever used: every loop over workers stops here */
     unsigned peak;            /* lock: the most workers live at once */
     unsigned long long threads_started; /* lock: every thread the pool started */

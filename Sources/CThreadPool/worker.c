@@ -387,7 +387,7 @@ static bool wait_for_work_or_retire(ctp_pool *pool, ctp_worker *self) {
    taken. Called with the lock held. */
 static unsigned free_slot(const ctp_pool *pool) {
     for (unsigned i = pool->threads; i < pool->slots; i++) {
-        if (pool->workers[i].slot != CTP_SLOT_LIVE) return i;
+        if (pool->workers[i].slot != CTP_SLOT_LIVE && !pool->workers[i].creating) return i;
     }
     return pool->slots;
 }
@@ -409,6 +409,8 @@ void ctp_worker_grow(ctp_pool *pool, enum ctp_grow_reason reason) {
     pthread_t retired = worker->thread;
     worker->slot = CTP_SLOT_LIVE;
     worker->has_thread = false;
+    worker->creating = true;
+    pool->creating++;
     pool->live++;
     pool->starting++;
     atomic_store_explicit(&pool->live_hint, pool->live, memory_order_relaxed);
@@ -434,6 +436,9 @@ void ctp_worker_grow(ctp_pool *pool, enum ctp_grow_reason reason) {
     }
 
     pthread_mutex_lock(&pool->lock);
+    worker->creating = false;
+    pool->creating--;
+    pthread_cond_broadcast(&pool->changed); /* a join waits for threads being created */
     if (rc != 0) {
         /* The pool keeps running with the workers it has. */
         worker->slot = CTP_SLOT_FREE;
@@ -442,11 +447,16 @@ void ctp_worker_grow(ctp_pool *pool, enum ctp_grow_reason reason) {
         atomic_store_explicit(&pool->live_hint, pool->live, memory_order_relaxed);
         pool->threads_started--;
         pool->grow_failures++;
-        pthread_cond_broadcast(&pool->changed); /* a join may be waiting for `live` */
         return;
     }
-    /* Destroyed from a worker meanwhile: nobody will join this thread. */
-    if (pool->detached && !detached) pthread_detach(worker->thread); else worker->has_thread = !pool->detached;
+    /* Destroyed from a worker meanwhile: nobody will join this thread. Else it is joined like every
+       worker's, even if it has already left the pool (leave_pool left the slot EXITED for it). */
+    if (pool->detached) {
+        if (!detached) pthread_detach(worker->thread);
+        if (worker->slot == CTP_SLOT_EXITED) worker->slot = CTP_SLOT_FREE;
+    } else {
+        worker->has_thread = true;
+    }
 }
 
 /* ---- placement: the CPU a worker runs on, and its nice value ---------------------------------- */
@@ -531,8 +541,9 @@ static void worker_loop(ctp_pool *pool, ctp_worker *self) {
 static bool leave_pool(ctp_pool *pool, ctp_worker *self) {
     pthread_mutex_lock(&pool->lock);
     if (self->index >= pool->threads) pool->threads_retired++;
-    /* Joined later (by ctp_pool_join, or when the slot is used again), unless detached. */
-    self->slot = self->has_thread ? CTP_SLOT_EXITED : CTP_SLOT_FREE;
+    /* Joined later (by ctp_pool_join, or when the slot is used again), unless detached. A thread
+       whose creator has not yet recorded it (creating) is recorded then. */
+    self->slot = self->has_thread || self->creating ? CTP_SLOT_EXITED : CTP_SLOT_FREE;
     atomic_store_explicit(&pool->live_hint, pool->live - 1, memory_order_relaxed);
     pthread_cond_broadcast(&pool->changed); /* a join waiting for workers still starting */
     bool last_out = --pool->live == 0 && pool->detached && pool->exit_holds == 0;

@@ -54,8 +54,7 @@ extension ThreadPool {
 
     /// The window of an imap when no `bufferSize` is given: 2 × threads × chunkSize items, and at
     /// least 256. The floor is there for throughput: with a window of a few items the consumer and the
-    /// runners wait on each other for nearly every item (measured: about 8 µs per item with a window of
-    /// 4 on 2 workers, against about 1.3 µs with 256); 256 results stay small in memory.
+    /// runners wait on each other for nearly every item; 256 results stay small in memory.
     public func defaultBufferSize(chunkSize: Int = 1) -> Int {
         max(2 * threadCount * chunkSize, 256)
     }

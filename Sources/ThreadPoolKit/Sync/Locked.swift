@@ -12,10 +12,10 @@ import Darwin
 /// library, which ThreadSanitizer cannot see, so every access it guards would be reported as a race
 /// and `make sanitize` would be useless. pthread mutexes are intercepted by the sanitizer.
 ///
-/// The mutex and the condition variable each have a cache line of their own: allocated as two small
-/// blocks, they landed next to other objects' hot data or to each other depending on how the heap
-/// happened to be laid out, and an imap's consumer and runners, locking two different `Locked`s,
-/// fought over one line (imap chunk 1 took 215 ns per item instead of 85 in some builds).
+/// The mutex and the condition variable each have a cache line of their own: as two small blocks they
+/// may land next to other objects' hot data, or next to each other, depending on the heap's layout,
+/// and an imap's consumer and runners, locking two different `Locked`s, then fight over one line
+/// (docs/DESIGN.md has the figures).
 @usableFromInline
 final class Locked<Value> {
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
@@ -37,7 +37,7 @@ final class Locked<Value> {
         #if canImport(Glibc)
         // Critical sections here are short and taken from several threads at once (an imap's
         // consumer and runners): spinning briefly on a held lock is much cheaper than sleeping on
-        // its futex and being woken, which took about a third of the samples of imap chunk1.
+        // its futex and being woken.
         precondition(pthread: pthread_mutexattr_settype(&mutexAttributes, Int32(PTHREAD_MUTEX_ADAPTIVE_NP)),
                      "pthread_mutexattr_settype")
         #endif
