@@ -86,9 +86,9 @@ sanitize: sanitize-c sanitize-swift
 
 # Separate scratch paths so that sanitized and plain builds do not rebuild each other.
 sanitize-swift:
-	$(SWIFT) test --scratch-path .build-tsan --sanitize=thread
+	THREADPOOLKIT_SANITIZER=thread $(SWIFT) test --scratch-path .build-tsan --sanitize=thread
 	# Under ASan the executor test runs 10,000 rounds of fresh pools (1,000 in make test).
-	THREADPOOLKIT_EXECUTOR_ROUNDS=10000 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $(SWIFT) test --scratch-path .build-asan --sanitize=address
+	THREADPOOLKIT_SANITIZER=address THREADPOOLKIT_EXECUTOR_ROUNDS=10000 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $(SWIFT) test --scratch-path .build-asan --sanitize=address
 
 # gcc's sanitizer runtimes: the Swift toolchain's clang links a TSan runtime that needs libdispatch.
 SAN_CC ?= gcc

@@ -3,11 +3,11 @@ import PackageDescription
 
 let package = Package(
     name: "ThreadPoolKit",
+    // What a dependent sees. The tutorial's programs are executable targets, runnable here with
+    // `swift run InitializeWorkers` / `swift run WorkerNames`, but not products.
     products: [
         .library(name: "ThreadPoolKit", targets: ["ThreadPoolKit"]),
         .library(name: "CThreadPool", targets: ["CThreadPool"]),
-        .executable(name: "InitializeWorkers", targets: ["InitializeWorkers"]),
-        .executable(name: "WorkerNames", targets: ["WorkerNames"]),
     ],
     targets: [
         // C11, built -Wall -Wextra clean: `make test` compiles these sources with -Werror too

@@ -227,8 +227,13 @@ static int start_workers(ctp_pool *pool, size_t stack_size, unsigned *created) {
     }
     unsigned n = 0;
     for (; n < pool->threads; n++) {
-        if (CTP_PTHREAD_CREATE(&pool->workers[n].thread, &attributes, ctp_worker_main, &pool->workers[n]) != 0) break;
+        /* Set before the thread starts (which orders it before the worker's reads), taken back if
+           the thread could not be made. */
         pool->workers[n].has_thread = true;
+        if (CTP_PTHREAD_CREATE(&pool->workers[n].thread, &attributes, ctp_worker_main, &pool->workers[n]) != 0) {
+            pool->workers[n].has_thread = false;
+            break;
+        }
     }
     pthread_attr_destroy(&attributes);
     *created = n;

@@ -6,6 +6,10 @@ import Testing
 /// worker has started it), so nesting follows the program's recursion, not the queue's length.
 @Suite("Recursion through the pool: no crash, no hang, correct results", .timeLimit(.minutes(2)))
 struct RecursionTests {
+    /// Under the sanitizers (make sanitize sets THREADPOOLKIT_SANITIZER) the workloads are a tenth as
+    /// large: TSan runs these tens of times slower, and the stack depth is tested without it.
+    static let scale = ProcessInfo.processInfo.environment["THREADPOOLKIT_SANITIZER"] == nil ? 1 : 10
+
     /// Sum of `range` by splitting it in two halves with `map` down to `leaf` items.
     static func treeSum(_ pool: ThreadPool, _ range: Range<Int>, leaf: Int) throws -> Int {
         if range.count <= leaf { return range.reduce(0, +) }
@@ -25,8 +29,9 @@ struct RecursionTests {
     func treeSums(workers: Int) throws {
         let name = uniqueName("tre")
         let pool = try ThreadPool(threads: workers, name: name)
-        #expect(try pool.apply { try Self.treeSum(pool, 0..<1_000_000, leaf: 16) } == 999_999 * 1_000_000 / 2)
-        #expect(try pool.apply { try Self.treeSum(pool, 0..<10_000_000, leaf: 1_000) } == 9_999_999 * 10_000_000 / 2)
+        let small = 1_000_000 / Self.scale, large = 10_000_000 / Self.scale
+        #expect(try pool.apply { try Self.treeSum(pool, 0..<small, leaf: 16) } == (small - 1) * small / 2)
+        #expect(try pool.apply { try Self.treeSum(pool, 0..<large, leaf: 1_000) } == (large - 1) * large / 2)
         #expect(eventually { threadsNamed(name) == workers }) // stand-ins retire once not needed
         pool.close()
         try pool.join()
@@ -37,7 +42,8 @@ struct RecursionTests {
     func fibonacci(workers: Int) throws {
         let name = uniqueName("fib")
         let pool = try ThreadPool(threads: workers, name: name)
-        #expect(try pool.apply { try Self.fib(pool, 27) } == 196_418)
+        let n = Self.scale == 1 ? 27 : 20
+        #expect(try pool.apply { try Self.fib(pool, n) } == (n == 27 ? 196_418 : 6_765))
         #expect(eventually { threadsNamed(name) == workers }) // stand-ins retire once not needed
         pool.close()
         try pool.join()
@@ -47,17 +53,18 @@ struct RecursionTests {
     func flatTasksWaitingForSubtasks(workers: Int) throws {
         let name = uniqueName("flt")
         let pool = try ThreadPool(threads: workers, name: name)
-        let results = try (0..<100_000).map { i in
+        let count = 100_000 / Self.scale
+        let results = try (0..<count).map { i in
             try pool.applyAsync { try pool.apply { i * 2 } + 1 }
         }
         var sum = 0
         for result in results { sum += try result.get() }
-        #expect(sum == (0..<100_000).reduce(0) { $0 + $1 * 2 + 1 })
+        #expect(sum == (0..<count).reduce(0) { $0 + $1 * 2 + 1 })
         #expect(eventually { threadsNamed(name) == workers }) // stand-ins retire once not needed
         let stats = pool.stats
         pool.close()
         try pool.join()
         #expect(stats.completed == pool.stats.completed)
-        #expect(pool.stats.completed == 200_000 && pool.stats.queued == 0)
+        #expect(pool.stats.completed == 2 * count && pool.stats.queued == 0)
     }
 }
