@@ -498,8 +498,14 @@ void ctp_worker_note_stack(ctp_worker *self) {
 
 bool ctp_worker_stack_allows_help(const ctp_worker *self) {
     if (self->stack_low == NULL) return true; /* bounds unknown */
+    /* The frame's address, not a local's: under AddressSanitizer locals may live on a heap "fake
+       stack". Stacks grow down on every target this runs on. */
+#if defined(__GNUC__)
+    const char *top = (const char *)__builtin_frame_address(0);
+#else
     char here;
-    const char *top = &here; /* stacks grow down on every target this runs on */
+    const char *top = &here;
+#endif
     return top > self->stack_low && (size_t)(top - self->stack_low) > self->stack_reserve;
 }
 
