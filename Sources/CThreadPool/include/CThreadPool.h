@@ -93,6 +93,11 @@ int ctp_pool_try_submit(ctp_pool *pool, ctp_task_fn fn, void *arg);
 #define CTP_PRIORITY_HIGH        25
 #define CTP_PRIORITY_PASS_LIMIT  16
 
+/* As ctp_pool_submit, with a priority on the scale above (CTP_EINVAL below 0). The default lane's
+   tasks take ctp_pool_submit's lock-free path; the other lanes' are queued under the pool's lock. With
+   a queue_capacity, the capacity counts the tasks of every lane. */
+int ctp_pool_submit_priority(ctp_pool *pool, ctp_task_fn fn, void *arg, int priority);
+
 /* Queues `count` calls fn(arg, 0) (in the default lane) under one lock acquisition: all of them or, on
    error, none.
    With a queue_capacity, CTP_EAGAIN when they do not all fit (nothing is queued). */
