@@ -146,4 +146,10 @@ extension ThreadPool {
     func submit(queueReference job: Unmanaged<_ThreadPoolJob>) throws(ThreadPoolError) {
         try cPool.submit(queueReference: job)
     }
+
+    /// As ``submit(queueReference:)``, in the queue's lane for `priority`.
+    @usableFromInline
+    func submit(queueReference job: Unmanaged<_ThreadPoolJob>, priority: TaskPriority) throws(ThreadPoolError) {
+        try cPool.submit(queueReference: job, priority: priority)
+    }
 }

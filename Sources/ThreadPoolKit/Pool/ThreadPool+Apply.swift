@@ -27,6 +27,37 @@ extension ThreadPool {
         return result
     }
 
+    /// Queues `body` to run on a worker with a priority, and returns its result at once.
+    ///
+    /// As ``applyAsync(_:callback:errorCallback:)``, but `body` waits in the queue by `priority` as
+    /// well as by submission order (the priority comes before the closure, as in
+    /// `Task(priority:operation:)`):
+    ///
+    /// - Among queued tasks, a higher priority starts first, and equal priorities start in the order
+    ///   they were submitted. A running task is never preempted.
+    /// - The queue has four lanes, and priorities in one lane are equal: `.high` and `.userInitiated`
+    ///   (and any higher raw value); `.medium`, the lane of every task submitted without a priority;
+    ///   `.utility` and `.low`; `.background`.
+    /// - A lower priority waits, but does not starve: a lane with tasks waiting, passed over by 16
+    ///   tasks of higher lanes in a row, has its turn next (its oldest task starts), so under a stream
+    ///   of higher-priority work it still starts one task in every 17.
+    /// - A worker takes very short tasks a few at a time (about 4 µs of work per batch); a task
+    ///   submitted after a batch was taken starts after it, whatever its priority.
+    ///
+    /// A `.medium` task costs what ``applyAsync(_:callback:errorCallback:)`` costs, and takes no lock;
+    /// the other lanes are queued under the pool's lock.
+    /// - Throws: ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()``.
+    @inlinable
+    public func applyAsync<T: Sendable>(priority: TaskPriority,
+                                        _ body: consuming @escaping @Sendable () throws -> T,
+                                        callback: (@Sendable (T) -> Void)? = nil,
+                                        errorCallback: (@Sendable (any Error) -> Void)? = nil)
+        throws(ThreadPoolError) -> AsyncResult<T> {
+        let result = AsyncResult.make(body, callback: callback, errorCallback: errorCallback, shared: shared)
+        try submit(queueReference: Unmanaged.passUnretained(result), priority: priority)
+        return result
+    }
+
     /// Runs `body` on a worker and awaits its value without blocking a thread of the caller's.
     ///
     /// The calling task itself moves onto a worker for `body` (the pool is its task executor for the
@@ -102,5 +133,13 @@ extension ThreadPool {
     public func execute(_ body: consuming @escaping @Sendable () -> Void) throws(ThreadPoolError) {
         // Consuming, as applyAsync's: the caller's reference to the closure moves into the job.
         try submit(queueReference: ExecuteJob.make(body))
+    }
+
+    /// Queues `body` to run on a worker with a priority, with no result: ``execute(_:)`` in the
+    /// queue's lane for `priority` (see ``applyAsync(priority:_:callback:errorCallback:)`` for the
+    /// order it gives). A `.medium` task costs what ``execute(_:)`` costs.
+    /// - Throws: ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()``.
+    public func execute(priority: TaskPriority, _ body: consuming @escaping @Sendable () -> Void) throws(ThreadPoolError) {
+        try submit(queueReference: ExecuteJob.make(body), priority: priority)
     }
 }
