@@ -17,15 +17,18 @@
 extension ThreadPool: TaskExecutor {
     /// Queues a Swift concurrency job to run on one of the workers (called by the runtime).
     ///
-    /// The job goes to the queue's lane for its `ExecutorJob/priority` (its task's priority), as
+    /// The job goes to the queue's lane for its `ExecutorJob/priority` (its task's priority, or the
+    /// one ``run(priority:_:)`` gives the calling task's job), as
     /// ``applyAsync(priority:_:callback:errorCallback:)`` queues a task: among queued work, a higher
     /// priority starts first, equal priorities in the order they were enqueued, and a lower lane is
     /// passed over at most 16 times in a row. A job of medium or unspecified priority takes the same
     /// lock-free path as ``applyAsync(_:callback:errorCallback:)``.
     public func enqueue(_ job: consuming ExecutorJob) {
-        let priority = job.priority.rawValue
+        let own = job.priority.rawValue
         let job = UnownedJob(job)
-        if !cPool.submit(job, priority: priority) { globalConcurrentExecutor.enqueue(job) }
+        if !cPool.submit(job, priority: jobPriorities.priority(of: job, own: own)) {
+            globalConcurrentExecutor.enqueue(job)
+        }
     }
 
     /// The pool as an unowned task executor (called by the runtime).

@@ -69,19 +69,39 @@ extension ThreadPool {
     /// goes on running on the worker after `run` returns, until its next suspension (an actor-isolated
     /// caller hops back to its actor); use ``applyAsync(_:callback:errorCallback:)`` and `value` to
     /// stay off the pool.
+    ///
+    /// `priority` is the priority `body` waits in the queue with (see
+    /// ``applyAsync(priority:_:callback:errorCallback:)`` for the order it gives). Nil, the default,
+    /// means the calling task's own (`Task.currentPriority`): the job the pool queues is the task's,
+    /// with the task's priority. Another priority goes to that same job: the pool queues the calling
+    /// task in that priority's lane, and the task's own priority does not change. Either way `body`
+    /// runs in the calling task, with its task-local values and its cancellation, and no other task
+    /// is made. (Not a child task created with that priority: in Swift 6.3 a child task's job is
+    /// enqueued with its parent's priority, whatever priority the child was created with.)
     /// - Throws: the task's error, `CancellationError`, ``ThreadPoolError/notRunning`` after
     ///   ``close()``, ``ThreadPoolError/cancelled`` if ``terminate()`` dropped the task's turn.
-    public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    public func run<T: Sendable>(priority: TaskPriority? = nil,
+                                 _ body: @escaping @Sendable () throws -> T) async throws -> T {
         try Task.checkCancellation()
         guard isRunning else { throw ThreadPoolError.notRunning }
-        return try await withTaskExecutorPreference(self) { () throws -> T in
-            // A job the pool did not take (closed meanwhile) or dropped (terminated) runs elsewhere.
-            guard isCurrentWorker else {
-                throw isTerminated ? ThreadPoolError.cancelled : ThreadPoolError.notRunning
-            }
-            try Task.checkCancellation()
-            return try body()
+        guard let priority, priority != Task.currentPriority,
+              let task = JobPriorities.currentTask else {
+            return try await withTaskExecutorPreference(self) { () throws -> T in try runOnWorker(body) }
         }
+        // The task's job, enqueued as the task moves onto the pool, takes `priority` from here.
+        jobPriorities.set(priority, forJobOf: task)
+        defer { jobPriorities.remove(forJobOf: task) }
+        return try await withTaskExecutorPreference(self) { () throws -> T in try runOnWorker(body) }
+    }
+
+    /// `run`'s body, on the worker its job was queued for.
+    private func runOnWorker<T>(_ body: () throws -> T) throws -> T {
+        // A job the pool did not take (closed meanwhile) or dropped (terminated) runs elsewhere.
+        guard isCurrentWorker else {
+            throw isTerminated ? ThreadPoolError.cancelled : ThreadPoolError.notRunning
+        }
+        try Task.checkCancellation()
+        return try body()
     }
 }
 
