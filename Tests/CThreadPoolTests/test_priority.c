@@ -5,7 +5,8 @@
  * default, utility, background), first-in, first-out within a lane, except where the aging rule
  * (CTP_PRIORITY_PASS_LIMIT passes in a row, then the passed lane's turn) says otherwise. Covered:
  *   - the scale: which lane each priority goes to;
- *   - the queue alone: take order, aging, take_all order, counts and fullness across lanes;
+ *   - the queue alone: take order, aging, the starvation bounds CThreadPool.h states (under random
+ *     streams), take_all order, counts and fullness across lanes;
  *   - through a pool: start order, aging with the lanes full and under a stream of resubmitted high
  *     tasks, ctp_pool_help, terminate (every lane dropped, exact counts), a bounded queue whose
  *     capacity counts every lane, close (every lane still runs), errors, and exact accounting with
@@ -298,6 +299,62 @@ static void test_queue_lanes(void) {
     ctp_queue_free(&queue);
     PASS("queue: lanes taken highest first, FIFO within; aging after PASS_LIMIT passes; take_all by "
          "lane; a bounded queue counts every lane");
+}
+
+static unsigned next_random(unsigned *state) {
+    *state = *state * 1103515245u + 12345u;
+    return (*state >> 16) & 0x7fff;
+}
+
+static size_t lane_size(ctp_queue *queue, int lane) {
+    return lane == CTP_LANE_DEFAULT ? queue->ring.count + ctp_inbox_count(&queue->inbox) : queue->lanes[lane].count;
+}
+
+static void test_queue_aging_bounds(void) {
+    /* The bounds CThreadPool.h states, under random arrivals at random rates that change as it goes
+       (a lane's stream may stop, start, or flood): while a lane has tasks waiting, at most 16 tasks
+       of higher lanes start before its oldest (default), 17 (utility) or 18 (background), and at most
+       19 tasks of any other lane. Worst cases found: exactly those. */
+    static const size_t max_higher[CTP_LANES] = { PASSES + 2, PASSES + 1, PASSES, 0 };
+    size_t worst_higher[CTP_LANES] = { 0 }, worst_other[CTP_LANES] = { 0 };
+    unsigned seed = 7;
+    for (int round = 0; round < 300; round++) {
+        ctp_queue queue;
+        CHECK_EQ(ctp_queue_init(&queue, 0), 0);
+        size_t higher[CTP_LANES] = { 0 }, other[CTP_LANES] = { 0 };
+        unsigned rate[CTP_LANES];
+        for (int lane = 0; lane < CTP_LANES; lane++) rate[lane] = next_random(&seed) % 101;
+        for (int step = 0; step < 2000; step++) {
+            for (int lane = 0; lane < CTP_LANES; lane++) {
+                if (next_random(&seed) % 100 >= rate[lane]) continue;
+                ctp_task task = { dummy_fn_a, (void *)(uintptr_t)lane };
+                if (lane != CTP_LANE_DEFAULT) CHECK_EQ(ctp_queue_push_prioritized(&queue, task, (enum ctp_lane)lane), 0);
+                else if (!(next_random(&seed) & 1) || !ctp_queue_try_push(&queue, task)) CHECK_EQ(ctp_queue_push(&queue, task), 0);
+            }
+            if (next_random(&seed) % 100 < 30) rate[next_random(&seed) % CTP_LANES] = next_random(&seed) % 101;
+            ctp_task task;
+            if (ctp_queue_take(&queue, &task, 1) != 1) continue;
+            int started = (int)(uintptr_t)task.arg;
+            for (int lane = 0; lane < CTP_LANES; lane++) {
+                if (lane == started || lane_size(&queue, lane) == 0) {
+                    higher[lane] = other[lane] = 0; /* its oldest started, or none waits */
+                    continue;
+                }
+                other[lane]++;
+                if (started > lane) higher[lane]++;
+                if (higher[lane] > worst_higher[lane]) worst_higher[lane] = higher[lane];
+                if (other[lane] > worst_other[lane]) worst_other[lane] = other[lane];
+            }
+        }
+        ctp_queue_free(&queue);
+    }
+    for (int lane = 0; lane < CTP_LANES; lane++) {
+        CHECK(worst_higher[lane] <= max_higher[lane]);
+        CHECK(worst_other[lane] <= PASSES + 3);
+    }
+    CHECK_EQ(worst_higher[CTP_LANE_BACKGROUND], PASSES + 2); /* the search reaches the worst case */
+    PASS("queue aging bounds: under random streams a waiting lane's oldest task starts after at most "
+         "16/17/18 higher tasks (default/utility/background) and 19 others");
 }
 
 /* ---- through a pool ------------------------------------------------------------------------ */
@@ -678,6 +735,7 @@ static void test_accounting(void) {
 int main(void) {
     test_scale();
     test_queue_lanes();
+    test_queue_aging_bounds();
     test_start_order();
     test_aging_with_lanes_full();
     test_aging_under_stream();

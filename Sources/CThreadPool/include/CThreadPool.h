@@ -80,12 +80,14 @@ int ctp_pool_try_submit(ctp_pool *pool, ctp_task_fn fn, void *arg);
      background   1 to 16             .background (9)
 
    Among queued tasks, those of a higher lane start first, and within a lane in submission order; a
-   running task is never preempted. Starvation is bounded (aging by passes): a lane that has tasks
-   waiting while CTP_PRIORITY_PASS_LIMIT tasks of higher lanes start, one after another, has its turn
-   next (its oldest task starts before any higher task), and its count starts again. So under a
-   stream of higher tasks a lower lane still starts one task in every CTP_PRIORITY_PASS_LIMIT + 1.
-   Tasks a worker has already taken (a worker takes tiny tasks a few at a time, about 4 us of work)
-   are not reordered. */
+   running task is never preempted. Starvation is bounded (aging by passes): a lane with tasks
+   waiting counts the tasks of higher lanes that start ahead of it; at CTP_PRIORITY_PASS_LIMIT its
+   turn has come, and its oldest task starts before those of every lane whose turn has not (when the
+   turns of several lanes have come, the higher goes first); its count then starts again. So the
+   oldest waiting task of a lane starts after at most 16 tasks of higher lanes (default), 17
+   (utility) or 18 (background), and a lane with tasks waiting starts one at least once in every 20
+   starts, whatever keeps coming. Tasks a worker has already taken (a worker takes tiny tasks a few
+   at a time, about 4 us of work) are not reordered. */
 #define CTP_PRIORITY_UNSPECIFIED 0
 #define CTP_PRIORITY_BACKGROUND  9
 #define CTP_PRIORITY_UTILITY     17
