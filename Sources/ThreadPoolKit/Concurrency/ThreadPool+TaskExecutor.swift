@@ -20,8 +20,8 @@ extension ThreadPool: TaskExecutor {
     /// The job goes to the queue's lane for its `ExecutorJob/priority` (its task's priority, or the
     /// one ``run(priority:_:)`` gives the calling task's job), as
     /// ``applyAsync(priority:_:callback:errorCallback:)`` queues a task: among queued work, a higher
-    /// priority starts first, equal priorities in the order they were enqueued, and a lower lane is
-    /// passed over at most 16 times in a row. A job of medium or unspecified priority takes the same
+    /// priority starts first, equal priorities in the order they were enqueued, and no lane starves.
+    /// A job of medium or unspecified priority takes the same
     /// lock-free path as ``applyAsync(_:callback:errorCallback:)``.
     public func enqueue(_ job: consuming ExecutorJob) {
         let own = job.priority.rawValue

@@ -38,9 +38,11 @@ extension ThreadPool {
     /// - The queue has four lanes, and priorities in one lane are equal: `.high` and `.userInitiated`
     ///   (and any higher raw value); `.medium`, the lane of every task submitted without a priority;
     ///   `.utility` and `.low`; `.background`.
-    /// - A lower priority waits, but does not starve: a lane with tasks waiting, passed over by 16
-    ///   tasks of higher lanes in a row, has its turn next (its oldest task starts), so under a stream
-    ///   of higher-priority work it still starts one task in every 17.
+    /// - A lower priority waits, but does not starve: once 16 tasks of higher lanes have started
+    ///   ahead of a lane's waiting tasks, its turn has come and its oldest task starts next (after
+    ///   those of higher lanes whose turn has come too). Under any stream of higher-priority work, a
+    ///   lane with tasks waiting starts one at least once in every 20 (the exact rule: see
+    ///   <doc:ThreadingGuarantees#Order>).
     /// - A worker takes very short tasks a few at a time (about 4 µs of work per batch); a task
     ///   submitted after a batch was taken starts after it, whatever its priority.
     ///
