@@ -21,8 +21,8 @@ extension ThreadPool: TaskExecutor {
     /// one ``run(priority:_:)`` gives the calling task's job), as
     /// ``applyAsync(priority:_:callback:errorCallback:)`` queues a task: among queued work, a higher
     /// priority starts first, equal priorities in the order they were enqueued, and no lane starves.
-    /// A job of medium or unspecified priority takes the same
-    /// lock-free path as ``applyAsync(_:callback:errorCallback:)``.
+    /// A job of medium or unspecified priority takes the same lock-free path as
+    /// ``applyAsync(_:callback:errorCallback:)``.
     public func enqueue(_ job: consuming ExecutorJob) {
         let own = job.priority.rawValue
         let job = UnownedJob(job)
