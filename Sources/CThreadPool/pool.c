@@ -324,14 +324,14 @@ static int wait_for_room(ctp_pool *pool, bool may_block) {
     return 0;
 }
 
-/* A submit that takes the lock: the inbox is full or off (the pool stopped, or its queue is bounded).
-   Out of line, as wake_for_inbox is, so that the lock-free path inlined into ctp_pool_submit stays
-   short. */
+/* A submit that takes the lock: the inbox is full or off (the pool stopped, or its queue is bounded),
+   or the task goes to a lane other than the default one. Out of line, as wake_for_inbox is, so that
+   the lock-free path inlined into ctp_pool_submit stays short. */
 CTP_NOINLINE
-static int submit_locked(ctp_pool *pool, ctp_task task, bool may_block) {
+static int submit_locked(ctp_pool *pool, ctp_task task, bool may_block, enum ctp_lane lane) {
     pthread_mutex_lock(&pool->lock);
     int rc = pool->queue.limit != 0 ? wait_for_room(pool, may_block) : 0;
-    if (rc == 0) rc = ctp_queue_push(&pool->queue, task);
+    if (rc == 0) rc = ctp_queue_push_lane(&pool->queue, task, lane);
     ctp_worker *to_wake = rc == 0 ? worker_for_new_task(pool) : NULL;
     if (rc == 0 && to_wake == NULL && pool->elastic) ctp_worker_grow(pool, CTP_GROW_FOR_QUEUED_WORK);
     pthread_mutex_unlock(&pool->lock);
@@ -355,7 +355,7 @@ static void wake_for_inbox(ctp_pool *pool) {
 static int submit(ctp_pool *pool, ctp_task_fn fn, void *arg, bool may_block) {
     if (pool == NULL || fn == NULL) return CTP_EINVAL;
     ctp_task task = { fn, arg };
-    if (!ctp_queue_try_push(&pool->queue, task)) return submit_locked(pool, task, may_block);
+    if (!ctp_queue_try_push(&pool->queue, task)) return submit_locked(pool, task, may_block, CTP_LANE_DEFAULT);
     /* Sequentially consistent, after the push: see ctp_worker_park_waiting_for_work (worker.c). */
     unsigned idle = atomic_load_explicit(&pool->idle_count, memory_order_seq_cst);
     if (spinning(pool) == 0 && (idle > 0 || (pool->elastic && atomic_load_explicit(&pool->live_hint, memory_order_relaxed)
@@ -371,6 +371,15 @@ int ctp_pool_submit(ctp_pool *pool, ctp_task_fn fn, void *arg) {
 
 int ctp_pool_try_submit(ctp_pool *pool, ctp_task_fn fn, void *arg) {
     return submit(pool, fn, arg, false);
+}
+
+/* The default lane is ctp_pool_submit's, lock-free path included: only the other lanes take the lock. */
+int ctp_pool_submit_priority(ctp_pool *pool, ctp_task_fn fn, void *arg, int priority) {
+    if (priority < 0) return CTP_EINVAL;
+    enum ctp_lane lane = ctp_lane_of(priority);
+    if (lane == CTP_LANE_DEFAULT) return ctp_pool_submit(pool, fn, arg);
+    if (pool == NULL || fn == NULL) return CTP_EINVAL;
+    return submit_locked(pool, (ctp_task){ fn, arg }, true, lane);
 }
 
 int ctp_pool_submit_many(ctp_pool *pool, ctp_task_fn fn, void *arg, size_t count) {

@@ -94,6 +94,7 @@ struct ctp_pool {
     atomic_uint live_hint;    /* written under lock: `live`, for the submit path's look without it */
     unsigned blocked;         /* lock: workers inside ctp_pool_block_begin/end */
     unsigned starting;        /* lock: workers started that have not yet looked for work */
+    unsigned leaving;         /* lock: workers out of their loop, still counted in `live` until they exit */
     unsigned creating;        /* lock: slots whose thread ctp_worker_grow is creating: join waits for them */
     unsigned high_water;      /* lock: slots ever used: every loop over workers stops here */
     unsigned peak;            /* lock: the most workers live at once */

@@ -1,4 +1,5 @@
-/* The pool's task queue (queue.h): the ring, the inbox, and what keeps the two one queue. */
+/* The pool's task queue (queue.h): the ring, the inbox, what keeps the two one queue, and the priority
+   lanes around them. */
 #define _GNU_SOURCE
 #include "queue.h"
 #include "fault_injection.h"
@@ -163,6 +164,11 @@ int ctp_inbox_drain(ctp_inbox *inbox, ctp_ring *ring) {
 int ctp_queue_init(ctp_queue *queue, size_t limit) {
     queue->limit = limit;
     queue->closed = false;
+    queue->prioritized = 0;
+    for (int lane = 0; lane < CTP_LANES; lane++) {
+        queue->lanes[lane] = (ctp_ring){ 0 }; /* storage on the first push: most pools never need it */
+        queue->passed[lane] = 0;
+    }
     int rc = ctp_ring_init(&queue->ring, limit);
     if (rc == 0) rc = ctp_inbox_init(&queue->inbox);
     if (rc == 0 && limit != 0) ctp_inbox_turn_off(&queue->inbox);
@@ -172,30 +178,110 @@ int ctp_queue_init(ctp_queue *queue, size_t limit) {
 void ctp_queue_free(ctp_queue *queue) {
     ctp_ring_free(&queue->ring);
     ctp_inbox_free(&queue->inbox);
+    for (int lane = 0; lane < CTP_LANES; lane++) ctp_ring_free(&queue->lanes[lane]);
 }
 
 int ctp_queue_push_many(ctp_queue *queue, ctp_task task, size_t count) {
     int rc = ctp_inbox_drain(&queue->inbox, &queue->ring);
     if (rc == 0 && queue->closed) rc = CTP_ECLOSED;
-    if (rc == 0 && queue->limit != 0 && count > queue->limit - queue->ring.count) rc = CTP_EAGAIN;
+    if (rc == 0 && queue->limit != 0 && count > queue->limit - (queue->ring.count + queue->prioritized)) rc = CTP_EAGAIN;
     if (rc == 0) rc = ctp_ring_push_copies(&queue->ring, task, count);
     return rc;
 }
 
-int ctp_queue_take_all(ctp_queue *queue, ctp_ring *list) {
-    if (list->count == 0) {
+int ctp_queue_push_prioritized(ctp_queue *queue, ctp_task task, enum ctp_lane lane) {
+    if (queue->closed) return CTP_ECLOSED;
+    int rc = ctp_ring_push(&queue->lanes[lane], task);
+    if (rc == 0) queue->prioritized++;
+    return rc;
+}
+
+/* ---- taking across the lanes ---------------------------------------------------------------- */
+
+/* Tasks queued in one lane (the default lane's counting inbox slots claimed but not yet filled). */
+static size_t lane_count(ctp_queue *queue, enum ctp_lane lane) {
+    return lane == CTP_LANE_DEFAULT ? queue->ring.count + ctp_inbox_count(&queue->inbox) : queue->lanes[lane].count;
+}
+
+/* The lane whose oldest task starts next. Higher lanes go first, so that among queued tasks a higher
+   priority starts first; but a lane that higher lanes have passed over CTP_PRIORITY_PASS_LIMIT times
+   in a row has its turn first (the highest such lane, when there are several), so that a stream of
+   higher tasks delays a lower one by a bounded number of tasks and never starves it. CTP_LANES when
+   every lane is empty. */
+static enum ctp_lane next_lane(ctp_queue *queue) {
+    enum ctp_lane highest = CTP_LANES;
+    for (int lane = CTP_LANES - 1; lane >= 0; lane--) {
+        if (lane_count(queue, (enum ctp_lane)lane) == 0) continue;
+        if (queue->passed[lane] >= CTP_PRIORITY_PASS_LIMIT) return (enum ctp_lane)lane;
+        if (highest == CTP_LANES) highest = (enum ctp_lane)lane;
+    }
+    return highest;
+}
+
+/* Takes the oldest task of a lane that has tasks; false only at the default lane's inbox slot that is
+   claimed but not yet filled (the caller stops there, as ctp_queue_take does). */
+static bool take_from(ctp_queue *queue, enum ctp_lane lane, ctp_task *out) {
+    if (lane != CTP_LANE_DEFAULT) {
+        (void)ctp_ring_pop(&queue->lanes[lane], out, 1);
+        queue->prioritized--;
+        return true;
+    }
+    return ctp_ring_pop(&queue->ring, out, 1) == 1 || ctp_inbox_pop(&queue->inbox, out, 1) == 1;
+}
+
+/* A task of `lane` was taken: that lane's count of passes starts again, and each lower lane that has
+   tasks has been passed once more (an empty one has nothing waiting: its count starts again too). */
+static void count_passes(ctp_queue *queue, enum ctp_lane lane) {
+    queue->passed[lane] = 0;
+    for (int lower = 0; lower < (int)lane; lower++) {
+        queue->passed[lower] = lane_count(queue, (enum ctp_lane)lower) > 0 ? queue->passed[lower] + 1 : 0;
+    }
+}
+
+size_t ctp_queue_take_lanes(ctp_queue *queue, ctp_task *out, size_t max) {
+    size_t taken = 0;
+    while (taken < max && queue->prioritized != 0) {
+        enum ctp_lane lane = next_lane(queue);
+        if (lane == CTP_LANES || !take_from(queue, lane, &out[taken])) return taken;
+        count_passes(queue, lane);
+        taken++;
+    }
+    /* The other lanes are empty: the rest comes from the default lane, as without lanes. */
+    return taken < max ? taken + ctp_queue_take(queue, out + taken, max - taken) : taken;
+}
+
+/* Moves a ring's tasks to the end of `list`, oldest first. An empty `list` keeps whichever of the two
+   storages is larger, so that taking over a ring needs no memory. CTP_ENOMEM when `list` could not
+   grow: the tasks that did not fit stay in `from`. */
+static int move_tasks(ctp_ring *from, ctp_ring *list) {
+    if (list->count == 0 && from->capacity >= list->capacity) {
         ctp_ring_free(list);
-        *list = queue->ring;
-        queue->ring = (ctp_ring){ 0 };
-    } else {
-        ctp_task task;
-        while (queue->ring.count > 0) {
-            int rc = ctp_ring_push(list, queue->ring.slots[queue->ring.head]);
-            if (rc != 0) return rc;
-            (void)ctp_ring_pop(&queue->ring, &task, 1);
+        *list = *from;
+        *from = (ctp_ring){ 0 };
+        return 0;
+    }
+    ctp_task task;
+    while (from->count > 0) {
+        int rc = ctp_ring_push(list, from->slots[from->head]);
+        if (rc != 0) return rc;
+        (void)ctp_ring_pop(from, &task, 1);
+    }
+    return 0;
+}
+
+int ctp_queue_take_all(ctp_queue *queue, ctp_ring *list) {
+    int rc = 0;
+    for (int lane = CTP_LANES - 1; rc == 0 && lane >= 0; lane--) {
+        if (lane == CTP_LANE_DEFAULT) {
+            rc = move_tasks(&queue->ring, list);
+            if (rc == 0) rc = ctp_inbox_drain(&queue->inbox, list);
+        } else {
+            size_t before = queue->lanes[lane].count;
+            rc = move_tasks(&queue->lanes[lane], list);
+            queue->prioritized -= before - queue->lanes[lane].count;
         }
     }
-    return ctp_inbox_drain(&queue->inbox, list);
+    return rc;
 }
 
 void ctp_queue_close(ctp_queue *queue) {

@@ -1,4 +1,5 @@
-/* The pool's task queue (queue.c): one first-in, first-out queue in two parts.
+/* The pool's task queue (queue.c): a first-in, first-out queue per priority lane. The default lane,
+   where every task without a priority goes, is in two parts:
 
        submitters --lock-free--> inbox (fixed, newer tasks) --drained under the lock--> ring (older tasks)
        takers, under the lock: the ring first, then the inbox
@@ -7,6 +8,13 @@
    What keeps the two one FIFO queue: the ring only ever holds tasks older than the inbox's. So a push
    that takes the lock (ctp_queue_push, ctp_queue_push_many) first drains the inbox into the ring, and
    takers (ctp_queue_take, ctp_queue_take_all) empty the ring before they look at the inbox.
+
+   The other lanes (ctp_pool_submit_priority) are plain rings, pushed to and taken from under the lock,
+   so that only tasks with a priority pay for them. Takers look at the higher lanes first, except that
+   a lane passed over CTP_PRIORITY_PASS_LIMIT times in a row goes first once (ctp_queue_take_lanes).
+   While the other lanes are empty, one load of `prioritized` says so and a take is the default lane's
+   alone; a lock-free submit never looks at them. So the inbox, the ring and the wake protocol work as
+   they would in a queue without lanes.
 
    The pool's lock guards the ring and the inbox's consuming side: every function here but
    ctp_queue_try_push is called with it held. The pool and its workers use the ctp_queue_* functions;
@@ -136,17 +144,39 @@ size_t ctp_inbox_pop(ctp_inbox *inbox, ctp_task *out, size_t max);
    the inbox), else 0. */
 int ctp_inbox_drain(ctp_inbox *inbox, ctp_ring *ring);
 
+/* ---- The lanes ----------------------------------------------------------------------------- */
+
+/* The priority lanes, lowest first; a lane's number is its rank. */
+enum ctp_lane { CTP_LANE_BACKGROUND, CTP_LANE_UTILITY, CTP_LANE_DEFAULT, CTP_LANE_HIGH, CTP_LANES };
+
+/* The lane of a priority on CThreadPool.h's scale (0 or more). */
+static inline enum ctp_lane ctp_lane_of(int priority) {
+    if (priority == CTP_PRIORITY_UNSPECIFIED) return CTP_LANE_DEFAULT;
+    if (priority < CTP_PRIORITY_UTILITY) return CTP_LANE_BACKGROUND;
+    if (priority < CTP_PRIORITY_DEFAULT) return CTP_LANE_UTILITY;
+    if (priority < CTP_PRIORITY_HIGH) return CTP_LANE_DEFAULT;
+    return CTP_LANE_HIGH;
+}
+
 /* ---- The queue ----------------------------------------------------------------------------- */
 
 typedef struct ctp_queue {
-    ctp_ring ring;            /* the pool's lock: the older tasks */
+    ctp_ring ring;            /* the pool's lock: the default lane's older tasks */
+    size_t prioritized;       /* the pool's lock: tasks in the other lanes (0: takers need not look) */
     size_t limit;             /* immutable: 0 (unbounded), or the most tasks the queue holds */
     bool closed;              /* the pool's lock: pushes fail with CTP_ECLOSED */
-    ctp_inbox inbox;          /* the newer tasks; its tail is on a line of its own */
+    /* The pool's lock. Per lane: tasks taken from higher lanes since this lane's last take, while it
+       had tasks. Next to the inbox's head, which a take of the default lane writes too. */
+    unsigned passed[CTP_LANES];
+    ctp_inbox inbox;          /* the default lane's newer tasks; its tail is on a line of its own */
+    /* The pool's lock: the other lanes ([CTP_LANE_DEFAULT] unused). After the inbox's tail, which every
+       submit writes, on lines of their own. */
+    _Alignas(CTP_CACHE_LINE) ctp_ring lanes[CTP_LANES];
 } ctp_queue;
 
-/* An empty queue, unbounded (`limit` 0) or holding at most `limit` tasks. A bounded queue's inbox is
-   off: the limit counts every queued task, which only the lock can do, so its pushes take the lock.
+/* An empty queue, unbounded (`limit` 0) or holding at most `limit` tasks (of every lane). A bounded
+   queue's inbox is off: the limit counts every queued task, which only the lock can do, so its pushes
+   take the lock.
    CTP_ENOMEM or 0; ctp_queue_free undoes a partial init. */
 int ctp_queue_init(ctp_queue *queue, size_t limit);
 void ctp_queue_free(ctp_queue *queue);
@@ -167,38 +197,55 @@ static inline int ctp_queue_push(ctp_queue *queue, ctp_task task) {
     return rc;
 }
 
-/* `count` copies of one task, all or none, behind every task pushed before: CTP_ENOMEM, CTP_ECLOSED,
-   CTP_EAGAIN (more than a bounded queue has room for), or 0. */
+/* The locked push to a lane other than the default one: appends the task to that lane's ring.
+   CTP_ENOMEM (the task is not queued), CTP_ECLOSED, or 0. Out of line: only tasks with a priority
+   come here. */
+int ctp_queue_push_prioritized(ctp_queue *queue, ctp_task task, enum ctp_lane lane);
+
+/* The locked push to any lane. */
+static inline int ctp_queue_push_lane(ctp_queue *queue, ctp_task task, enum ctp_lane lane) {
+    return lane == CTP_LANE_DEFAULT ? ctp_queue_push(queue, task) : ctp_queue_push_prioritized(queue, task, lane);
+}
+
+/* `count` copies of one task, all or none, behind every task pushed before, in the default lane:
+   CTP_ENOMEM, CTP_ECLOSED, CTP_EAGAIN (more than a bounded queue has room for), or 0. */
 int ctp_queue_push_many(ctp_queue *queue, ctp_task task, size_t count);
 
-/* Takes up to `max` tasks, oldest first, into `out`: from the ring, then (the ring empty) from the
-   inbox; returns how many. Stops at an inbox slot claimed but not yet filled (ctp_queue_count still
-   counts it). */
+/* ctp_queue_take while other lanes than the default one hold tasks: one task at a time, each from the
+   lane whose turn it is (see queue.c). */
+size_t ctp_queue_take_lanes(ctp_queue *queue, ctp_task *out, size_t max);
+
+/* Takes up to `max` tasks into `out`, in the order they start: the highest lane first (but see
+   ctp_queue_take_lanes), oldest first within a lane; returns how many. In the default lane, the ring,
+   then (the ring empty) the inbox. Stops at an inbox slot claimed but not yet filled (ctp_queue_count
+   still counts it). */
 static inline size_t ctp_queue_take(ctp_queue *queue, ctp_task *out, size_t max) {
+    if (queue->prioritized != 0) return ctp_queue_take_lanes(queue, out, max);
+    queue->passed[CTP_LANE_DEFAULT] = 0; /* no lane above it holds tasks: nothing passes it */
     size_t taken = ctp_ring_pop(&queue->ring, out, max);
     if (taken < max) taken += ctp_inbox_pop(&queue->inbox, out + taken, max - taken);
     return taken;
 }
 
-/* Moves every queued task to the end of `list`, oldest first, waiting for inbox slots claimed but not
-   yet filled (after ctp_queue_close no more can be claimed). An empty `list` takes over the ring's
-   storage, which needs no memory. CTP_ENOMEM when `list` could not grow: the tasks that did not fit
-   stay queued. */
+/* Moves every queued task to the end of `list`, lane by lane from the highest, oldest first within a
+   lane, waiting for inbox slots claimed but not yet filled (after ctp_queue_close no more can be
+   claimed). An empty `list` takes over the storage of the first lane's ring, which needs no memory.
+   CTP_ENOMEM when `list` could not grow: the tasks that did not fit stay queued. */
 int ctp_queue_take_all(ctp_queue *queue, ctp_ring *list);
 
 /* No more pushes: ctp_queue_try_push fails from now on and ctp_queue_push returns CTP_ECLOSED. The
    queued tasks stay, to be taken. */
 void ctp_queue_close(ctp_queue *queue);
 
-/* Tasks queued, counting inbox slots claimed but not yet filled. Its load of the inbox's tail is
-   sequentially consistent, as a parking worker needs (see worker.c). */
+/* Tasks queued in every lane, counting inbox slots claimed but not yet filled. Its load of the
+   inbox's tail is sequentially consistent, as a parking worker needs (see worker.c). */
 static inline size_t ctp_queue_count(ctp_queue *queue) {
-    return queue->ring.count + ctp_inbox_count(&queue->inbox);
+    return queue->ring.count + queue->prioritized + ctp_inbox_count(&queue->inbox);
 }
 
-/* A bounded queue that holds as many tasks as its limit. */
+/* A bounded queue that holds as many tasks as its limit, counting every lane (its inbox is off). */
 static inline bool ctp_queue_full(const ctp_queue *queue) {
-    return queue->limit != 0 && queue->ring.count >= queue->limit;
+    return queue->limit != 0 && queue->ring.count + queue->prioritized >= queue->limit;
 }
 
 /* For a worker that found the queue empty and then polls it without the lock: the mark that

@@ -366,7 +366,7 @@ static void wait_for_work(ctp_pool *pool, ctp_worker *self, idle_spells *idle) {
    Called with the lock held. */
 static bool is_surplus(const ctp_pool *pool, const ctp_worker *self, bool idled_out) {
     if (self->index < pool->threads) return false;
-    unsigned free_workers = pool->live - pool->blocked;
+    unsigned free_workers = pool->live - pool->leaving - pool->blocked;
     return free_workers > pool->max_threads || (idled_out && free_workers > pool->threads);
 }
 
@@ -394,7 +394,8 @@ static unsigned free_slot(const ctp_pool *pool) {
 
 void ctp_worker_grow(ctp_pool *pool, enum ctp_grow_reason reason) {
     if (!pool->running_up || pool->state == CTP_TERMINATED || idle_count(pool) > 0) return;
-    unsigned free_workers = pool->live - pool->blocked;
+    /* A worker on its way out (retiring, or done with a closed pool) no longer takes tasks. */
+    unsigned free_workers = pool->live - pool->leaving - pool->blocked;
     if (reason == CTP_GROW_FOR_QUEUED_WORK) {
         /* Workers already starting will take queued tasks too. */
         if (pool->state != CTP_RUNNING || free_workers >= pool->max_threads
@@ -552,6 +553,7 @@ static bool leave_pool(ctp_pool *pool, ctp_worker *self) {
     self->slot = self->has_thread || self->creating ? CTP_SLOT_EXITED : CTP_SLOT_FREE;
     atomic_store_explicit(&pool->live_hint, pool->live - 1, memory_order_relaxed);
     pthread_cond_broadcast(&pool->changed); /* a join waiting for workers still starting */
+    pool->leaving--;
     bool last_out = --pool->live == 0 && pool->detached && pool->exit_holds == 0;
     while (last_out && pool->cancelling > 0) pthread_cond_wait(&pool->changed, &pool->lock);
     pthread_mutex_unlock(&pool->lock);
@@ -578,6 +580,7 @@ void *ctp_worker_main(void *argument) {
         if (init_rc != 0) pool->grow_failures++; /* a worker the pool grew by: it leaves, the pool keeps its size */
     }
     if (init_rc == 0) worker_loop(pool, self);
+    pool->leaving++; /* until leave_pool takes it out of `live` */
     pthread_mutex_unlock(&pool->lock);
 
     if (init_rc == 0 && pool->finalizer != NULL) pool->finalizer(pool->context, self->index);

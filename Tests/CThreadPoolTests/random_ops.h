@@ -1,8 +1,8 @@
 /*
  * Random operation sequences against the C API, shared by test_random_ops.c (a seeded PRNG, run by
  * make test) and fuzz/fuzz_ops.c (libFuzzer, make fuzz). Three threads each run their part of the
- * sequence on one pool at once: submit, try_submit, submit_many, broadcast, close, terminate, join,
- * stats, help, and tasks that submit more tasks. At the end the pool is shut down and joined, and
+ * sequence on one pool at once: submit (with and without a priority), try_submit, submit_many,
+ * broadcast, close, terminate, join, stats, help, and tasks that submit more tasks. At the end the pool is shut down and joined, and
  * every accepted task must have been called exactly once (run or cancelled); anything else aborts.
  */
 #ifndef RANDOM_OPS_H
@@ -31,7 +31,11 @@ typedef struct ops_task {
     ops_run *run;
     int slot;
     int spawn; /* submit one more task from inside this one */
+    int priority; /* -1: ctp_pool_submit (or try_submit); else ctp_pool_submit_priority's */
 } ops_task;
+
+/* A priority for each lane, and -1 for a plain submit. */
+static const int ops_priorities[4] = { -1, CTP_PRIORITY_BACKGROUND, CTP_PRIORITY_UTILITY, CTP_PRIORITY_HIGH };
 
 static void ops_die(const char *message) {
     fprintf(stderr, "random ops: %s\n", message);
@@ -46,12 +50,13 @@ static int ops_take_slot(ops_run *run) {
 static void ops_task_fn(void *arg, int status);
 
 /* Submits one task in `slot` (already taken); returns the submit's code. */
-static int ops_submit_slot(ops_run *run, int slot, int spawn, int try_only) {
+static int ops_submit_slot(ops_run *run, int slot, int spawn, int try_only, int priority) {
     ops_task *task = malloc(sizeof *task);
     if (task == NULL) return CTP_ENOMEM;
-    *task = (ops_task){ run, slot, spawn };
+    *task = (ops_task){ run, slot, spawn, priority };
     int rc = try_only ? ctp_pool_try_submit(run->pool, ops_task_fn, task)
-                      : ctp_pool_submit(run->pool, ops_task_fn, task);
+           : priority >= 0 ? ctp_pool_submit_priority(run->pool, ops_task_fn, task, priority)
+                           : ctp_pool_submit(run->pool, ops_task_fn, task);
     if (rc == 0) {
         atomic_store(&run->accepted[slot], 1);
     } else {
@@ -66,7 +71,7 @@ static void ops_task_fn(void *arg, int status) {
     if (status == 0 && task->spawn) {
         int slot = ops_take_slot(task->run);
         if (slot >= 0) {
-            int rc = ops_submit_slot(task->run, slot, 0, 0);
+            int rc = ops_submit_slot(task->run, slot, 0, 0, task->priority);
             if (rc != 0 && rc != CTP_ECLOSED && rc != CTP_ENOMEM) ops_die("unexpected submit error in a task");
         }
     }
@@ -94,12 +99,12 @@ static void *ops_thread(void *argument) {
         switch (op % 16) {
         case 0: case 1: case 2: case 3: case 4:
             if ((slot = ops_take_slot(run)) < 0) break;
-            rc = ops_submit_slot(run, slot, op >= 128, 0);
+            rc = ops_submit_slot(run, slot, op >= 128, 0, ops_priorities[(op >> 4) & 3]);
             if (rc != 0 && rc != CTP_ECLOSED) ops_die("submit failed");
             break;
         case 5:
             if ((slot = ops_take_slot(run)) < 0) break;
-            rc = ops_submit_slot(run, slot, 0, 1);
+            rc = ops_submit_slot(run, slot, 0, 1, -1);
             if (rc != 0 && rc != CTP_ECLOSED && rc != CTP_EAGAIN) ops_die("try_submit failed");
             break;
         case 6: {

@@ -92,7 +92,38 @@ int ctp_pool_submit(ctp_pool *pool, ctp_task_fn fn, void *arg);
 /* As ctp_pool_submit, but returns CTP_EAGAIN instead of blocking on a full queue. */
 int ctp_pool_try_submit(ctp_pool *pool, ctp_task_fn fn, void *arg);
 
-/* Queues `count` calls fn(arg, 0) under one lock acquisition: all of them or, on error, none.
+/* Task priorities, on the scale of Swift's TaskPriority raw values (Darwin's QoS classes): larger is
+   more urgent. The queue has four lanes, and a priority picks one:
+
+     lane         priorities          Swift
+     high         25 and above        .high, .userInitiated (25), .userInteractive (33 on Darwin)
+     default      21 to 24, and 0     .medium (21); 0 is "unspecified"; ctp_pool_submit's lane
+     utility      17 to 20            .utility, .low (17)
+     background   1 to 16             .background (9)
+
+   Among queued tasks, those of a higher lane start first, and within a lane in submission order; a
+   running task is never preempted. Starvation is bounded (aging by passes): a lane with tasks
+   waiting counts the tasks of higher lanes that start ahead of it; at CTP_PRIORITY_PASS_LIMIT its
+   turn has come, and its oldest task starts before those of every lane whose turn has not (when the
+   turns of several lanes have come, the higher goes first); its count then starts again. So the
+   oldest waiting task of a lane starts after at most 16 tasks of higher lanes (default), 17
+   (utility) or 18 (background), and a lane with tasks waiting starts one at least once in every 20
+   starts, whatever keeps coming. Tasks a worker has already taken (a worker takes tiny tasks a few
+   at a time, about 4 us of work) are not reordered. */
+#define CTP_PRIORITY_UNSPECIFIED 0
+#define CTP_PRIORITY_BACKGROUND  9
+#define CTP_PRIORITY_UTILITY     17
+#define CTP_PRIORITY_DEFAULT     21
+#define CTP_PRIORITY_HIGH        25
+#define CTP_PRIORITY_PASS_LIMIT  16
+
+/* As ctp_pool_submit, with a priority on the scale above (CTP_EINVAL below 0). The default lane's
+   tasks take ctp_pool_submit's lock-free path; the other lanes' are queued under the pool's lock. With
+   a queue_capacity, the capacity counts the tasks of every lane. */
+int ctp_pool_submit_priority(ctp_pool *pool, ctp_task_fn fn, void *arg, int priority);
+
+/* Queues `count` calls fn(arg, 0) (in the default lane) under one lock acquisition: all of them or, on
+   error, none.
    With a queue_capacity, CTP_EAGAIN when they do not all fit (nothing is queued). */
 int ctp_pool_submit_many(ctp_pool *pool, ctp_task_fn fn, void *arg, size_t count);
 /* Queues fn(arg, 0) once on every worker, ahead of the shared queue: each worker runs it after its
@@ -116,7 +147,8 @@ int ctp_pool_help(ctp_pool *pool);
 int ctp_pool_block_begin(ctp_pool *pool);
 int ctp_pool_block_end(ctp_pool *pool);
 
-/* No new tasks (CTP_ECLOSED); queued tasks still run. Returns CTP_ECLOSED if already closed. */
+/* No new tasks (CTP_ECLOSED); queued tasks (of every lane) still run. Returns CTP_ECLOSED if already
+   closed. */
 int ctp_pool_close(ctp_pool *pool);
 /* No new tasks; every queued task's fn is called once with CTP_ECANCELED (on the calling
    thread, before this returns); running tasks finish. CTP_ECLOSED if already terminated. */

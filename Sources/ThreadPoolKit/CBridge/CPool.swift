@@ -104,6 +104,17 @@ struct CPool: @unchecked Sendable { // the C pool is thread-safe on its own: a m
         throw ThreadPoolError(status: status, function: "ctp_pool_submit")
     }
 
+    /// Queues `job` as ``submit(queueReference:)`` does, in the lane of `priority`: the C pool takes
+    /// Swift's raw values as they are (see `ctp_pool_submit_priority`).
+    func submit(queueReference job: Unmanaged<_ThreadPoolJob>, priority: TaskPriority) throws(ThreadPoolError) {
+        let argument = job.toOpaque()
+        let status = ctp_pool_submit_priority(pointer, runJob, argument, Int32(priority.rawValue))
+        if status != 0 {
+            Unmanaged<_ThreadPoolJob>.fromOpaque(argument).release()
+            throw ThreadPoolError(status: status, function: "ctp_pool_submit_priority")
+        }
+    }
+
     /// Queues `job` as `entries` entries of the shared queue (one lock acquisition), or once on every
     /// worker when `broadcast` is true, holding one reference for all; on failure the reference is
     /// given back and nothing is queued.
@@ -118,9 +129,12 @@ struct CPool: @unchecked Sendable { // the C pool is thread-safe on its own: a m
         }
     }
 
-    /// Queues a Swift concurrency job; false if the pool no longer accepts work.
-    func submit(_ job: UnownedJob) -> Bool {
-        ctp_pool_submit(pointer, runExecutorJob, unsafeBitCast(job, to: UnsafeMutableRawPointer.self)) == 0
+    /// Queues a Swift concurrency job in the lane of its priority (a `JobPriority` raw value, on the
+    /// same scale as `TaskPriority`'s; 0, unspecified, is the default lane); false if the pool no
+    /// longer accepts work.
+    func submit(_ job: UnownedJob, priority: UInt8) -> Bool {
+        let argument = unsafeBitCast(job, to: UnsafeMutableRawPointer.self)
+        return ctp_pool_submit_priority(pointer, runExecutorJob, argument, Int32(priority)) == 0
     }
 
     /// Queues the delivery of a finished result's callbacks (on a pool's callback thread), with a

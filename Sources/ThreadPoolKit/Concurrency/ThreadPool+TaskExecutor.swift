@@ -2,7 +2,8 @@
 /// and `Task(executorPreference: pool) { ... }` run async code on the pool's workers, where
 /// ``ThreadPool/currentWorker`` and thread-local state set up by the initializer are visible.
 ///
-/// Jobs are queued like tasks, one queue entry each, with no allocation. A job the pool cannot take
+/// Jobs are queued like tasks, one queue entry each, with no allocation, in the lane of the job's
+/// priority (see ``ThreadPool/applyAsync(priority:_:callback:errorCallback:)``). A job the pool cannot take
 /// (after ``ThreadPool/close()``) or drops (``ThreadPool/terminate()``) runs on the global concurrent
 /// executor instead: Swift tasks are never lost.
 ///
@@ -15,9 +16,19 @@
 /// so no job can be enqueued on, or run for, a pool object that is gone.
 extension ThreadPool: TaskExecutor {
     /// Queues a Swift concurrency job to run on one of the workers (called by the runtime).
+    ///
+    /// The job goes to the queue's lane for its `ExecutorJob/priority` (its task's priority, or the
+    /// one ``run(priority:_:)`` gives the calling task's job), as
+    /// ``applyAsync(priority:_:callback:errorCallback:)`` queues a task: among queued work, a higher
+    /// priority starts first, equal priorities in the order they were enqueued, and no lane starves.
+    /// A job of medium or unspecified priority takes the same lock-free path as
+    /// ``applyAsync(_:callback:errorCallback:)``.
     public func enqueue(_ job: consuming ExecutorJob) {
+        let own = job.priority.rawValue
         let job = UnownedJob(job)
-        if !cPool.submit(job) { globalConcurrentExecutor.enqueue(job) }
+        if !cPool.submit(job, priority: jobPriorities.priority(of: job, own: own)) {
+            globalConcurrentExecutor.enqueue(job)
+        }
     }
 
     /// The pool as an unowned task executor (called by the runtime).

@@ -150,4 +150,10 @@ extension ThreadPool {
             try cPool.submit(queueReference: job, mayBlock: false, runHereWhenFull: runsOnCallerWhenFull)
         }
     }
+
+    /// As ``submit(queueReference:)``, in the queue's lane for `priority`.
+    @usableFromInline
+    func submit(queueReference job: Unmanaged<_ThreadPoolJob>, priority: TaskPriority) throws(ThreadPoolError) {
+        try cPool.submit(queueReference: job, priority: priority)
+    }
 }

@@ -27,6 +27,39 @@ extension ThreadPool {
         return result
     }
 
+    /// Queues `body` to run on a worker with a priority, and returns its result at once.
+    ///
+    /// As ``applyAsync(_:callback:errorCallback:)``, but `body` waits in the queue by `priority` as
+    /// well as by submission order (the priority comes before the closure, as in
+    /// `Task(priority:operation:)`):
+    ///
+    /// - Among queued tasks, a higher priority starts first, and equal priorities start in the order
+    ///   they were submitted. A running task is never preempted.
+    /// - The queue has four lanes, and priorities in one lane are equal: `.high` and `.userInitiated`
+    ///   (and any higher raw value); `.medium`, the lane of every task submitted without a priority;
+    ///   `.utility` and `.low`; `.background`.
+    /// - A lower priority waits, but does not starve: once 16 tasks of higher lanes have started
+    ///   ahead of a lane's waiting tasks, its turn has come and its oldest task starts next (after
+    ///   those of higher lanes whose turn has come too). Under any stream of higher-priority work, a
+    ///   lane with tasks waiting starts one at least once in every 20 (the exact rule: see
+    ///   <doc:ThreadingGuarantees#Order>).
+    /// - A worker takes very short tasks a few at a time (about 4 µs of work per batch); a task
+    ///   submitted after a batch was taken starts after it, whatever its priority.
+    ///
+    /// A `.medium` task costs what ``applyAsync(_:callback:errorCallback:)`` costs, and takes no lock;
+    /// the other lanes are queued under the pool's lock.
+    /// - Throws: ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()``.
+    @inlinable
+    public func applyAsync<T: Sendable>(priority: TaskPriority,
+                                        _ body: consuming @escaping @Sendable () throws -> T,
+                                        callback: (@Sendable (T) -> Void)? = nil,
+                                        errorCallback: (@Sendable (any Error) -> Void)? = nil)
+        throws(ThreadPoolError) -> AsyncResult<T> {
+        let result = AsyncResult.make(body, callback: callback, errorCallback: errorCallback, shared: shared)
+        try submit(queueReference: Unmanaged.passUnretained(result), priority: priority)
+        return result
+    }
+
     /// Runs `body` on a worker and awaits its value without blocking a thread of the caller's.
     ///
     /// The calling task itself moves onto a worker for `body` (the pool is its task executor for the
@@ -38,19 +71,39 @@ extension ThreadPool {
     /// goes on running on the worker after `run` returns, until its next suspension (an actor-isolated
     /// caller hops back to its actor); use ``applyAsync(_:callback:errorCallback:)`` and `value` to
     /// stay off the pool.
+    ///
+    /// `priority` is the priority `body` waits in the queue with (see
+    /// ``applyAsync(priority:_:callback:errorCallback:)`` for the order it gives). Nil, the default,
+    /// means the calling task's own (`Task.currentPriority`): the job the pool queues is the task's,
+    /// with the task's priority. Another priority goes to that same job: the pool queues the calling
+    /// task in that priority's lane, and the task's own priority does not change. Either way `body`
+    /// runs in the calling task, with its task-local values and its cancellation, and no other task
+    /// is made. (Not a child task created with that priority: in Swift 6.3 a child task's job is
+    /// enqueued with its parent's priority, whatever priority the child was created with.)
     /// - Throws: the task's error, `CancellationError`, ``ThreadPoolError/notRunning`` after
     ///   ``close()``, ``ThreadPoolError/cancelled`` if ``terminate()`` dropped the task's turn.
-    public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    public func run<T: Sendable>(priority: TaskPriority? = nil,
+                                 _ body: @escaping @Sendable () throws -> T) async throws -> T {
         try Task.checkCancellation()
         guard isRunning else { throw ThreadPoolError.notRunning }
-        return try await withTaskExecutorPreference(self) { () throws -> T in
-            // A job the pool did not take (closed meanwhile) or dropped (terminated) runs elsewhere.
-            guard isCurrentWorker else {
-                throw isTerminated ? ThreadPoolError.cancelled : ThreadPoolError.notRunning
-            }
-            try Task.checkCancellation()
-            return try body()
+        guard let priority, priority != Task.currentPriority,
+              let task = JobPriorities.currentTask else {
+            return try await withTaskExecutorPreference(self) { () throws -> T in try runOnWorker(body) }
         }
+        // The task's job, enqueued as the task moves onto the pool, takes `priority` from here.
+        jobPriorities.set(priority, forJobOf: task)
+        defer { jobPriorities.remove(forJobOf: task) }
+        return try await withTaskExecutorPreference(self) { () throws -> T in try runOnWorker(body) }
+    }
+
+    /// `run`'s body, on the worker its job was queued for.
+    private func runOnWorker<T>(_ body: () throws -> T) throws -> T {
+        // A job the pool did not take (closed meanwhile) or dropped (terminated) runs elsewhere.
+        guard isCurrentWorker else {
+            throw isTerminated ? ThreadPoolError.cancelled : ThreadPoolError.notRunning
+        }
+        try Task.checkCancellation()
+        return try body()
     }
 }
 
@@ -102,5 +155,13 @@ extension ThreadPool {
     public func execute(_ body: consuming @escaping @Sendable () -> Void) throws(ThreadPoolError) {
         // Consuming, as applyAsync's: the caller's reference to the closure moves into the job.
         try submit(queueReference: ExecuteJob.make(body))
+    }
+
+    /// Queues `body` to run on a worker with a priority, with no result: ``execute(_:)`` in the
+    /// queue's lane for `priority` (see ``applyAsync(priority:_:callback:errorCallback:)`` for the
+    /// order it gives). A `.medium` task costs what ``execute(_:)`` costs.
+    /// - Throws: ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()``.
+    public func execute(priority: TaskPriority, _ body: consuming @escaping @Sendable () -> Void) throws(ThreadPoolError) {
+        try submit(queueReference: ExecuteJob.make(body), priority: priority)
     }
 }

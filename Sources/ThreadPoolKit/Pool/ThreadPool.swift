@@ -47,6 +47,8 @@ public final class ThreadPool: Sendable {
     @usableFromInline let shared: PoolShared
     /// The imap iterators that may still pull input, so that close() and terminate() reach them.
     private let registry = Locked(Registry())
+    /// Priorities given to tasks' jobs by `run(priority:_:)`, for `enqueue`.
+    let jobPriorities = JobPriorities()
     /// `Lifecycle` raw values; only ever moves forward.
     private let lifecycle = Atomic<UInt8>(Lifecycle.running.rawValue)
 

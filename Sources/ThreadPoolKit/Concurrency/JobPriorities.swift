@@ -1,0 +1,52 @@
+import Synchronization
+
+/// The priorities that ``ThreadPool/run(priority:_:)`` gives a task's own job instead of the task's,
+/// for ``ThreadPool/enqueue(_:)`` to queue it with.
+///
+/// A job's `ExecutorJob/priority` is its task's, and cannot be set. A child task created with another
+/// priority does not carry it either: in Swift 6.3 a child task's job is enqueued with its parent's
+/// priority, whatever priority the child was created with (its base priority). So `run` names the
+/// calling task here, with the priority, just before the task moves onto the pool; the runtime then
+/// enqueues the task's job, from the same thread, and `enqueue` takes the entry. A task's job is the
+/// task itself (`AsyncTask` is a `Job`, its first base), so the two are matched by address, which is
+/// only compared, never followed: were the runtime to change that, the job would simply keep its
+/// task's priority.
+final class JobPriorities: Sendable {
+    /// Entries, so that every other job costs `enqueue` one load. Relaxed: an entry is made on the
+    /// thread that then enqueues the task's job, or that hands the task to the thread that does.
+    private let count = Atomic<Int>(0)
+    /// Task (job) address -> priority raw value.
+    private let entries = Locked<[UInt: UInt8]>([:])
+
+    /// The calling task's address, or nil outside a task.
+    static var currentTask: UInt? {
+        withUnsafeCurrentTask { task in
+            task.map { UInt(bitPattern: unsafeBitCast($0, to: Int.self)) } // one pointer (checked in tests)
+        }
+    }
+
+    /// The job of `task` (the calling task's ``currentTask``) is to be queued with `priority` at its
+    /// next enqueue on this pool.
+    func set(_ priority: TaskPriority, forJobOf task: UInt) {
+        entries.withLock { $0[task] = priority.rawValue }
+        count.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    /// Removes the entry of `task` if its job has not taken it (it ran without being enqueued: the
+    /// task was on a worker of this pool already).
+    func remove(forJobOf task: UInt) {
+        if entries.withLock({ $0.removeValue(forKey: task) }) != nil {
+            count.wrappingSubtract(1, ordering: .relaxed)
+        }
+    }
+
+    /// The priority raw value `job` is to be queued with: its own, or the one `run` set for it.
+    @inline(__always)
+    func priority(of job: UnownedJob, own: UInt8) -> UInt8 {
+        guard count.load(ordering: .relaxed) > 0 else { return own }
+        let key = UInt(bitPattern: unsafeBitCast(job, to: Int.self))
+        guard let set = entries.withLock({ $0.removeValue(forKey: key) }) else { return own }
+        count.wrappingSubtract(1, ordering: .relaxed)
+        return set
+    }
+}
