@@ -21,30 +21,31 @@ import Darwin
 /// then finds nothing left to claim when it runs and returns at once; so a call never waits for a
 /// worker that is busy with something else, which is what lets a worker call it (nested) without
 /// waiting for itself or for workers waiting like it.
+@usableFromInline
 final class PerformJob: SharedJob, @unchecked Sendable {
     let body: @Sendable (Int) throws -> Void
-    let iterations: Int
-    let chunkSize: Int
-    let chunkCount: Int
+    @usableFromInline let iterations: Int
+    @usableFromInline let chunkSize: Int
+    @usableFromInline let chunkCount: Int
     /// Threads that may be claiming at once: the entries queued, and the caller if it takes part.
-    let runners: Int
+    @usableFromInline let runners: Int
     /// For `terminating` and the failure count. Unowned: the pool's shared state outlives every
     /// queued entry, and the caller holds the pool for the call.
-    unowned(unsafe) let shared: PoolShared
+    @usableFromInline unowned(unsafe) let shared: PoolShared
 
     // The two counters every claim writes, on a cache line of their own: off the line of the fields
     // above, read by every chunk, and of those below, read by every chunk and written on failure.
     private let padding1 = CacheLinePadding()
     /// The first chunk not yet claimed. It may run past `chunkCount` (by the last claims of each
     /// runner), never past twice `chunkCount`, so its bit pattern read as a `UInt` orders correctly.
-    let nextChunk = Atomic<Int>(0)
+    @usableFromInline let nextChunk = Atomic<Int>(0)
     /// Chunks that ran or were skipped. The claim that brings it to `chunkCount` completes the call.
     let chunksFinished = Atomic<Int>(0)
     private let padding2 = CacheLinePadding()
 
     /// Set by the first failure (an iteration's error, or chunks dropped by terminate()); from then
     /// on chunks not started are skipped.
-    let stopped = Atomic<Bool>(false)
+    @usableFromInline let stopped = Atomic<Bool>(false)
     /// Written once, by the runner that set `stopped`, before it counts its chunks as finished
     /// (releasing); read by the caller once `done` is set (acquiring).
     nonisolated(unsafe) var firstError: (any Error)?
@@ -59,7 +60,7 @@ final class PerformJob: SharedJob, @unchecked Sendable {
     /// How long the chunks of one claim should take: long enough that the claim (two atomic
     /// operations on a line the other runners write too, and a clock read) costs little beside it,
     /// short enough that the runners finish close together.
-    static var claimTargetNanoseconds: UInt64 { 4_000 }
+    @usableFromInline static var claimTargetNanoseconds: UInt64 { 4_000 }
     /// How long a waiting caller polls before it sleeps: the chunks still running when the caller
     /// runs out of chunks are about one claim long.
     static var spinNanoseconds: UInt64 { 20_000 }
@@ -83,18 +84,30 @@ final class PerformJob: SharedJob, @unchecked Sendable {
     // MARK: Running chunks
 
     override func runEntry() {
-        runChunks()
+        let body = self.body
+        runChunks { start, end in
+            var index = start
+            repeat {
+                try body(index)
+                index += 1
+            } while index < end
+        }
     }
 
-    /// Claims and runs chunks until none is left, an iteration has thrown or the pool is terminating.
+    /// Claims chunks and runs the iterations `start..<end` of each claim with `runChunk(start, end)`
+    /// until none is left, an iteration has thrown or the pool is terminating.
     ///
     /// A claim takes consecutive chunks: one at first, twice as many as the last while claims take
     /// under half of ``claimTargetNanoseconds``, half as many when one takes over twice that, and never
     /// more than a fair share of what is left, so that the runners finish together. With chunk size 1
     /// and cheap iterations, one atomic increment per iteration on a counter every runner writes
     /// would cost more than the iterations.
-    func runChunks() {
-        let body = self.body
+    ///
+    /// Inlined into the synchronous `concurrentPerform`, in the client's code, where `runChunk` calls
+    /// the caller's `body` directly: the calling thread's iterations then cost no call each (a
+    /// worker's do: it calls the closure it was given, from the library's copy of this loop).
+    @inlinable @inline(__always)
+    func runChunks(_ runChunk: (Int, Int) throws -> Void) {
         let chunkSize = self.chunkSize
         let chunkCount = self.chunkCount
         let iterations = self.iterations
@@ -113,27 +126,14 @@ final class PerformJob: SharedJob, @unchecked Sendable {
             let first = nextChunk.wrappingAdd(claim, ordering: .relaxed).oldValue
             guard UInt(bitPattern: first) < UInt(bitPattern: chunkCount) else { return }
             let end = claim < chunkCount - first ? first + claim : chunkCount
-            // The claim's iterations, chunk by chunk; a chunk not started once the call has stopped
-            // (an error, terminate()) is skipped, and a chunk stops at its first error.
-            var index = first * chunkSize
-            let claimEnd = end == chunkCount ? iterations : end * chunkSize
-            while index < claimEnd {
-                if stopped.load(ordering: .relaxed) { break }
-                if shared.terminating.load(ordering: .relaxed) {
-                    recordError(ThreadPoolError.cancelled) // the rest of the claim is dropped
-                    break
-                }
-                let chunkEnd = chunkSize < claimEnd - index ? index + chunkSize : claimEnd
-                do {
-                    repeat {
-                        try body(index)
-                        index += 1
-                    } while index < chunkEnd
-                } catch {
-                    shared.recordFailure()
-                    recordError(error)
-                    index = chunkEnd
-                }
+            // The claim's iterations in one run, in index order, up to the first error (the rest
+            // of the claim is skipped). Other runners' errors and terminate() are seen between
+            // claims: several chunks are claimed at once only while they are short, so a runner
+            // starts at most a few microseconds of chunks after the call has stopped elsewhere.
+            do {
+                try runChunk(first * chunkSize, end == chunkCount ? iterations : end * chunkSize)
+            } catch {
+                recordThrown(error)
             }
             finish(chunks: end - first)
             // Claims double while short and halve when long, within a fair share of what is left.
@@ -141,15 +141,23 @@ final class PerformJob: SharedJob, @unchecked Sendable {
             let elapsed = now &- started
             started = now
             if elapsed < Self.claimTargetNanoseconds / 2 {
-                claim = claim < Int.max / 2 ? claim * 2 : claim
-            } else if elapsed > Self.claimTargetNanoseconds * 2 && claim > 1 {
+                claim = claim < Int.max / 2 ? claim &* 2 : claim
+            } else if elapsed > Self.claimTargetNanoseconds &* 2 && claim > 1 {
                 claim /= 2
             }
-            claim = min(claim, max(1, (chunkCount - end) / (2 * runners)))
+            claim = min(claim, max(1, (chunkCount &- end) / (2 &* runners)))
         }
     }
 
+    /// An iteration threw `error`: counted in the pool's stats, and recorded if it is the first failure.
+    @usableFromInline
+    func recordThrown(_ error: any Error) {
+        shared.recordFailure()
+        recordError(error)
+    }
+
     /// Records `error` if nothing was recorded before; chunks not started are skipped from now on.
+    @usableFromInline
     func recordError(_ error: any Error) {
         if stopped.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
             firstError = error
@@ -158,6 +166,7 @@ final class PerformJob: SharedJob, @unchecked Sendable {
 
     /// Claims every chunk left and counts them as finished, unrun; with `cancelled` (terminate()
     /// dropped them), the call fails with ``ThreadPoolError/cancelled`` unless it failed already.
+    @usableFromInline
     func skipUnclaimed(cancelled: Bool) {
         let first = nextChunk.exchange(chunkCount, ordering: .relaxed)
         guard UInt(bitPattern: first) < UInt(bitPattern: chunkCount) else { return }
@@ -168,6 +177,7 @@ final class PerformJob: SharedJob, @unchecked Sendable {
     /// Counts `chunks` as finished; the count that reaches `chunkCount` completes the call.
     /// Acquiring and releasing: the count orders every runner's writes (its iterations' effects, the
     /// first error) before the completion, which the caller acquires.
+    @usableFromInline
     func finish(chunks: Int) {
         guard chunks > 0 else { return }
         if chunksFinished.wrappingAdd(chunks, ordering: .acquiringAndReleasing).newValue == chunkCount {
@@ -207,6 +217,7 @@ final class PerformJob: SharedJob, @unchecked Sendable {
     /// Blocks until the call is done: on one of a pool's workers, runs that pool's queued tasks
     /// meanwhile (as every wait inside a pool does); then polls for a while, since the chunks still
     /// running are short when claims are; then sleeps.
+    @usableFromInline
     func waitBlocking() {
         if isDone { return }
         while !isDone && WorkerHelp.helpOnce() {}
@@ -249,6 +260,7 @@ final class PerformJob: SharedJob, @unchecked Sendable {
     }
 
     /// The call's outcome, once done: the first error, if any.
+    @usableFromInline
     func checkOutcome() throws {
         if let firstError { throw firstError }
     }
@@ -273,12 +285,25 @@ extension ThreadPool {
 
     /// Checks the arguments and the pool; returns the chunk size and count, or nil when there is
     /// nothing to run.
-    private func performChunks(iterations: Int, chunkSize: Int?) throws(ThreadPoolError) -> (size: Int, count: Int)? {
+    @usableFromInline
+    func performChunks(iterations: Int, chunkSize: Int?) throws(ThreadPoolError) -> (size: Int, count: Int)? {
         if let chunkSize, chunkSize < 1 { throw .invalidChunkSize(chunkSize) }
         guard isRunning else { throw .notRunning } // as map, even with nothing to run
         guard iterations > 0 else { return nil }
         let size = chunkSize ?? defaultPerformChunkSize(iterations: iterations)
         return (size, PerformJob.chunkCount(iterations: iterations, chunkSize: size))
+    }
+
+    /// Makes the shared context of a call whose caller takes part, and queues it for the workers:
+    /// one entry fewer than there are chunks (the caller takes one), at most one per worker.
+    @usableFromInline
+    func startPerform(iterations: Int, chunks: (size: Int, count: Int),
+                      body: @escaping @Sendable (Int) throws -> Void) throws(ThreadPoolError) -> PerformJob {
+        let entries = min(chunks.count - 1, threadCount)
+        let job = PerformJob(iterations: iterations, chunkSize: chunks.size, runners: entries + 1, entries: entries,
+                             shared: shared, body: body)
+        try submitShared(job, entries: entries)
+        return job
     }
 
     /// Runs `body(0)`, `body(1)`, … `body(iterations - 1)` on the pool's workers and the calling
@@ -295,7 +320,9 @@ extension ThreadPool {
     /// thread alone).
     ///
     /// Errors: the first error `body` throws is rethrown once every chunk already started has
-    /// finished; a chunk stops at its first error, and chunks not started by then are skipped.
+    /// finished. The thread that caught it runs no more of its chunk, and chunks not started by then
+    /// are skipped (another thread notices between claims: it may start a few microseconds' worth of
+    /// short chunks after the error).
     ///
     /// Called from one of the pool's own workers (a nested parallel loop), the calling worker claims
     /// chunks too, and the call waits only for chunks that other threads are running, never for a
@@ -312,6 +339,7 @@ extension ThreadPool {
     ///   `chunkSize < 1` and ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()`` (both
     ///   before any iteration runs); ``ThreadPoolError/cancelled`` if ``terminate()`` was called during
     ///   the loop and chunks were left unrun (chunks not started by then are skipped).
+    @inlinable // the calling thread's iterations are compiled in the caller, with `body` inlined
     @available(*, noasync, message: "blocks the thread; in async code use 'try await pool.concurrentPerform(...)'")
     public func concurrentPerform(iterations: Int, chunkSize: Int? = nil,
                                   _ body: @escaping @Sendable (Int) throws -> Void) throws {
@@ -326,12 +354,10 @@ extension ThreadPool {
             }
             return
         }
-        // The caller takes a chunk itself: the workers need one entry fewer than there are chunks.
-        let entries = min(chunks.count - 1, threadCount)
-        let job = PerformJob(iterations: iterations, chunkSize: chunks.size, runners: entries + 1, entries: entries,
-                             shared: shared, body: body)
-        try submitShared(job, entries: entries)
-        job.runChunks()
+        let job = try startPerform(iterations: iterations, chunks: chunks, body: body)
+        job.runChunks { start, end in
+            for index in start..<end { try body(index) }
+        }
         job.waitBlocking()
         try job.checkOutcome()
     }
