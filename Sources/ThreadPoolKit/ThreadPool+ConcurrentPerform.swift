@@ -370,7 +370,7 @@ extension ThreadPool {
         try job.checkOutcome()
     }
 
-    /// ``concurrentPerform(iterations:chunkSize:_:)`` for async code: suspends, without blocking a
+    /// ``concurrentPerform(iterations:chunkSize:_:)-1xay`` for async code: suspends, without blocking a
     /// thread, until every iteration has run on the pool's workers.
     ///
     /// The same chunks, default chunk size, errors and nesting as the blocking call, except that the
