@@ -12,7 +12,7 @@ import Synchronization
 /// they were submitted; with more than one worker they may finish in any order.
 ///
 /// Lifecycle: ``close()`` stops new submissions and lets queued tasks run; ``terminate()`` stops new
-/// submissions and drops queued tasks (their results become ``ThreadPoolError/cancelled``); ``join()``
+/// submissions and drops queued tasks (their results become ``ThreadPoolError/cancelled``); ``join()-4pmv3``
 /// then waits for every worker to finish its finalizer and exit.
 ///
 /// Dropping the last reference: `deinit` closes the pool and joins it, so every queued task still runs
@@ -177,7 +177,7 @@ public final class ThreadPool: Sendable {
         try joinBlocking()
     }
 
-    /// The blocking join, for ``join()`` and the thread that ``join()`` (async) starts.
+    /// The blocking join, for ``join()-4pmv3`` and the thread that ``join()-4pmv3`` (async) starts.
     func joinBlocking() throws(ThreadPoolError) {
         let status = ctp_pool_join(handle)
         if status != 0 { throw ThreadPoolError(status: status, function: "ctp_pool_join") }

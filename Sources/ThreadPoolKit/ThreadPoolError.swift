@@ -10,7 +10,7 @@ public enum ThreadPoolError: Error, Sendable {
     case invalidBufferSize(Int)
     /// Work was submitted after ``ThreadPool/close()`` or ``ThreadPool/terminate()``.
     case notRunning
-    /// ``ThreadPool/join()`` was called before ``ThreadPool/close()`` or ``ThreadPool/terminate()``.
+    /// ``ThreadPool/join()-4pmv3`` was called before ``ThreadPool/close()`` or ``ThreadPool/terminate()``.
     case stillRunning
     /// ``AsyncResult/successful()`` was called before the result was ready.
     case notReady
@@ -25,7 +25,7 @@ public enum ThreadPoolError: Error, Sendable {
     /// (no thread could be created), `ENOMEM` (out of memory) or `EINVAL`.
     case systemError(function: String, code: Int32)
     /// A blocking call on one of the pool's own workers would wait for itself forever
-    /// (for example ``ThreadPool/join()`` from a task).
+    /// (for example ``ThreadPool/join()-4pmv3`` from a task).
     case wouldDeadlock
 }
 

@@ -1,7 +1,7 @@
 /// Runs `body` with a new pool and shuts the pool down when `body` ends.
 ///
-/// Normal exit: ``ThreadPool/close()`` and ``ThreadPool/join()``, so every submitted task finishes
-/// before this returns. A thrown error: ``ThreadPool/terminate()`` and ``ThreadPool/join()`` (queued
+/// Normal exit: ``ThreadPool/close()`` and ``ThreadPool/join()-4pmv3``, so every submitted task finishes
+/// before this returns. A thrown error: ``ThreadPool/terminate()`` and ``ThreadPool/join()-4pmv3`` (queued
 /// tasks are dropped, running ones finish), then the error is rethrown. Python's `with` always
 /// terminates; this is the structured reading, where leaving a scope normally means its work is done.
 /// Closing and joining inside `body`, as the Python tutorial does, works unchanged.
