@@ -14,7 +14,7 @@ import Darwin
 /// The call is queued as one entry per worker at most, all of them this one object (see
 /// ``SharedJob``); the synchronous caller runs chunks too. Every runner claims chunks from
 /// `nextChunk` until none is left, several consecutive ones per claim while they are short (see
-/// ``runChunks()``), and counts the chunks of each claim, run or skipped, in `chunksFinished`.
+/// ``runChunks(_:)``), and counts the chunks of each claim, run or skipped, in `chunksFinished`.
 ///
 /// Completion is counted in chunks, not in entries: the call is done when every chunk has finished
 /// or been skipped, whether or not every queued entry has reached a worker. An entry still queued
@@ -36,8 +36,10 @@ final class PerformJob: SharedJob, @unchecked Sendable {
     // The two counters every claim writes, on a cache line of their own: off the line of the fields
     // above, read by every chunk, and of those below, read by every chunk and written on failure.
     private let padding1 = CacheLinePadding()
-    /// The first chunk not yet claimed. It may run past `chunkCount` (by the last claims of each
-    /// runner), never past twice `chunkCount`, so its bit pattern read as a `UInt` orders correctly.
+    /// The first chunk not yet claimed. It runs past `chunkCount` by each runner's last claim (at
+    /// most a fair share of what was left) and by 1 for each entry that finds nothing left: by less
+    /// than `chunkCount` plus the entries, so even past `Int.max` its bit pattern read as a `UInt`
+    /// compares above `chunkCount`.
     @usableFromInline let nextChunk = Atomic<Int>(0)
     /// Chunks that ran or were skipped. The claim that brings it to `chunkCount` completes the call.
     let chunksFinished = Atomic<Int>(0)
