@@ -213,6 +213,20 @@ def main():
             table(["benchmark", "us per pool (per broadcast)", "x TPK", "mallocs per pool (per broadcast)",
                    "ctx switches per pool (per broadcast)"], rows), ""]
 
+    # ---- W8
+    w8_items = [f"W8 items ThreadPoolKit.concurrentPerform chunk1 w{w}" for w in (1, 2)] + [
+        "W8 items Dispatch.concurrentPerform chunk1", "W8 items ThreadPoolKit.map chunk1 w2", "W8 items inline loop"]
+    w8_big = [f"W8 10M ThreadPoolKit.concurrentPerform default chunk w{w}" for w in (1, 2)] + [
+        f"W8 10M ThreadPoolKit.concurrentPerform chunked {c} w{w}" for c in (8, 48) for w in (1, 2)] + [
+        "W8 10M Dispatch.concurrentPerform chunked 8", "W8 10M Dispatch.concurrentPerform chunked 48",
+        "W8 10M ThreadPoolKit.map default chunk w2", "W8 10M inline loop"]
+    w8_header = ["benchmark", "iterations", "median ms", "ns/item", "x Dispatch", "mallocs/item", "ctx switches/item"]
+    out += ["### W8: a parallel loop, f(x) = x*x+1 into a preallocated buffer", "",
+            "`x Dispatch`: this row's time / Dispatch's `concurrentPerform` (per item for 100,000 items;",
+            "over 48 chunks, each a loop in the closure, for 10,000,000).", "",
+            table(w8_header, per_task_rows(e, None, w8_items, lambda n: "W8 items Dispatch.concurrentPerform chunk1")), "",
+            table(w8_header, per_task_rows(e, None, w8_big, lambda n: "W8 10M Dispatch.concurrentPerform chunked 48")), ""]
+
     # ---- targets
     def check(label, value, limit, unit, larger_is_better=False, digits=0):
         if value is None:

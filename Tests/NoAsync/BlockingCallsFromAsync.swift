@@ -1,7 +1,7 @@
 // Type-checked by scripts/check-noasync.sh: every call below blocks its thread and is made from an
 // async function, so each must draw a diagnostic that points to the async spelling: "unavailable
 // from asynchronous contexts" (`noasync`), or, where an async overload of the same name exists
-// (`map`, `broadcast`, `join`), "is 'async' but is not marked with 'await'" (async code picks it).
+// (`map`, `broadcast`, `join`, `concurrentPerform`), "is 'async' but is not marked with 'await'" (async code picks it).
 // The script checks each line that ends in an "expect" comment naming the API.
 import ThreadPoolKit
 
@@ -14,4 +14,5 @@ func blockingCallsFromAsyncCode(pool: ThreadPool, result: AsyncResult<Int>, iter
     _ = try pool.map([1, 2]) { $0 } // expect: map
     _ = try pool.broadcast { $0.index } // expect: broadcast
     try pool.join() // expect: join
+    try pool.concurrentPerform(iterations: 2) { _ in } // expect: concurrentPerform
 }

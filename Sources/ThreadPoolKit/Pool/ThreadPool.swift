@@ -192,7 +192,7 @@ public final class ThreadPool: Sendable {
         try joinBlocking()
     }
 
-    /// The blocking join, for ``join()`` and the thread that ``join()`` (async) starts.
+    /// The blocking join, for ``join()-4pmv3`` and the thread that ``join()-4pmv3`` (async) starts.
     func joinBlocking() throws(ThreadPoolError) {
         try cPool.join()
         shared.joinCallbacks() // every task has finished or been dropped: no callback can come after

@@ -8,8 +8,8 @@
 /// `queued == 0 && running == 0` means every task accepted so far has finished or was cancelled;
 /// `completed`, `failed` and `cancelled` never decrease. Once the pool is joined they are exact.
 /// Counts are of queue entries: a task
-/// (`apply`, `applyAsync`, `run`), a chunk of a `map`, a worker's share of a `broadcast`, or a batch of
-/// an `imap` runner.
+/// (`apply`, `applyAsync`, `run`), a chunk of a `map`, a worker's share of a `broadcast` or of a
+/// `concurrentPerform`, or a batch of an `imap` runner.
 public struct ThreadPoolStats: Sendable, Hashable {
     /// Workers running now: ``ThreadPool/threadCount`` while the pool runs, more while an elastic pool
     /// has grown or workers stand in for blocked ones, 0 once it is joined.
@@ -22,7 +22,8 @@ public struct ThreadPoolStats: Sendable, Hashable {
     public let running: Int
     /// Queue entries that ran to the end, successfully or not.
     public let completed: Int
-    /// Bodies that threw: tasks, map chunks, broadcast shares, and imap items (each counted once).
+    /// Bodies that threw: tasks, map chunks, broadcast shares, `concurrentPerform` chunks, and imap
+    /// items (each counted once).
     public let failed: Int
     /// Tasks dropped before they started, by ``ThreadPool/terminate()`` or ``AsyncResult/cancel()``.
     public let cancelled: Int
