@@ -97,7 +97,7 @@ for _ in 0..<runs {
         while !counter.isComplete { sched_yield() } // the others started earlier: a few µs at most
     })
     pool.close()
-    try await pool.join()
+    try joinBlocking(pool)
 }
 report("W1 tiny ThreadPoolKit.applyAsync w2", tasks: tinyTasks, samples)
 
@@ -116,4 +116,8 @@ report("W5 blocking withTaskGroup (64 x 10 ms)", tasks: 64, samples)
 /// blocking calls are unavailable in async code, which this top-level program is.
 func waitBlocking(_ result: AsyncResult<Void>) throws {
     try result.get()
+}
+
+func joinBlocking(_ pool: ThreadPool) throws {
+    try pool.join()
 }

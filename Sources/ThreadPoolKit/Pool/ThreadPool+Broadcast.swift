@@ -42,8 +42,10 @@ extension ThreadPool {
     /// Called from one of the pool's own workers, that worker runs its own share while it waits.
     /// - Throws: the first error a worker's `body` threw (after every worker has run it);
     ///   ``ThreadPoolError/notRunning``; ``ThreadPoolError/cancelled`` if ``terminate()`` dropped it.
-    @_disfavoredOverload // async code and top-level code pick the async overload (ThreadPool+AsyncWaits.swift)
-    @available(*, noasync, message: "blocks the thread; in async code use 'try await pool.broadcast { ... }', which suspends")
+    // Disfavoured, not `noasync`: async functions and top-level code pick the async overload
+    // (ThreadPool+AsyncWaits.swift), and the compiler asks them for `await`; top-level code inside
+    // a loop body still resolves to this one, which `noasync` would then reject.
+    @_disfavoredOverload
     public func broadcast<T: Sendable>(_ body: @escaping @Sendable (WorkerInfo) throws -> T) throws -> [T] {
         let job = BroadcastJob(threads: threadCount, body: body)
         try submitShared(job, entries: threadCount, broadcast: true)

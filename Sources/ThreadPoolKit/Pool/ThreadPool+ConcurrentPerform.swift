@@ -350,7 +350,9 @@ extension ThreadPool {
     ///   before any iteration runs); ``ThreadPoolError/cancelled`` if ``terminate()`` was called during
     ///   the loop and chunks were left unrun (chunks not started by then are skipped).
     @inlinable // the calling thread's iterations are compiled in the caller, with `body` inlined
-    @available(*, noasync, message: "blocks the thread; in async code use 'try await pool.concurrentPerform(...)'")
+    // Disfavoured, not `noasync`: async functions and top-level code pick the async overload, and the
+    // compiler asks them for `await`; top-level code inside a loop body still resolves to this one.
+    @_disfavoredOverload
     public func concurrentPerform(iterations: Int, chunkSize: Int? = nil,
                                   _ body: @escaping @Sendable (Int) throws -> Void) throws {
         guard let chunks = try performChunks(iterations: iterations, chunkSize: chunkSize) else { return }

@@ -160,8 +160,10 @@ extension ThreadPool {
     ///   (before any work is queued); ``ThreadPoolError/notRunning``; ``ThreadPoolError/cancelled``
     ///   if ``terminate()`` dropped chunks.
     @inlinable
-    @_disfavoredOverload // async code and top-level code pick the async overload (ThreadPool+AsyncWaits.swift)
-    @available(*, noasync, message: "blocks the thread; in async code use 'try await pool.map(...)', which suspends")
+    // Disfavoured, not `noasync`: async functions and top-level code pick the async overload
+    // (ThreadPool+AsyncWaits.swift), and the compiler asks them for `await`; top-level code inside
+    // a loop body still resolves to this one, which `noasync` would then reject.
+    @_disfavoredOverload
     public func map<S: Sequence, T: Sendable>(_ items: S, chunkSize: Int? = nil,
                                               _ transform: @escaping @Sendable (S.Element) throws -> T) throws -> [T]
         where S.Element: Sendable {

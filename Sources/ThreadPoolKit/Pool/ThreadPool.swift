@@ -186,8 +186,10 @@ public final class ThreadPool: Sendable {
     /// finalizer that traps ends the process, as any trap does.
     /// - Throws: ``ThreadPoolError/stillRunning`` before ``close()`` or ``terminate()``;
     ///   ``ThreadPoolError/wouldDeadlock`` from one of the pool's own workers.
-    @_disfavoredOverload // async code and top-level code pick the async overload (ThreadPool+AsyncWaits.swift)
-    @available(*, noasync, message: "blocks the thread until the workers exit; in async code use 'try await pool.join()'")
+    // Disfavoured, not `noasync`: async functions and top-level code pick the async overload
+    // (ThreadPool+AsyncWaits.swift), and the compiler asks them for `await`; top-level code inside
+    // a loop body still resolves to this one, which `noasync` would then reject.
+    @_disfavoredOverload
     public func join() throws(ThreadPoolError) {
         try joinBlocking()
     }

@@ -5,8 +5,10 @@
 /// tasks are dropped, running ones finish), then the error is rethrown. Python's `with` always
 /// terminates; this is the structured reading, where leaving a scope normally means its work is done.
 /// Closing and joining inside `body`, as the Python tutorial does, works unchanged.
-@_disfavoredOverload // async code and top-level code pick the async overload (ThreadPool+AsyncWaits.swift)
-@available(*, noasync, message: "joins the pool, blocking the thread; in async code the async overload suspends instead")
+// Disfavoured, not `noasync`: async functions and top-level code pick the async overload
+// (ThreadPool+AsyncWaits.swift), and the compiler asks them for `await`; top-level code inside
+// a loop body still resolves to this one, which `noasync` would then reject.
+@_disfavoredOverload
 public func withThreadPool<R>(threads: Int? = nil, name: String? = nil,
                               initializer: (@Sendable () throws -> Void)? = nil,
                               finalizer: (@Sendable () -> Void)? = nil,

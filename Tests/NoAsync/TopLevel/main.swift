@@ -11,3 +11,12 @@ let sum = try await withThreadPool(threads: 1) { inner in try inner.apply { 40 +
 print(squares, indices, sum)
 pool.close()
 try await pool.join()
+
+// Inside a loop body at the top level, overload resolution picks the blocking overloads: they must
+// compile there (they block the main thread, as a script expects).
+for round in 0..<2 {
+    let roundPool = try ThreadPool(threads: 1)
+    _ = try await roundPool.map([round]) { $0 }
+    roundPool.close()
+    try await roundPool.join()
+}
