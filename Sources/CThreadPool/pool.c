@@ -173,6 +173,7 @@ static int allocate_pool(const ctp_options *options, unsigned threads, ctp_pool 
     pool->threads = threads;
     pool->max_threads = max_threads;
     pool->elastic = max_threads > threads;
+    atomic_init(&pool->idle_count, pool->elastic ? CTP_IDLE_ELASTIC : 0u);
     pool->slots = slots;
     pool->keep_alive_ns = options->keep_alive_ns != 0 ? options->keep_alive_ns : 10ull * 1000000000ull;
     pool->stack_size = options->stack_size;
@@ -352,16 +353,24 @@ static void wake_for_inbox(ctp_pool *pool) {
     if (to_wake != NULL) pthread_cond_signal(&to_wake->wake);
 }
 
+/* After a push through the inbox that found `idle` (idle_count's word) non-zero: wakes a parked worker
+   unless one spins, or in an elastic pool with none parked starts one if it may grow (see
+   ctp_worker_grow). Out of line: a fixed pool whose workers are busy never comes here. */
+CTP_NOINLINE
+static void wake_or_grow_for_inbox(ctp_pool *pool, unsigned idle) {
+    if (spinning(pool) != 0) return;
+    if ((idle & ~CTP_IDLE_ELASTIC) == 0
+        && atomic_load_explicit(&pool->live_hint, memory_order_relaxed) >= pool->max_threads) return;
+    wake_for_inbox(pool);
+}
+
 static int submit(ctp_pool *pool, ctp_task_fn fn, void *arg, bool may_block) {
     if (pool == NULL || fn == NULL) return CTP_EINVAL;
     ctp_task task = { fn, arg };
     if (!ctp_queue_try_push(&pool->queue, task)) return submit_locked(pool, task, may_block, CTP_LANE_DEFAULT);
     /* Sequentially consistent, after the push: see ctp_worker_park_waiting_for_work (worker.c). */
     unsigned idle = atomic_load_explicit(&pool->idle_count, memory_order_seq_cst);
-    if (spinning(pool) == 0 && (idle > 0 || (pool->elastic && atomic_load_explicit(&pool->live_hint, memory_order_relaxed)
-                                                                   < pool->max_threads))) {
-        wake_for_inbox(pool);
-    }
+    if (idle != 0) wake_or_grow_for_inbox(pool, idle);
     return 0;
 }
 
@@ -693,7 +702,7 @@ int ctp_pool_stats(ctp_pool *pool, ctp_stats *out) {
 
 #ifdef CTP_FAULT_INJECTION
 void ctp_test_wake_state(ctp_pool *pool, unsigned *idle, unsigned *spinning_workers) {
-    *idle = atomic_load_explicit(&pool->idle_count, memory_order_relaxed);
+    *idle = atomic_load_explicit(&pool->idle_count, memory_order_relaxed) & ~CTP_IDLE_ELASTIC;
     *spinning_workers = atomic_load_explicit(&pool->spinning, memory_order_relaxed);
 }
 

@@ -23,6 +23,10 @@
 #include <stddef.h>
 
 enum ctp_state { CTP_RUNNING, CTP_CLOSED, CTP_TERMINATED };
+
+/* In idle_count: the pool is elastic. A submit then reads one word to know whether it has anything
+   to do (wake a parked worker, or perhaps start one): zero for a fixed pool with none parked. */
+#define CTP_IDLE_ELASTIC (1u << 31)
 enum ctp_join_state { CTP_JOIN_NONE, CTP_JOIN_IN_PROGRESS, CTP_JOIN_DONE };
 
 /* How many queued tasks a worker takes per lock acquisition, at most: see worker.c's batch_size. */
@@ -78,7 +82,8 @@ struct ctp_pool {
                                  line of its own */
     /* Written under lock, read by every submit through the inbox, which wakes a worker only if one is
        parked and none spins: on a line of their own, which changes only when workers park or spin. */
-    _Alignas(CTP_CACHE_LINE) atomic_uint idle_count; /* parked workers: the idle stack's size */
+    _Alignas(CTP_CACHE_LINE) atomic_uint idle_count; /* parked workers: the idle stack's size, and
+                                                         CTP_IDLE_ELASTIC for an elastic pool */
     atomic_uint spinning;     /* workers in spin_for_work (at most one) */
     bool elastic;             /* immutable: max_threads > threads (submits may start workers) */
     /* Written under lock: bumped by every push under the lock and every state change. On a line of
@@ -163,13 +168,13 @@ static inline bool ctp_take_declined(void) {
 
 /* Parked workers. Called with the lock held. */
 static inline unsigned idle_count(const ctp_pool *pool) {
-    return atomic_load_explicit(&pool->idle_count, memory_order_relaxed);
+    return atomic_load_explicit(&pool->idle_count, memory_order_relaxed) & ~CTP_IDLE_ELASTIC;
 }
 
 /* Sets the number of parked workers. Sequentially consistent: see worker.c's parking. With the lock
    held. */
 static inline void set_idle_count(ctp_pool *pool, unsigned count) {
-    atomic_store_explicit(&pool->idle_count, count, memory_order_seq_cst);
+    atomic_store_explicit(&pool->idle_count, count | (pool->elastic ? CTP_IDLE_ELASTIC : 0u), memory_order_seq_cst);
 }
 
 /* Workers spinning for work. Read without the lock by submits; written under it. Sequentially
