@@ -53,6 +53,7 @@ typedef struct ctp_worker {
        only; written as the worker starts): see ctp_pool_help. */
     const char *stack_low;
     size_t stack_reserve;
+    bool stack_noted;         /* this thread only: stack_low and stack_reserve have been read */
     pthread_cond_t wake;      /* signalled when `parked` is cleared */
     bool parked;              /* pool->lock: on the idle stack, waiting for work or a state change */
     ctp_ring own;             /* pool->lock: broadcast tasks for this worker only, run before the shared queue */
@@ -215,7 +216,7 @@ void ctp_worker_grow(ctp_pool *pool, enum ctp_grow_reason reason);
 /* Records the calling thread's stack bounds in `self` (as a worker starts). */
 void ctp_worker_note_stack(ctp_worker *self);
 /* Whether the calling worker may run another task nested in its stack (helping while it waits). */
-bool ctp_worker_stack_allows_help(const ctp_worker *self);
+bool ctp_worker_stack_allows_help(ctp_worker *self);
 
 /* The thread's start routine; `worker` is its ctp_worker. */
 void *ctp_worker_main(void *worker);

@@ -427,6 +427,8 @@ void ctp_worker_grow(ctp_pool *pool, enum ctp_grow_reason reason) {
     worker->name = ctp_name_make(pool->name_prefix,
                                  pool->name_prefix != NULL ? (unsigned long long)index + 1 : ctp_names_reserve(1));
     worker->batch_limit = 1;
+    worker->stack_noted = false; /* a new thread, a new stack */
+    worker->stack_low = NULL;
     pthread_attr_t attributes;
     int rc = worker->name == NULL ? -1 : pthread_attr_init(&attributes);
     if (rc == 0) {
@@ -497,7 +499,12 @@ void ctp_worker_note_stack(ctp_worker *self) {
 #endif
 }
 
-bool ctp_worker_stack_allows_help(const ctp_worker *self) {
+bool ctp_worker_stack_allows_help(ctp_worker *self) {
+    /* Read on the first help, not at start: pthread_getattr_np allocates, and most workers never help. */
+    if (!self->stack_noted) {
+        ctp_worker_note_stack(self);
+        self->stack_noted = true;
+    }
     if (self->stack_low == NULL) return true; /* bounds unknown */
     /* The frame's address, not a local's: under AddressSanitizer locals may live on a heap "fake
        stack". Stacks grow down on every target this runs on. */
@@ -565,7 +572,6 @@ void *ctp_worker_main(void *argument) {
     ctp_pool *pool = self->pool;
     ctp_self = self;
     ctp_name_set_os(self->name);
-    ctp_worker_note_stack(self);
     apply_placement(pool, self);
 
     int init_rc = pool->initializer != NULL ? pool->initializer(pool->context, self->index) : 0;

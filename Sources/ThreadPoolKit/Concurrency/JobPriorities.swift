@@ -12,6 +12,10 @@ import Synchronization
 /// only compared, never followed: were the runtime to change that, the job would simply keep its
 /// task's priority.
 final class JobPriorities: Sendable {
+    /// One table for every pool: an entry is taken by the next enqueue of its task's job, which `run`
+    /// makes on the pool that set it.
+    static let shared = JobPriorities()
+
     /// Entries, so that every other job costs `enqueue` one load. Relaxed: an entry is made on the
     /// thread that then enqueues the task's job, or that hands the task to the thread that does.
     private let count = Atomic<Int>(0)
@@ -26,7 +30,7 @@ final class JobPriorities: Sendable {
     }
 
     /// The job of `task` (the calling task's ``currentTask``) is to be queued with `priority` at its
-    /// next enqueue on this pool.
+    /// next enqueue (on the pool `run` moves it to).
     func set(_ priority: TaskPriority, forJobOf task: UInt) {
         entries.withLock { $0[task] = priority.rawValue }
         count.wrappingAdd(1, ordering: .relaxed)

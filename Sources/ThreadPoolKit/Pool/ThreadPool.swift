@@ -48,7 +48,8 @@ public final class ThreadPool: Sendable {
     /// The imap iterators that may still pull input, so that close() and terminate() reach them.
     private let registry = Locked(Registry())
     /// Priorities given to tasks' jobs by `run(priority:_:)`, for `enqueue`.
-    let jobPriorities = JobPriorities()
+    /// Process-wide (entries are keyed by task): a pool costs no allocation for it.
+    var jobPriorities: JobPriorities { JobPriorities.shared }
     /// `Lifecycle` raw values; only ever moves forward.
     private let lifecycle = Atomic<UInt8>(Lifecycle.running.rawValue)
 
