@@ -364,6 +364,7 @@ void *ctp_worker_main(void *argument) {
     if (init_rc != 0) pool->init_failures++;
     pthread_cond_broadcast(&pool->changed); /* the start barrier in ctp_pool_create */
     if (init_rc == 0) worker_loop(pool, self);
+    self->exited = true; /* under the lock that saw its own ring empty: see ctp_pool_submit_to_worker */
     pthread_mutex_unlock(&pool->lock);
 
     if (init_rc == 0 && pool->finalizer != NULL) pool->finalizer(pool->context, self->index);
