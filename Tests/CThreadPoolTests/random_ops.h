@@ -1,8 +1,9 @@
 /*
  * Random operation sequences against the C API, shared by test_random_ops.c (a seeded PRNG, run by
  * make test) and fuzz/fuzz_ops.c (libFuzzer, make fuzz). Three threads each run their part of the
- * sequence on one pool at once: submit, try_submit, submit_many, broadcast, close, terminate, join,
- * stats, help, and tasks that submit more tasks. At the end the pool is shut down and joined, and
+ * sequence on one pool at once: submit, try_submit, submit_many, broadcast, submit_to_worker, close,
+ * terminate, join, stats, help, and tasks that submit more tasks (to the shared queue, or to their own
+ * worker, as a Swift worker executor's drain does). At the end the pool is shut down and joined, and
  * every accepted task must have been called exactly once (run or cancelled); anything else aborts.
  */
 #ifndef RANDOM_OPS_H
@@ -30,7 +31,7 @@ typedef struct ops_run {
 typedef struct ops_task {
     ops_run *run;
     int slot;
-    int spawn; /* submit one more task from inside this one */
+    int spawn; /* submit one more task from inside this one: 1 to the shared queue, 2 to this worker */
 } ops_task;
 
 static void ops_die(const char *message) {
@@ -45,13 +46,17 @@ static int ops_take_slot(ops_run *run) {
 
 static void ops_task_fn(void *arg, int status);
 
-/* Submits one task in `slot` (already taken); returns the submit's code. */
-static int ops_submit_slot(ops_run *run, int slot, int spawn, int try_only) {
+enum ops_submit_mode { OPS_SUBMIT, OPS_TRY_SUBMIT, OPS_TO_WORKER };
+
+/* Submits one task in `slot` (already taken), with ctp_pool_submit, ctp_pool_try_submit, or
+   ctp_pool_submit_to_worker to `worker`; returns the submit's code. */
+static int ops_submit_slot(ops_run *run, int slot, int spawn, enum ops_submit_mode mode, unsigned worker) {
     ops_task *task = malloc(sizeof *task);
     if (task == NULL) return CTP_ENOMEM;
     *task = (ops_task){ run, slot, spawn };
-    int rc = try_only ? ctp_pool_try_submit(run->pool, ops_task_fn, task)
-                      : ctp_pool_submit(run->pool, ops_task_fn, task);
+    int rc = mode == OPS_TRY_SUBMIT ? ctp_pool_try_submit(run->pool, ops_task_fn, task)
+           : mode == OPS_TO_WORKER  ? ctp_pool_submit_to_worker(run->pool, worker, ops_task_fn, task)
+                                    : ctp_pool_submit(run->pool, ops_task_fn, task);
     if (rc == 0) {
         atomic_store(&run->accepted[slot], 1);
     } else {
@@ -66,7 +71,9 @@ static void ops_task_fn(void *arg, int status) {
     if (status == 0 && task->spawn) {
         int slot = ops_take_slot(task->run);
         if (slot >= 0) {
-            int rc = ops_submit_slot(task->run, slot, 0, 0);
+            int rc = task->spawn == 2
+                ? ops_submit_slot(task->run, slot, 0, OPS_TO_WORKER, (unsigned)ctp_current_worker_index())
+                : ops_submit_slot(task->run, slot, 0, OPS_SUBMIT, 0);
             if (rc != 0 && rc != CTP_ECLOSED && rc != CTP_ENOMEM) ops_die("unexpected submit error in a task");
         }
     }
@@ -94,12 +101,12 @@ static void *ops_thread(void *argument) {
         switch (op % 16) {
         case 0: case 1: case 2: case 3: case 4:
             if ((slot = ops_take_slot(run)) < 0) break;
-            rc = ops_submit_slot(run, slot, op >= 128, 0);
+            rc = ops_submit_slot(run, slot, op >= 128 ? 1 + op % 2 : 0, OPS_SUBMIT, 0);
             if (rc != 0 && rc != CTP_ECLOSED) ops_die("submit failed");
             break;
         case 5:
             if ((slot = ops_take_slot(run)) < 0) break;
-            rc = ops_submit_slot(run, slot, 0, 1);
+            rc = ops_submit_slot(run, slot, 0, OPS_TRY_SUBMIT, 0);
             if (rc != 0 && rc != CTP_ECLOSED && rc != CTP_EAGAIN) ops_die("try_submit failed");
             break;
         case 6: {
@@ -137,6 +144,12 @@ static void *ops_thread(void *argument) {
             break;
         case 12:
             if (ctp_pool_help(run->pool) != CTP_EINVAL) ops_die("help off the pool must be CTP_EINVAL");
+            break;
+        case 13:
+            if ((slot = ops_take_slot(run)) < 0) break;
+            rc = ops_submit_slot(run, slot, op >= 128 ? 2 : 0, OPS_TO_WORKER,
+                                 (unsigned)(op >> 4) % (unsigned)ctp_pool_thread_count(run->pool));
+            if (rc != 0 && rc != CTP_ECLOSED) ops_die("submit_to_worker failed");
             break;
         default:
             if (ctp_current_worker_index() != -1 || ctp_current_worker_name() != NULL) ops_die("worker queries off the pool");
