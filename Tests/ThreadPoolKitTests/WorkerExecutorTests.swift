@@ -188,6 +188,27 @@ struct WorkerExecutorTests {
         #expect(actor.executor.isIsolatingCurrentContext() == false)
     }
 
+    @Test("the contrast: after close the pool as a TaskExecutor takes no job, even while its workers still run")
+    func closedTaskExecutorVersusWorkerExecutor() async throws {
+        let name = uniqueName("wexI")
+        let pool = try ThreadPool(threads: 2, name: name, initializer: { WorkerBound.initializer() })
+        let actor = WorkerBound(pool.serialExecutor(worker: 0))
+        let gate = Gate()
+        let held = Task { try await pool.broadcast { _ in gate.pass() } }
+        #expect(await waitUntil { gate.arrived == 2 })
+        pool.close()
+        // Both workers are alive (held), yet the preference's jobs run on the global concurrent executor.
+        let preferred = await withTaskExecutorPreference(pool) { Placement.here() }
+        #expect(preferred.index == nil && preferred.tag == "unset")
+        // The actor's job waits for its worker instead, and runs there once the worker is free.
+        let call = Task { await actor.placement() }
+        #expect(await waitUntil { actor.executor.waitingJobs == 1 })
+        gate.open()
+        #expect(await call.value == Placement(index: 0, name: "\(name)-1", tag: "set by \(name)-1"))
+        _ = try await held.value
+        try await pool.join()
+    }
+
     @Test("terminate drops the jobs waiting for the worker: they run on the fallback thread, one at a time, none lost")
     func afterTerminate() async throws {
         let name = uniqueName("wexG")

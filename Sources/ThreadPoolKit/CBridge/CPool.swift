@@ -109,7 +109,8 @@ struct CPool: @unchecked Sendable { // the C pool is thread-safe on its own: a m
         let status = ctp_pool_submit_to_worker(pointer, UInt32(worker), drainWorkerExecutor, argument)
         if status == 0 { return true }
         Unmanaged<ThreadPool.WorkerExecutor>.fromOpaque(argument).release()
-        precondition(status == CTP_ECLOSED, "ctp_pool_submit_to_worker failed: \(String(cString: ctp_strerror(status)))")
+        precondition(status == CTP_ECLOSED,
+                     "ctp_pool_submit_to_worker failed: \(String(cString: ctp_strerror(status)))")
         return false
     }
 

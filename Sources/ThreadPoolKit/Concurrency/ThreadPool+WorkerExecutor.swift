@@ -43,7 +43,7 @@ extension ThreadPool {
     ///   exits; after that, or after ``terminate()``, see ``WorkerExecutor``.
     public func serialExecutor(worker: Int) -> WorkerExecutor {
         precondition((0..<threadCount).contains(worker),
-                     "serialExecutor(worker: \(worker)): the worker index must be in 0..<\(threadCount), the pool's workers")
+                     "serialExecutor(worker: \(worker)): no such worker; the index must be in 0..<\(threadCount)")
         return workerExecutor(worker) { WorkerExecutor(pool: self, worker: worker) }
     }
 
