@@ -12,4 +12,5 @@ let benchmarks: @Sendable () -> Void = {
     registerLatency()
     registerBlocking()
     registerLifecycle()
+    registerActorCalls()
 }
