@@ -65,16 +65,17 @@ extension ThreadPool {
     /// - After ``ThreadPool/close()`` the worker keeps running the executor's jobs, those enqueued
     ///   after the close too, until it exits: it exits once its own jobs and the shared queue are done.
     /// - Once the worker has exited (after ``ThreadPool/join()-4pmv3``, for one), or once
-    ///   ``ThreadPool/terminate()`` has been called (which drops the jobs waiting for the worker), the
-    ///   worker can no longer run them, and a job must run or its Swift task never resumes. So they run
-    ///   on a **fallback thread**, started for this executor when first needed and named
-    ///   `"<pool name>-<worker number>-fallback-1"` (`"pool-..."` for a pool without a name): still one
-    ///   at a time and in order, so the actor's isolation holds and its state is safe, but **no longer
-    ///   on the worker**: its thread-local values are that thread's (not the ones the initializer made,
-    ///   which the worker's finalizer has released), ``ThreadPool/currentWorker`` describes that thread
-    ///   (index 0, its name ending in `-fallback-1`), and ``checkIsolated()`` fails in code that is not
-    ///   one of the actor's jobs. An actor that needs its worker's state should treat that state's
-    ///   absence as "the pool is shut down".
+    ///   ``ThreadPool/terminate()`` has been called (which drops the jobs waiting for the worker; those
+    ///   it has already taken up run to the end there), the worker can no longer run them, and a job
+    ///   must run or its Swift task never resumes. So they run on a **fallback thread**, started for
+    ///   this executor when first needed and named `"<pool name>-<worker number>-fallback-1"`
+    ///   (`"pool-..."` for a pool without a name): still one at a time and in order, so the actor's
+    ///   isolation holds and its state is safe, but **no longer on the worker**: its thread-local
+    ///   values are that thread's own (not the ones the initializer made on the worker),
+    ///   ``ThreadPool/currentWorker`` describes that thread (index 0, its name ending in
+    ///   `-fallback-1`), and ``checkIsolated()`` fails in code that is not one of the actor's jobs. An
+    ///   actor that needs its worker's state should treat that state's absence as "the pool is shut
+    ///   down".
     ///
     /// Lifetime: the executor holds its pool (``pool``), the actor holds the executor, and the
     /// fallback thread, if any, stops when the executor is deinitialized.
