@@ -226,6 +226,19 @@ def main():
             "over 48 chunks, each a loop in the closure, for 10,000,000).", "",
             table(w8_header, per_task_rows(e, None, w8_items, lambda n: "W8 items Dispatch.concurrentPerform chunk1")), "",
             table(w8_header, per_task_rows(e, None, w8_big, lambda n: "W8 10M Dispatch.concurrentPerform chunked 48")), ""]
+    # ---- W7
+    rows = []
+    w7 = ["W7 actor calls ThreadPoolKit.WorkerExecutor w2", "W7 actor calls default actor executor"]
+    ref = bj.ns_per_task(e, w7[0])
+    for name in w7:
+        if name not in e:
+            continue
+        ns = bj.ns_per_task(e, name)
+        rows.append([f"`{name}`", fmt(ns, 0), ratio(ns, ref), fmt(bj.per_task(e, name, bj.MALLOCS), 2),
+                     fmt(bj.per_task(e, name, bj.CTX), 3)])
+    if rows:
+        out += ["### W7: 64 tasks x 2,000 calls to one counter actor (128,000 calls)", "",
+                table(["benchmark", "ns/call", "x TPK", "mallocs/call", "ctx switches/call"], rows), ""]
 
     # ---- targets
     def check(label, value, limit, unit, larger_is_better=False, digits=0):

@@ -429,6 +429,24 @@ int ctp_pool_broadcast(ctp_pool *pool, ctp_task_fn fn, void *arg) {
     return rc;
 }
 
+int ctp_pool_submit_to_worker(ctp_pool *pool, unsigned worker, ctp_task_fn fn, void *arg) {
+    if (pool == NULL || fn == NULL || worker >= pool->threads) return CTP_EINVAL;
+    ctp_worker *target = &pool->workers[worker];
+    pthread_mutex_lock(&pool->lock);
+    /* Decided under the lock that the worker holds as it leaves its loop (setting `exited`): a task
+       pushed here is one the worker still sees, in its own ring, before it can exit. After terminate
+       nothing is taken: terminate has dropped the ring, and a worker that finishes its task exits. */
+    int rc = pool->state == CTP_TERMINATED || target->exited ? CTP_ECLOSED
+                                                             : ctp_ring_push(&target->own, (ctp_task){ fn, arg });
+    if (rc == 0) {
+        atomic_store_explicit(&target->has_own, true, memory_order_relaxed);
+        wake_worker(pool, target);
+        note_event(pool); /* a spinning worker (this one, or another) looks again */
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return rc;
+}
+
 int ctp_pool_help(ctp_pool *pool) {
     if (pool == NULL || ctp_self == NULL || ctp_self->pool != pool) return CTP_EINVAL;
     if (!ctp_worker_stack_allows_help(ctp_self)) return 0;

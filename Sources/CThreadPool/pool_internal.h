@@ -56,8 +56,9 @@ typedef struct ctp_worker {
     bool stack_noted;         /* this thread only: stack_low and stack_reserve have been read */
     pthread_cond_t wake;      /* signalled when `parked` is cleared */
     bool parked;              /* pool->lock: on the idle stack, waiting for work or a state change */
-    ctp_ring own;             /* pool->lock: broadcast tasks for this worker only, run before the shared queue */
+    ctp_ring own;             /* pool->lock: tasks for this worker only (broadcast, submit_to_worker), run before the shared queue */
     atomic_bool has_own;      /* written under pool->lock: own is not empty (read between batch tasks) */
+    bool exited;              /* pool->lock: set as the worker leaves its loop; nothing is pushed to `own` after */
     size_t batch_limit;       /* this worker's thread only: see batch_size() */
     /* The batch this worker is running: tasks it took off the queue, or took over from another
        worker's batch. Filled under pool->lock while no task of it is unclaimed; each task is claimed

@@ -428,6 +428,7 @@ void ctp_worker_grow(ctp_pool *pool, enum ctp_grow_reason reason) {
                                  pool->name_prefix != NULL ? (unsigned long long)index + 1 : ctp_names_reserve(1));
     worker->batch_limit = 1;
     worker->stack_noted = false; /* a new thread, a new stack */
+    worker->exited = false;
     worker->stack_low = NULL;
     pthread_attr_t attributes;
     int rc = worker->name == NULL ? -1 : pthread_attr_init(&attributes);
@@ -587,6 +588,7 @@ void *ctp_worker_main(void *argument) {
     }
     if (init_rc == 0) worker_loop(pool, self);
     pool->leaving++; /* until leave_pool takes it out of `live` */
+    self->exited = true; /* under the lock that saw its own ring empty: see ctp_pool_submit_to_worker */
     pthread_mutex_unlock(&pool->lock);
 
     if (init_rc == 0 && pool->finalizer != NULL) pool->finalizer(pool->context, self->index);

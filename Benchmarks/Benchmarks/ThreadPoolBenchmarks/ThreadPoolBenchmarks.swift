@@ -13,4 +13,5 @@ let benchmarks: @Sendable () -> Void = {
     registerBlocking()
     registerLifecycle()
     registerDataParallel()
+    registerActorCalls()
 }

@@ -129,6 +129,16 @@ int ctp_pool_submit_many(ctp_pool *pool, ctp_task_fn fn, void *arg, size_t count
 /* Queues fn(arg, 0) once on every worker, ahead of the shared queue: each worker runs it after its
    current task. Each call is made exactly once, with CTP_ECANCELED if terminate dropped it. */
 int ctp_pool_broadcast(ctp_pool *pool, ctp_task_fn fn, void *arg);
+/* Queues fn(arg, 0) to run on worker `worker` (0 .. threads-1) only, in its own first-in, first-out
+   queue (the one ctp_pool_broadcast uses): the worker runs it after its current task and before it
+   takes more from the shared queue, waking up for it if it is parked. Tasks given to one worker run
+   in the order they were submitted. (Like a broadcast task, it may also run inside a task of that
+   worker that waits in ctp_pool_help.) After ctp_pool_close it still accepts tasks until that worker
+   exits (a closed worker runs its own queue to the end before it exits); once the worker has exited,
+   or after ctp_pool_terminate (which drops the worker's queued tasks with CTP_ECANCELED calls, as it
+   drops the others), it returns CTP_ECLOSED and the task was not accepted. CTP_EINVAL for a worker
+   index out of range, CTP_ENOMEM if the worker's queue could not grow. Takes the pool's lock. */
+int ctp_pool_submit_to_worker(ctp_pool *pool, unsigned worker, ctp_task_fn fn, void *arg);
 /* From one of the pool's own workers: runs one queued task on the calling thread (so that a worker
    waiting for a result can help instead of blocking). Returns 1 if a task ran, 0 if none was queued,
    CTP_EINVAL off the pool's workers. */

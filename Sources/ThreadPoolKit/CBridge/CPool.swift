@@ -60,12 +60,14 @@ struct CPool: @unchecked Sendable { // the C pool is thread-safe on its own: a m
         return CPool(pointer: pool)
     }
 
-    /// A serial pool of one thread named "<name>-1", with no context: a pool's callback thread.
-    /// Nil if it could not start.
-    static func startSerial(name: String) -> CPool? {
+    /// A serial pool of one thread named "<name>-1", with no context: a pool's callback thread, or a
+    /// worker executor's fallback thread (which process exit leaves alone when `joinedAtExit` is
+    /// false). Nil if it could not start.
+    static func startSerial(name: String, joinedAtExit: Bool = true) -> CPool? {
         var options = ctp_options()
         ctp_options_init(&options)
         options.threads = 1
+        options.skip_join_at_exit = joinedAtExit ? 0 : 1
         let (status, pool) = create(&options, name: name)
         guard status == 0, let pool else { return nil }
         return CPool(pointer: pool)
@@ -137,6 +139,29 @@ struct CPool: @unchecked Sendable { // the C pool is thread-safe on its own: a m
         return ctp_pool_submit_priority(pointer, runExecutorJob, argument, Int32(priority)) == 0
     }
 
+    /// Queues a drain of `executor`'s jobs on worker `worker` only (ahead of the shared queue), with a
+    /// reference to the executor of its own; false (and the reference given back) once that worker
+    /// takes no more work: it has exited, or the pool was terminated. Traps when the worker's queue
+    /// cannot grow (out of memory), as a Swift allocation does: a job must not be lost.
+    func submit(drainOf executor: ThreadPool.WorkerExecutor, toWorker worker: Int) -> Bool {
+        let argument = Unmanaged.passRetained(executor).toOpaque()
+        let status = ctp_pool_submit_to_worker(pointer, UInt32(worker), drainWorkerExecutor, argument)
+        if status == 0 { return true }
+        Unmanaged<ThreadPool.WorkerExecutor>.fromOpaque(argument).release()
+        precondition(status == CTP_ECLOSED,
+                     "ctp_pool_submit_to_worker failed: \(String(cString: ctp_strerror(status)))")
+        return false
+    }
+
+    /// Queues a drain of `executor`'s jobs on this (serial) pool, with a reference of its own; false
+    /// (and the reference given back) if the pool no longer accepts work.
+    func submit(drainOf executor: ThreadPool.WorkerExecutor) -> Bool {
+        let argument = Unmanaged.passRetained(executor).toOpaque()
+        if ctp_pool_submit(pointer, drainWorkerExecutor, argument) == 0 { return true }
+        Unmanaged<ThreadPool.WorkerExecutor>.fromOpaque(argument).release()
+        return false
+    }
+
     /// Queues the delivery of a finished result's callbacks (on a pool's callback thread), with a
     /// reference of its own; false (and the reference given back) if the pool no longer accepts work.
     func submitCallbacks(of job: _ThreadPoolJob) -> Bool {
@@ -180,6 +205,11 @@ struct CPool: @unchecked Sendable { // the C pool is thread-safe on its own: a m
 
     /// Whether the calling thread is one of this pool's workers.
     var isCurrentWorker: Bool { ctp_current_pool() == pointer }
+
+    /// Whether the calling thread is this pool's worker `index`.
+    func isCurrentWorker(index: Int) -> Bool {
+        ctp_current_pool() == pointer && Int(ctp_current_worker_index()) == index
+    }
 
     /// The calling worker's index and name, or nil off every pool's threads.
     static var currentWorker: (index: Int, name: String)? {
@@ -297,6 +327,19 @@ private let runExecutorJob: ctp_task_fn = { argument, status in
         job.runSynchronously(on: executor)
     } else {
         globalConcurrentExecutor.enqueue(job)
+    }
+}
+
+/// A worker executor's drain: takes back the queue's reference. Status 0: runs the jobs queued so far
+/// (on the executor's worker, or on its fallback thread); CTP_ECANCELED (terminate dropped it, on the
+/// terminating thread): hands the jobs to the fallback thread, since a Swift job must run.
+private let drainWorkerExecutor: ctp_task_fn = { argument, status in
+    guard let argument else { return }
+    let executor = Unmanaged<ThreadPool.WorkerExecutor>.fromOpaque(argument).takeRetainedValue()
+    if status == 0 {
+        executor.drain()
+    } else {
+        executor.workerDroppedDrain()
     }
 }
 

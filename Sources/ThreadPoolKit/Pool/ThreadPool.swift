@@ -45,7 +45,8 @@ public final class ThreadPool: Sendable {
     let cPool: CPool
     /// What the workers share with the pool (initializer, finalizer, counters).
     @usableFromInline let shared: PoolShared
-    /// The imap iterators that may still pull input, so that close() and terminate() reach them.
+    /// The imap iterators that may still pull input, so that close() and terminate() reach them, and
+    /// the worker executors alive.
     private let registry = Locked(Registry())
     /// Priorities given to tasks' jobs by `run(priority:_:)`, for `enqueue`.
     /// Process-wide (entries are keyed by task): a pool costs no allocation for it.
@@ -68,6 +69,13 @@ public final class ThreadPool: Sendable {
     private struct Registry {
         var iterators: [ObjectIdentifier: IteratorRegistration] = [:]
         var accepting = true // false from the start of close() or terminate()
+        /// By worker index, so that serialExecutor(worker:) hands out one executor per worker while it
+        /// lives. Weak: an executor holds its pool.
+        var workerExecutors: [Int: WeakWorkerExecutor] = [:]
+    }
+
+    private struct WeakWorkerExecutor {
+        weak var executor: WorkerExecutor?
     }
 
     /// Starts `threads` workers (nil: ``defaultThreadCount``, the number of CPUs this process may use,
@@ -171,6 +179,16 @@ public final class ThreadPool: Sendable {
             return r.accepting
         }
         if !accepted { throw .notRunning }
+    }
+
+    /// Worker `worker`'s executor if one is alive, else a new one made by `make`.
+    func workerExecutor(_ worker: Int, orMake make: () -> WorkerExecutor) -> WorkerExecutor {
+        registry.withLock { r in
+            if let alive = r.workerExecutors[worker]?.executor { return alive }
+            let made = make()
+            r.workerExecutors[worker] = WeakWorkerExecutor(executor: made)
+            return made
+        }
     }
 
     /// Removes an iterator that will pull no more input.
