@@ -46,23 +46,9 @@ struct DefaultThreadCountTests {
     /// Runs ThreadPoolExitProbe --default-thread-count with THREADPOOLKIT_THREADS set to `threads`
     /// (nil: unset) and returns its line (within 10 s): "<defaultThreadCount> <ThreadPool().threadCount>".
     private func probe(threads: String?) throws -> String {
-        let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        let directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
-        let process = Process()
-        process.executableURL = directory.appendingPathComponent("ThreadPoolExitProbe")
-        process.arguments = ["--default-thread-count"]
         var environment = ProcessInfo.processInfo.environment
         environment["THREADPOOLKIT_THREADS"] = threads
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        let exited = eventually { !process.isRunning }
-        if !exited { process.terminate() }
-        #expect(exited, "the probe did not exit")
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return try runExitProbe(arguments: ["--default-thread-count"], environment: environment)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

@@ -128,31 +128,11 @@ struct ReliabilityTests {
 
     @Test("a pool in a top-level let: queued tasks run at process exit; joinsAtExit = false exits at once")
     func poolsAreJoinedAtExit() throws {
-        let probe = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-            .deletingLastPathComponent().appendingPathComponent("ThreadPoolExitProbe")
-        let output = try runProbe(probe, arguments: [])
+        let output = try runExitProbe(arguments: [])
         for task in 0..<4 { #expect(output.contains("task \(task) done\n"), "\(output)") }
         #expect(output.contains("main done\n"))
         // A task that never returns, with the join turned off: the program exits anyway.
-        let unjoined = try runProbe(probe, arguments: ["--no-join-at-exit"])
-        #expect(unjoined == "main done\n")
-    }
-
-    /// Runs `probe` and returns its standard output; fails unless it exits with 0 within 10 s.
-    private func runProbe(_ probe: URL, arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = probe
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        let exited = eventually { !process.isRunning }
-        if !exited { process.terminate() }
-        #expect(exited, "the probe did not exit")
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        return String(decoding: data, as: UTF8.self)
+        #expect(try runExitProbe(arguments: ["--no-join-at-exit"]) == "main done\n")
     }
 }
 

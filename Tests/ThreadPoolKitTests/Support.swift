@@ -97,3 +97,26 @@ func currentOSThreadName() -> String {
     let comm = readSmallFile("/proc/thread-self/comm")
     return comm.hasSuffix("\n") ? String(comm.dropLast()) : comm
 }
+
+/// Runs the ThreadPoolExitProbe program (built beside the tests) with `arguments` and `environment`
+/// (nil: this process's) and returns its standard output; records an issue unless it exits with 0
+/// within 10 s.
+func runExitProbe(arguments: [String], environment: [String: String]? = nil,
+                  sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+    let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable).deletingLastPathComponent()
+        .appendingPathComponent("ThreadPoolExitProbe")
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    let exited = eventually { !process.isRunning }
+    if !exited { process.terminate() }
+    #expect(exited, "the probe did not exit", sourceLocation: sourceLocation)
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 0, sourceLocation: sourceLocation)
+    return String(decoding: data, as: UTF8.self)
+}
