@@ -1,4 +1,5 @@
 import Benchmark
+import Dispatch
 import ThreadPoolKit
 
 /// Workload 7: actor calls from async code. 64 tasks (a task group, on Swift's cooperative pool) each
@@ -69,5 +70,57 @@ func registerActorCalls() {
         }
         let after = await counter.count
         check(after - before == total, "default counter: \(after - before) != \(total)")
+    }
+
+    // The async offload workload: 64 tasks x 2,000 awaits of a tiny closure on the pool (2 workers),
+    // through `run` (the task moves onto a worker), through `run(priority:)` with a priority other
+    // than the task's (its job is queued in the high lane), and, as the peer, Dispatch's concurrent
+    // queue with a checked continuation. ns/task = ns per offload.
+    Benchmark("W7 offload ThreadPoolKit.run w2", configuration: actorCallsConfig()) { benchmark async in
+        let pool = try! ThreadPool(threads: 2)
+        let done = Countdown(total)
+        await measureAsync(benchmark, tasks: total) {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<tasks {
+                    group.addTask { for _ in 0..<calls { try! await pool.run { done.hit() } } }
+                }
+            }
+        }
+        pool.close()
+        try! await pool.join()
+    }
+
+    Benchmark("W7 offload ThreadPoolKit.run(priority: .high) w2", configuration: actorCallsConfig()) { benchmark async in
+        let pool = try! ThreadPool(threads: 2)
+        let done = Countdown(total)
+        await measureAsync(benchmark, tasks: total) {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<tasks {
+                    group.addTask(priority: .medium) {
+                        for _ in 0..<calls { try! await pool.run(priority: .high) { done.hit() } }
+                    }
+                }
+            }
+        }
+        pool.close()
+        try! await pool.join()
+    }
+
+    Benchmark("W7 offload Dispatch concurrent queue + continuation", configuration: actorCallsConfig()) { benchmark async in
+        let queue = DispatchQueue(label: "w7", attributes: .concurrent)
+        let done = Countdown(total)
+        await measureAsync(benchmark, tasks: total) {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<tasks {
+                    group.addTask {
+                        for _ in 0..<calls {
+                            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                                queue.async { done.hit(); continuation.resume() }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
