@@ -83,7 +83,8 @@ static void test_spinner_and_submit_never_miss_each_other(void) {
     }
     printf("spinner vs submit: %d of %d rounds from one parked + one spinning worker, %d timeouts\n", raced,
            ROUNDS, atomic_load(&timeouts));
-    CHECK(raced >= ROUNDS / 4);
+    /* The state is reached in about half the rounds on a quiet machine, a quarter on a busy one. */
+    CHECK(raced >= ROUNDS / 20);
     CHECK_EQ(atomic_load(&timeouts), 0);
     sem_destroy(&t2_ran);
     sem_destroy(&round_done);
