@@ -69,7 +69,7 @@ HEADER = ["benchmark", "iterations", "median ms", "ns/task", "cpu ns/task", "x T
 
 def cpu_cell(e, name):
     """Median CPU time of every thread per task (custom metric, ns), or n/a for runs without it."""
-    cpu = bj.metric(e, name, bj.CPU_PER_TASK)
+    cpu = bj.per_task(e, name, bj.CPU_NS)
     return fmt(cpu, 0 if cpu is None or cpu >= 10 else 1)
 
 
@@ -198,7 +198,7 @@ def main():
     ref = bj.wall_ms(e, w5[0])
     for name in w5:
         ms = bj.wall_ms(e, name)
-        cpu = bj.metric(e, name, bj.CPU_PER_TASK)
+        cpu = bj.per_task(e, name, bj.CPU_NS)
         rows.append([f"`{name}`", fmt(ms, 1), ratio(ms, 80.0), ratio(ms, ref), fmt(bj.wall_ms(e, name, 90.0), 1),
                      fmt(cpu / 1e3 if cpu is not None else None, 1)])
     if py:
@@ -335,7 +335,7 @@ def main():
     for label, name, scale, unit in (
             ("CPU per task, 64 x 10 ms on 8 workers (W5)", "W5 blocking ThreadPoolKit.applyAsync w8", 1e3, " us"),
             ("CPU per sample, idle wake (W4, `applyAsync`, 2 workers)", "W4 latency ThreadPoolKit.applyAsync w2", 1e3, " us")):
-        cpu = bj.metric(e, name, bj.CPU_PER_TASK)
+        cpu = bj.per_task(e, name, bj.CPU_NS)
         rows.append([label, fmt(cpu / scale if cpu is not None else None, 1, unit), "no higher than before issue 16",
                      "see text (A/B)"])
     out = ["### Targets (2 workers)", "", table(["target", "measured", "goal", ""], rows), ""] + out

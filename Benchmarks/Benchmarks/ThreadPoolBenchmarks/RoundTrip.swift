@@ -10,11 +10,11 @@ import ThreadPoolKit
 /// before it hands over the next, 20,000 times per iteration: `apply { 1 }`, `applyAsync` + `get`,
 /// the C API with a semaphore the task posts, `NIOThreadPool.submit` + a semaphore, Dispatch's
 /// concurrent queue `async` + a semaphore, and the floor, two threads spinning on one word (no
-/// pool, no yield, no park). ns/task = ns per round trip; cpu ns/task = CPU time of every thread
+/// pool, no yield, no park). ns/task = ns per round trip; cpu ns / tasks = CPU time of every thread
 /// of the process per round trip, so that a waiter that polls shows what its speed costs.
 ///
 /// The `busy` rows run the same round trips while a third thread spins on the 2 CPUs (its CPU time
-/// is left out of cpu ns/task): a poll that wins by keeping a core to itself loses there. They run
+/// is left out of cpu ns): a poll that wins by keeping a core to itself loses there. They run
 /// fewer round trips: the spinning floor can lose a whole time slice (ms) per round trip there.
 let roundTrips = 20_000
 let busyRoundTrips = 2_000

@@ -28,10 +28,11 @@ enum Metrics {
     /// Wall-clock nanoseconds of the measured region divided by `tasks` (truncated to whole ns).
     static var nsPerTask: BenchmarkMetric { .custom("ns/task", polarity: .prefersSmaller, useScalingFactor: false) }
     /// CPU time of the whole process (CLOCK_PROCESS_CPUTIME_ID: every thread, user + system) during
-    /// the measured region divided by `tasks`, in ns, less the CPU of a busy third thread where a
-    /// benchmark runs one (W6's busy rows). package-benchmark's `cpuTotal` reads /proc/self/stat in
-    /// scheduler ticks (10 ms here), too coarse for per-task figures.
-    static var cpuPerTask: BenchmarkMetric { .custom("cpu ns/task", polarity: .prefersSmaller, useScalingFactor: false) }
+    /// the measured region, in ns, less the CPU of a busy third thread where a benchmark runs one
+    /// (W6's busy rows); per task: divided by `tasks` (scripts/ do it, so that sub-ns figures keep
+    /// their digits). package-benchmark's `cpuTotal` reads /proc/self/stat in scheduler ticks (10 ms
+    /// here), too coarse for per-task figures.
+    static var cpu: BenchmarkMetric { .custom("cpu ns", polarity: .prefersSmaller, useScalingFactor: false) }
     /// Voluntary + involuntary context switches of the whole process during the measured region
     /// (getrusage(RUSAGE_SELF)); package-benchmark's own `contextSwitches` is macOS-only.
     static var contextSwitches: BenchmarkMetric { .custom("ctxSwitches", polarity: .prefersSmaller, useScalingFactor: false) }
@@ -55,7 +56,7 @@ enum Metrics {
 ///   646 ms with it, ~320 ms without).
 var standardMetrics: [BenchmarkMetric] {
     [.wallClock, .cpuTotal, .throughput, .mallocCountTotal,
-     Metrics.tasks, Metrics.nsPerTask, Metrics.cpuPerTask, Metrics.contextSwitches]
+     Metrics.tasks, Metrics.nsPerTask, Metrics.cpu, Metrics.contextSwitches]
 }
 
 /// How far a benchmark's p90 malloc count may move from its recorded threshold before
@@ -130,7 +131,7 @@ private func cpuNanoseconds(excluding hog: OpaquePointer?) -> Int64 {
 private func record(_ benchmark: Benchmark, tasks: Int, nanoseconds: Int64, cpu: Int64, switches: Int) {
     benchmark.measurement(Metrics.tasks, tasks)
     benchmark.measurement(Metrics.nsPerTask, Int(nanoseconds) / max(tasks, 1))
-    benchmark.measurement(Metrics.cpuPerTask, Int(max(cpu, 0)) / max(tasks, 1))
+    benchmark.measurement(Metrics.cpu, Int(max(cpu, 0)))
     benchmark.measurement(Metrics.contextSwitches, switches)
 }
 
