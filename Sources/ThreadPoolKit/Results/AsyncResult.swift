@@ -69,7 +69,17 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
         self.continuations = [] // here, not as a default value: that is a call into the library
         self.outcomeStorage = OutcomeStorage()
         self.shared = shared
-        self.specialized = { result, step in
+        self.specialized = Self.specializedSteps
+        super.init()
+        initializeOutcome()
+    }
+
+    /// The steps of ``specialized``, made in the client's code for `T` (see there). One closure for
+    /// every result: one made with ``init(resolvedLater:errorCallback:shared:)`` is claimed from the
+    /// start and never run, so only its `reset` and `destroy` are used.
+    @inlinable
+    static var specializedSteps: (AsyncResult<T>, SpecializedStep) -> Void {
+        { result, step in
             switch step {
             case .run: result.runBody()
             case .runUnobserved: result.runBodyUnobserved()
@@ -77,8 +87,6 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
             case .destroy: result.destroyOutcome()
             }
         }
-        super.init()
-        initializeOutcome()
     }
 
     deinit {
@@ -203,13 +211,7 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
         self.continuations = []
         self.outcomeStorage = OutcomeStorage()
         self.shared = shared
-        self.specialized = { result, step in
-            switch step {
-            case .run, .runUnobserved: break
-            case .reset: result.outcome = nil
-            case .destroy: result.destroyOutcome()
-            }
-        }
+        self.specialized = Self.specializedSteps
         super.init()
         initializeOutcome()
         word.store(Self.claimed, ordering: .relaxed)
