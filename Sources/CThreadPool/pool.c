@@ -425,9 +425,9 @@ static void run_observed(void *arg, int status) {
         outcome = !ctp_declined_flag ? (ctp_failed_flag ? CTP_TASK_FAILED : CTP_TASK_COMPLETED)
                   : ctp_declined_outcome >= 0 ? ctp_declined_outcome : CTP_TASK_DECLINED;
     } else {
+        /* Never started, whether or not its owner had cancelled it already (declined). */
         record->fn(record->arg, status);
-        outcome = !ctp_declined_flag ? CTP_TASK_CANCELLED
-                  : ctp_declined_outcome >= 0 ? ctp_declined_outcome : CTP_TASK_DECLINED;
+        outcome = CTP_TASK_CANCELLED;
     }
     ctp_failed_flag = outer_failed;
     ctp_declined_outcome = outer_declined_outcome;

@@ -14,6 +14,7 @@ final class RecordingObserver: ThreadPoolObserver {
     let workersExited = Atomic<Int>(0)
     let workersRetired = Atomic<Int>(0)
     let longestRun = Atomic<Int64>(0)
+    let neverStarted = Atomic<Int>(0)
     let longestWait = Atomic<Int64>(0)
     let pools = Recorder<String>()
     let workers = Recorder<WorkerInfo>()
@@ -33,13 +34,13 @@ final class RecordingObserver: ThreadPoolObserver {
         longestWait.max(wait.nanoseconds)
     }
 
-    func taskFinished(pool: String, outcome: ThreadPoolTaskOutcome, wait: Duration, run: Duration) {
+    func taskFinished(pool: String, outcome: ThreadPoolTaskOutcome, wait: Duration, run: Duration?) {
         switch outcome {
         case .completed: completed.wrappingAdd(1, ordering: .relaxed)
         case .failed: failed.wrappingAdd(1, ordering: .relaxed)
         case .cancelled: cancelled.wrappingAdd(1, ordering: .relaxed)
         }
-        longestRun.max(run.nanoseconds)
+        if let run { longestRun.max(run.nanoseconds) } else { neverStarted.wrappingAdd(1, ordering: .relaxed) }
     }
 
     func workerStarted(pool: String, worker: WorkerInfo) {
@@ -176,7 +177,30 @@ struct ObserverTests {
             #expect(observer.started.load(ordering: .relaxed) == 2)
             #expect(observer.completed.load(ordering: .relaxed) == 2)
             #expect(observer.cancelled.load(ordering: .relaxed) == 100)
+            #expect(observer.neverStarted.load(ordering: .relaxed) == 100)
             #expect(pool.stats.cancelled == 100)
+        }
+    }
+
+    @Test("a task cancelled through its result and then taken by a worker is started and finishes cancelled")
+    func cancelledThenTaken() throws {
+        for _ in 0..<20 {
+            let observer = RecordingObserver()
+            let pool = try observedPool(observer, threads: 1)
+            let gate = Gate()
+            try pool.execute { gate.pass() }
+            #expect(eventually { gate.arrived == 1 })
+            let queued = try (0..<50).map { _ in try pool.applyAsync { 1 } }
+            for result in queued.prefix(20) { #expect(result.cancel()) }
+            gate.open()
+            pool.close()
+            try pool.join()
+            #expect(observer.queued.load(ordering: .relaxed) == 51)
+            #expect(observer.started.load(ordering: .relaxed) == 51)
+            #expect(observer.cancelled.load(ordering: .relaxed) == 20)
+            #expect(observer.completed.load(ordering: .relaxed) == 31)
+            #expect(observer.neverStarted.load(ordering: .relaxed) == 0)
+            #expect(pool.stats.cancelled == 20)
         }
     }
 

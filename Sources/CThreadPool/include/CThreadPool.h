@@ -52,8 +52,8 @@ typedef void (*ctp_fini_fn)(void *context, unsigned worker_index);
 /* What an observer's task_finished is told about how a task ended. */
 #define CTP_TASK_COMPLETED 0  /* it ran */
 #define CTP_TASK_FAILED    1  /* it ran and called ctp_task_failed */
-#define CTP_TASK_CANCELLED 2  /* terminate dropped it before it started */
-#define CTP_TASK_DECLINED  3  /* it called ctp_task_declined: its owner had cancelled it */
+#define CTP_TASK_CANCELLED 2  /* terminate dropped it before it started (declined or not) */
+#define CTP_TASK_DECLINED  3  /* a worker took it and it called ctp_task_declined: its owner had cancelled it */
 
 /* What an observer's failure callback is told went wrong. Each is a failure the pool otherwise
    handles silently: it keeps running with the workers it has. */

@@ -405,7 +405,8 @@ private let observeTaskFinished: @convention(c) (UnsafeMutableRawPointer?, Int32
     default: taskOutcome = .cancelled // dropped by terminate, or declined: cancelled by its caller
     }
     shared.observer?.taskFinished(pool: shared.observedName, outcome: taskOutcome,
-                                  wait: .nanoseconds(Int64(clamping: wait)), run: .nanoseconds(Int64(clamping: run)))
+                                  wait: .nanoseconds(Int64(clamping: wait)),
+                                  run: outcome == CTP_TASK_CANCELLED ? nil : .nanoseconds(Int64(clamping: run)))
 }
 
 private let observeWorkerStarted: @convention(c) (UnsafeMutableRawPointer?, UInt32, UnsafePointer<CChar>?) -> Void = {

@@ -4,7 +4,7 @@
 /// ```swift
 /// final class Counting: ThreadPoolObserver {
 ///     let finished = Atomic<Int>(0)
-///     func taskFinished(pool: String, outcome: ThreadPoolTaskOutcome, wait: Duration, run: Duration) {
+///     func taskFinished(pool: String, outcome: ThreadPoolTaskOutcome, wait: Duration, run: Duration?) {
 ///         finished.wrappingAdd(1, ordering: .relaxed)
 ///     }
 /// }
@@ -22,8 +22,8 @@
 /// A task is anything the pool queues and a worker runs: a closure (`applyAsync`, `execute`), a
 /// `map` chunk, a `broadcast` entry, a Swift concurrency job it runs as an executor (`run`, actors on
 /// a worker): what ``ThreadPoolStats`` counts. Each accepted task is reported queued once and finished
-/// once, and started once in between unless it was cancelled before it started. A submit that throws
-/// reports nothing.
+/// once, and started once in between unless ``ThreadPool/terminate()`` dropped it. A submit that
+/// throws reports nothing.
 ///
 /// The methods are called on the thread where the event happens (the submitting thread, a worker,
 /// the thread calling ``ThreadPool/terminate()``), concurrently and without any lock of the pool held:
@@ -40,9 +40,11 @@ public protocol ThreadPoolObserver: AnyObject, Sendable {
     func taskQueued(pool: String, count: Int)
     /// A task started on the calling worker, after waiting `wait` in the queue.
     func taskStarted(pool: String, wait: Duration)
-    /// A task finished: it ran for `run` after waiting `wait`, or it was cancelled (`run` is zero if
-    /// it never started).
-    func taskFinished(pool: String, outcome: ThreadPoolTaskOutcome, wait: Duration, run: Duration)
+    /// A task finished, `wait` after it was queued: it ran for `run`, or it was cancelled. `run` is nil
+    /// for a task that never started (``ThreadPool/terminate()`` dropped it: no `taskStarted` came
+    /// before); a task cancelled through its ``AsyncResult`` while queued is started by the worker
+    /// that takes it and finishes at once, `.cancelled`.
+    func taskFinished(pool: String, outcome: ThreadPoolTaskOutcome, wait: Duration, run: Duration?)
     /// `worker` is ready for tasks (its initializer has returned), on that worker. A pool's first
     /// workers are reported before its initializer returns.
     func workerStarted(pool: String, worker: WorkerInfo)
@@ -60,7 +62,7 @@ public protocol ThreadPoolObserver: AnyObject, Sendable {
 extension ThreadPoolObserver {
     public func taskQueued(pool: String, count: Int) {}
     public func taskStarted(pool: String, wait: Duration) {}
-    public func taskFinished(pool: String, outcome: ThreadPoolTaskOutcome, wait: Duration, run: Duration) {}
+    public func taskFinished(pool: String, outcome: ThreadPoolTaskOutcome, wait: Duration, run: Duration?) {}
     public func workerStarted(pool: String, worker: WorkerInfo) {}
     public func workerExited(pool: String, worker: WorkerInfo, retired: Bool) {}
     public func failure(pool: String, _ failure: ThreadPoolFailure) {}
@@ -74,7 +76,8 @@ public enum ThreadPoolTaskOutcome: Sendable, Hashable {
     /// It ran and threw (counted in ``ThreadPoolStats/failed``).
     case failed
     /// It never ran: ``ThreadPool/terminate()`` dropped it, or its ``AsyncResult`` was cancelled
-    /// before it started (reported when a worker or `terminate()` takes it off the queue).
+    /// before it started (reported when a worker or `terminate()` takes it off the queue). A task a
+    /// worker waiting for its result ran itself is reported `.completed` or `.failed` then.
     case cancelled
 }
 
