@@ -103,11 +103,13 @@ private func observedPool(_ observer: RecordingObserver, threads: Int = 4, maxTh
     return try ThreadPool(configuration, initializer: initializer)
 }
 
+/// Few rounds each (the C tests, test_observer, run the many): these synchronous tests hold a thread
+/// of the global executor while they wait, which async tests running beside them need.
 @Suite("Observer")
 struct ObserverTests {
     @Test("every task queued, started and finished once, by outcome; workers started and exited as stats count")
     func exactCounts() throws {
-        for _ in 0..<20 {
+        for _ in 0..<4 {
             let observer = RecordingObserver()
             let name = uniqueName("obs")
             let pool = try observedPool(observer, name: name)
@@ -162,7 +164,7 @@ struct ObserverTests {
 
     @Test("terminate and AsyncResult.cancel report tasks cancelled, never started")
     func cancellations() throws {
-        for _ in 0..<20 {
+        for _ in 0..<5 {
             let observer = RecordingObserver()
             let pool = try observedPool(observer, threads: 2)
             let gate = Gate()
@@ -184,7 +186,7 @@ struct ObserverTests {
 
     @Test("a task cancelled through its result and then taken by a worker is started and finishes cancelled")
     func cancelledThenTaken() throws {
-        for _ in 0..<20 {
+        for _ in 0..<5 {
             let observer = RecordingObserver()
             let pool = try observedPool(observer, threads: 1)
             let gate = Gate()
@@ -248,7 +250,7 @@ struct ObserverTests {
 
     @Test("a grown worker's initializer that throws is reported once, with its error")
     func grownInitializerFailure() throws {
-        for _ in 0..<10 {
+        for _ in 0..<3 {
             let observer = RecordingObserver()
             let calls = Atomic<Int>(0)
             // The pool's 2 workers' initializers succeed; the third call (a grown worker's) throws.

@@ -50,9 +50,9 @@ struct ServiceLifecycleTests {
         return logger
     }
 
-    @Test("graceful shutdown mid-stream: every accepted task ran, no worker left (10 rounds)")
+    @Test("graceful shutdown mid-stream: every accepted task ran, no worker left (5 rounds)")
     func gracefulShutdown() async throws {
-        for _ in 0..<10 {
+        for _ in 0..<5 {
             let name = uniqueName("svc")
             let pool = try ThreadPool(threads: 2, name: name)
             let producer = ProducerService(pool: pool)
@@ -60,7 +60,7 @@ struct ServiceLifecycleTests {
             let group = ServiceGroup(services: [pool, producer], logger: quietLogger)
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
-                while producer.ran.load(ordering: .relaxed) < 1_000 { await Task.yield() }
+                while producer.ran.load(ordering: .relaxed) < 1_000 { try await Task.sleep(for: .milliseconds(1)) }
                 await group.triggerGracefulShutdown()
                 try await tasks.waitForAll()
             }
@@ -77,14 +77,14 @@ struct ServiceLifecycleTests {
 
     @Test("cancellation terminates: every accepted task ran or was reported cancelled, no worker left")
     func cancellation() async throws {
-        for _ in 0..<10 {
+        for _ in 0..<5 {
             let name = uniqueName("svx")
             let pool = try ThreadPool(threads: 2, name: name)
             // Tasks of 100 µs: work is still queued when the group is cancelled.
             let producer = ProducerService(pool: pool, taskLength: .microseconds(100))
             let group = ServiceGroup(services: [pool, producer], logger: quietLogger)
             let running = Task { try await group.run() }
-            while producer.ran.load(ordering: .relaxed) < 100 { await Task.yield() }
+            while producer.ran.load(ordering: .relaxed) < 100 { try await Task.sleep(for: .milliseconds(1)) }
             running.cancel()
             _ = try? await running.value
             #expect(pool.description.contains("terminated"))
