@@ -436,7 +436,7 @@ static void run_observed(void *arg, int status) {
 }
 
 /* The lock-free path of a submit, and submit_locked when the inbox is full or off. */
-static inline int submit_task(ctp_pool *pool, ctp_task task, bool may_block) {
+static CTP_ALWAYS_INLINE int submit_task(ctp_pool *pool, ctp_task task, bool may_block) {
     if (!ctp_queue_try_push(&pool->queue, task)) return submit_locked(pool, task, may_block, CTP_LANE_DEFAULT);
     /* Sequentially consistent, after the push: see ctp_worker_park_waiting_for_work (worker.c). */
     unsigned idle = atomic_load_explicit(&pool->idle_count, memory_order_seq_cst);
@@ -459,7 +459,10 @@ static int submit_observed(ctp_pool *pool, ctp_task_fn fn, void *arg, bool may_b
     return 0;
 }
 
-static int submit(ctp_pool *pool, ctp_task_fn fn, void *arg, bool may_block) {
+/* Inlined into ctp_pool_submit and ctp_pool_try_submit: left to itself, the compiler makes it a
+   function of its own once the observed branch is in it, which cost every submit 7 instructions
+   (callgrind, 1 worker, 200,000 submits: 80.7 -> 87.8 per task). */
+static CTP_ALWAYS_INLINE int submit(ctp_pool *pool, ctp_task_fn fn, void *arg, bool may_block) {
     if (pool == NULL || fn == NULL) return CTP_EINVAL;
     if (pool->observed) return submit_observed(pool, fn, arg, may_block, CTP_LANE_DEFAULT);
     return submit_task(pool, (ctp_task){ fn, arg }, may_block);

@@ -147,9 +147,11 @@ struct ctp_pool {
 /* Keeps a function out of line; each use says why. */
 #if defined(__GNUC__)
 #define CTP_NOINLINE __attribute__((noinline))
+#define CTP_ALWAYS_INLINE inline __attribute__((always_inline))
 #define CTP_HIDDEN __attribute__((visibility("hidden")))
 #else
 #define CTP_NOINLINE
+#define CTP_ALWAYS_INLINE inline
 #define CTP_HIDDEN
 #endif
 
