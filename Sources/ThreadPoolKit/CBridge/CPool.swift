@@ -429,7 +429,7 @@ private let observeFailure: @convention(c) (UnsafeMutableRawPointer?, Int32, UIn
     let worker = Int(index)
     let failure: ThreadPoolFailure
     if kind == CTP_FAILURE_GROW_INIT {
-        let error = shared.grownInitializerErrors.withLock { $0.removeValue(forKey: worker) }
+        let error = shared.grownInitializerErrors?.withLock { $0.removeValue(forKey: worker) }
         failure = .initializerFailed(worker: worker, error: error ?? ThreadPoolError.systemError(function: "initializer", code: code))
     } else {
         failure = .threadCreationFailed(worker: worker, code: Int(code))

@@ -36,8 +36,9 @@ final class PoolShared: Sendable {
     /// The name an observer is given: the pool's, or "pool".
     var observedName: String { name ?? "pool" }
     /// Errors thrown by the initializers of workers started after the pool's start, by worker index,
-    /// until the C pool reports the failure to the observer (on the same worker, just after).
-    let grownInitializerErrors = Locked<[Int: any Error]>([:])
+    /// until the C pool reports the failure to the observer (on the same worker, just after). Only
+    /// with an observer: a lock costs a pool two allocations.
+    let grownInitializerErrors: Locked<[Int: any Error]>?
     /// The serial pool that runs callbacks, started on first use.
     private let callbacks = Locked<CallbackPoolState>(.notStarted)
 
@@ -51,6 +52,7 @@ final class PoolShared: Sendable {
          observer: (any ThreadPoolObserver)? = nil) {
         self.name = name
         self.observer = observer
+        self.grownInitializerErrors = observer != nil ? Locked([:]) : nil
         self.initializer = initializer
         self.finalizer = finalizer
     }
@@ -149,7 +151,7 @@ final class PoolShared: Sendable {
             initializerFailure.withLock { failure in
                 if failure == nil { failure = (index, error) }
             }
-            if observer != nil { grownInitializerErrors.withLock { $0[index] = error } }
+            grownInitializerErrors?.withLock { $0[index] = error }
             return 1
         }
     }
