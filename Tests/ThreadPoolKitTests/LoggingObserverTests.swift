@@ -36,7 +36,7 @@ struct LoggingObserverTests {
     }
 
     @Test("a grown worker's failed initializer is logged once, at error, with the worker and the error")
-    func initializerFailure() throws {
+    func initializerFailure() async throws {
         let store = CapturingLogHandler.Store()
         let name = uniqueName("log")
         var configuration = ThreadPool.Configuration()
@@ -51,12 +51,12 @@ struct LoggingObserverTests {
         })
         let gate = Gate()
         try pool.execute { gate.pass() }
-        #expect(eventually { gate.arrived == 1 })
+        #expect(await eventuallyAsync { gate.arrived == 1 })
         try pool.execute {} // queued with the only worker busy: the pool grows, and that worker fails
-        #expect(eventually { !store.all.isEmpty })
+        #expect(await eventuallyAsync { !store.all.isEmpty })
         gate.open()
         pool.close()
-        try pool.join()
+        try await pool.join()
         let failures = store.all.filter { $0.level == .error }
         #expect(failures.count == pool.stats.growFailures)
         #expect(failures.count >= 1)
@@ -66,7 +66,7 @@ struct LoggingObserverTests {
     }
 
     @Test("a task error nobody can read and a pool dropped with work queued are logged")
-    func droppedErrorAndPool() throws {
+    func droppedErrorAndPool() async throws {
         let store = CapturingLogHandler.Store()
         let name = uniqueName("lgd")
         let gate = Gate()
@@ -77,7 +77,7 @@ struct LoggingObserverTests {
             configuration.observer = GateOpeningLogger(logger: logger(store), gate: gate)
             let pool = try ThreadPool(configuration)
             try pool.execute { gate.pass() }
-            #expect(eventually { gate.arrived == 1 })
+            #expect(await eventuallyAsync { gate.arrived == 1 })
             _ = try pool.applyAsync { () throws -> Int in throw TestError(code: 9) } // result dropped at once
             for _ in 0..<3 { try pool.execute {} }
         } // dropped with 4 tasks queued; the observer opens the gate, deinit waits for them

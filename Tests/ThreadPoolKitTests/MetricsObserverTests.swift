@@ -9,7 +9,7 @@ import ThreadPoolKit
 @Suite("Metrics trait: MetricsThreadPoolObserver")
 struct MetricsObserverTests {
     @Test("counters, gauges and timers of 1,000 tasks, 100 throwing, then 50 dropped by terminate")
-    func exactValues() throws {
+    func exactValues() async throws {
         let metrics = TestMetrics()
         let name = uniqueName("met")
         var configuration = ThreadPool.Configuration()
@@ -26,17 +26,17 @@ struct MetricsObserverTests {
                 return i
             }
         }
-        for result in results { _ = try? result.get() }
+        for result in results { _ = try? await result.value }
         // Then 2 tasks hold both workers while 50 wait, and terminate drops those.
         let gate = Gate()
         for _ in 0..<2 { try pool.execute { gate.pass() } }
-        #expect(eventually { gate.arrived == 2 })
+        #expect(await eventuallyAsync { gate.arrived == 2 })
         let dropped = try (0..<50).map { _ in try pool.applyAsync { 1 } }
-        #expect(eventually { (try? metrics.expectGauge("threadpool.tasks.queued", dimensions).lastValue) == 50 })
+        #expect(await eventuallyAsync { (try? metrics.expectGauge("threadpool.tasks.queued", dimensions).lastValue) == 50 })
         #expect(try metrics.expectGauge("threadpool.tasks.running", dimensions).lastValue == 2)
         pool.terminate()
         gate.open()
-        try pool.join()
+        try await pool.join()
         #expect(dropped.allSatisfy { $0.isReady })
 
         #expect(try metrics.expectCounter("threadpool.tasks.completed", dimensions).totalValue == 902)
@@ -53,7 +53,7 @@ struct MetricsObserverTests {
     }
 
     @Test("one observer, two pools: each pool's metrics under its own name")
-    func twoPools() throws {
+    func twoPools() async throws {
         let metrics = TestMetrics()
         let observer = MetricsThreadPoolObserver(factory: metrics)
         let names = [uniqueName("mta"), uniqueName("mtb")]
@@ -66,7 +66,7 @@ struct MetricsObserverTests {
             for _ in 0..<(100 * (n + 1)) { try pool.execute {} }
             #expect(try metrics.expectGauge("threadpool.threads", [("pool", name)]).lastValue == Double(1 + n))
             pool.close()
-            try pool.join()
+            try await pool.join()
         }
         #expect(try metrics.expectCounter("threadpool.tasks.completed", [("pool", names[0])]).totalValue == 100)
         #expect(try metrics.expectCounter("threadpool.tasks.completed", [("pool", names[1])]).totalValue == 200)

@@ -103,12 +103,12 @@ private func observedPool(_ observer: RecordingObserver, threads: Int = 4, maxTh
     return try ThreadPool(configuration, initializer: initializer)
 }
 
-/// Few rounds each (the C tests, test_observer, run the many): these synchronous tests hold a thread
-/// of the global executor while they wait, which async tests running beside them need.
+/// Few rounds each (the C tests, test_observer, run the many), and async waits: a test that blocks
+/// while it waits holds a thread of the global executor, which async tests running beside it need.
 @Suite("Observer")
 struct ObserverTests {
     @Test("every task queued, started and finished once, by outcome; workers started and exited as stats count")
-    func exactCounts() throws {
+    func exactCounts() async throws {
         for _ in 0..<4 {
             let observer = RecordingObserver()
             let name = uniqueName("obs")
@@ -123,11 +123,11 @@ struct ObserverTests {
             }
             let executed = Counter()
             for _ in 0..<500 { try pool.execute { executed.increment() } }
-            let mapped = try pool.map(Array(0..<200), chunkSize: 10) { $0 * 2 }
+            let mapped = try await pool.map(Array(0..<200), chunkSize: 10) { $0 * 2 }
             #expect(mapped.count == 200)
-            for result in results { _ = try? result.get() }
+            for result in results { _ = try? await result.value }
             pool.close()
-            try pool.join()
+            try await pool.join()
             let stats = pool.stats
             let tasks = stats.completed + stats.cancelled
             #expect(tasks > 1_000 + 500) // and the map's entries
@@ -163,18 +163,18 @@ struct ObserverTests {
     }
 
     @Test("terminate and AsyncResult.cancel report tasks cancelled, never started")
-    func cancellations() throws {
+    func cancellations() async throws {
         for _ in 0..<5 {
             let observer = RecordingObserver()
             let pool = try observedPool(observer, threads: 2)
             let gate = Gate()
             for _ in 0..<2 { try pool.execute { gate.pass() } }
-            #expect(eventually { gate.arrived == 2 })
+            #expect(await eventuallyAsync { gate.arrived == 2 })
             let queued = try (0..<100).map { _ in try pool.applyAsync { 1 } }
             for result in queued.prefix(30) { #expect(result.cancel()) }
             pool.terminate()
             gate.open()
-            try pool.join()
+            try await pool.join()
             #expect(observer.queued.load(ordering: .relaxed) == 102)
             #expect(observer.started.load(ordering: .relaxed) == 2)
             #expect(observer.completed.load(ordering: .relaxed) == 2)
@@ -185,18 +185,18 @@ struct ObserverTests {
     }
 
     @Test("a task cancelled through its result and then taken by a worker is started and finishes cancelled")
-    func cancelledThenTaken() throws {
+    func cancelledThenTaken() async throws {
         for _ in 0..<5 {
             let observer = RecordingObserver()
             let pool = try observedPool(observer, threads: 1)
             let gate = Gate()
             try pool.execute { gate.pass() }
-            #expect(eventually { gate.arrived == 1 })
+            #expect(await eventuallyAsync { gate.arrived == 1 })
             let queued = try (0..<50).map { _ in try pool.applyAsync { 1 } }
             for result in queued.prefix(20) { #expect(result.cancel()) }
             gate.open()
             pool.close()
-            try pool.join()
+            try await pool.join()
             #expect(observer.queued.load(ordering: .relaxed) == 51)
             #expect(observer.started.load(ordering: .relaxed) == 51)
             #expect(observer.cancelled.load(ordering: .relaxed) == 20)
@@ -207,7 +207,7 @@ struct ObserverTests {
     }
 
     @Test("a task a waiting worker runs itself is reported completed or failed, once")
-    func inlineRuns() throws {
+    func inlineRuns() async throws {
         let observer = RecordingObserver()
         let pool = try observedPool(observer, threads: 1)
         // On the only worker: the subtasks are queued behind the task that waits for them, so the
@@ -221,9 +221,9 @@ struct ObserverTests {
             }
             return inner.reduce(0) { sum, result in sum + ((try? result.get()) ?? 0) }
         }
-        #expect(try outer.get() == 1 + 3 + 5 + 7 + 9)
+        #expect(try await outer.value == 1 + 3 + 5 + 7 + 9)
         pool.close()
-        try pool.join()
+        try await pool.join()
         #expect(observer.queued.load(ordering: .relaxed) == 11)
         #expect(observer.finished == 11)
         #expect(observer.failed.load(ordering: .relaxed) == 5)
@@ -233,7 +233,7 @@ struct ObserverTests {
     }
 
     @Test("wait and run durations cover the time a task waited and ran")
-    func durations() throws {
+    func durations() async throws {
         let observer = RecordingObserver()
         let pool = try observedPool(observer, threads: 1)
         let spin: @Sendable () -> Void = {
@@ -243,13 +243,13 @@ struct ObserverTests {
         try pool.execute(spin)
         try pool.execute(spin) // waits behind the first one on the only worker
         pool.close()
-        try pool.join()
+        try await pool.join()
         #expect(observer.longestRun.load(ordering: .relaxed) >= 5_000_000)
         #expect(observer.longestWait.load(ordering: .relaxed) >= 5_000_000)
     }
 
     @Test("a grown worker's initializer that throws is reported once, with its error")
-    func grownInitializerFailure() throws {
+    func grownInitializerFailure() async throws {
         for _ in 0..<3 {
             let observer = RecordingObserver()
             let calls = Atomic<Int>(0)
@@ -259,10 +259,10 @@ struct ObserverTests {
             })
             let gate = Gate()
             for _ in 0..<6 { try pool.execute { gate.pass() } }
-            #expect(eventually { observer.failures.elements.count == 1 })
+            #expect(await eventuallyAsync { observer.failures.elements.count == 1 })
             gate.open()
             pool.close()
-            try pool.join()
+            try await pool.join()
             let failures = observer.failures.elements
             #expect(failures.count == 1)
             if case .initializerFailed(let worker, let error)? = failures.first {
@@ -281,16 +281,16 @@ struct ObserverTests {
     }
 
     @Test("the error of a task whose result was dropped is reported")
-    func unobservedError() throws {
+    func unobservedError() async throws {
         let observer = RecordingObserver()
         let pool = try observedPool(observer, threads: 1)
         let gate = Gate()
         try pool.execute { gate.pass() }
-        #expect(eventually { gate.arrived == 1 })
+        #expect(await eventuallyAsync { gate.arrived == 1 })
         _ = try pool.applyAsync { () throws -> Int in throw TestError(code: 42) } // dropped before it runs
         gate.open()
         pool.close()
-        try pool.join()
+        try await pool.join()
         let failures = observer.failures.elements
         #expect(failures.count == 1)
         if case .unobservedTaskError(let error)? = failures.first {
@@ -302,7 +302,7 @@ struct ObserverTests {
     }
 
     @Test("a pool dropped with work queued is reported, and its work still runs")
-    func droppedWithWorkQueued() throws {
+    func droppedWithWorkQueued() async throws {
         let gate = Gate()
         let observer = DropObserver(gate: gate)
         let ran = Counter()
@@ -312,7 +312,7 @@ struct ObserverTests {
             configuration.observer = observer
             let pool = try ThreadPool(configuration)
             try pool.execute { gate.pass() }
-            #expect(eventually { gate.arrived == 1 })
+            #expect(await eventuallyAsync { gate.arrived == 1 })
             for _ in 0..<5 { try pool.execute { ran.increment() } }
             // Dropped here: deinit reports the 5 queued tasks (the observer opens the gate), then
             // waits for them.
@@ -322,15 +322,17 @@ struct ObserverTests {
     }
 
     @Test("a pool without an observer reports nothing and keeps its counts")
-    func noObserver() throws {
+    func noObserver() async throws {
         var configuration = ThreadPool.Configuration()
         configuration.threads = 2
         #expect(configuration.observer == nil)
         let pool = try ThreadPool(configuration)
         let results = try (0..<100).map { i in try pool.applyAsync { i } }
-        #expect(try results.map { try $0.get() }.reduce(0, +) == 4_950)
+        var sum = 0
+        for result in results { sum += try await result.value }
+        #expect(sum == 4_950)
         pool.close()
-        try pool.join()
+        try await pool.join()
         #expect(pool.stats.completed == 100)
     }
 }
