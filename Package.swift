@@ -22,12 +22,15 @@ let package = Package(
         .library(name: "CThreadPool", targets: ["CThreadPool"]),
     ],
     traits: [
-        .trait(name: "ServiceLifecycle",
-               description: "ThreadPool conforms to swift-service-lifecycle's Service: run it in a ServiceGroup."),
-        .trait(name: "Metrics",
-               description: "MetricsThreadPoolObserver: the pool's gauges, counters and timers through swift-metrics."),
-        .trait(name: "Logging",
-               description: "LoggingThreadPoolObserver: the pool's silent failures logged with swift-log."),
+        .trait(
+            name: "ServiceLifecycle",
+            description: "ThreadPool conforms to swift-service-lifecycle's Service: run it in a ServiceGroup."),
+        .trait(
+            name: "Metrics",
+            description: "MetricsThreadPoolObserver: the pool's gauges, counters and timers through swift-metrics."),
+        .trait(
+            name: "Logging",
+            description: "LoggingThreadPoolObserver: the pool's silent failures logged with swift-log."),
         .default(enabledTraits: []),
     ],
     dependencies: [

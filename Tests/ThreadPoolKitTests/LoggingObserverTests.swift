@@ -45,10 +45,12 @@ struct LoggingObserverTests {
         configuration.name = name
         configuration.observer = LoggingThreadPoolObserver(logger: logger(store))
         let calls = Counter()
-        let pool = try ThreadPool(configuration, initializer: {
-            calls.increment()
-            if ThreadPool.currentWorker!.index >= 1 { throw TestError(code: 7) }
-        })
+        let pool = try ThreadPool(
+            configuration,
+            initializer: {
+                calls.increment()
+                if ThreadPool.currentWorker!.index >= 1 { throw TestError(code: 7) }
+            })
         let gate = Gate()
         try pool.execute { gate.pass() }
         #expect(await eventuallyAsync { gate.arrived == 1 })

@@ -32,7 +32,8 @@ struct MetricsObserverTests {
         for _ in 0..<2 { try pool.execute { gate.pass() } }
         #expect(await eventuallyAsync { gate.arrived == 2 })
         let dropped = try (0..<50).map { _ in try pool.applyAsync { 1 } }
-        #expect(await eventuallyAsync { (try? metrics.expectGauge("threadpool.tasks.queued", dimensions).lastValue) == 50 })
+        #expect(
+            await eventuallyAsync { (try? metrics.expectGauge("threadpool.tasks.queued", dimensions).lastValue) == 50 })
         #expect(try metrics.expectGauge("threadpool.tasks.running", dimensions).lastValue == 2)
         pool.terminate()
         gate.open()

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import ThreadPoolKit
 
 /// Counts every event an observer is told, by kind and outcome.
@@ -91,9 +92,11 @@ extension Duration {
     }
 }
 
-private func observedPool(_ observer: RecordingObserver, threads: Int = 4, maxThreads: Int? = nil,
-                          name: String = uniqueName("obs"),
-                          initializer: (@Sendable () throws -> Void)? = nil) throws -> ThreadPool {
+private func observedPool(
+    _ observer: RecordingObserver, threads: Int = 4, maxThreads: Int? = nil,
+    name: String = uniqueName("obs"),
+    initializer: (@Sendable () throws -> Void)? = nil
+) throws -> ThreadPool {
     var configuration = ThreadPool.Configuration()
     configuration.threads = threads
     configuration.maxThreads = maxThreads
@@ -116,10 +119,11 @@ struct ObserverTests {
             #expect(observer.workersStarted.load(ordering: .relaxed) == 4) // before init returns
             var results: [AsyncResult<Int>] = []
             for i in 0..<1_000 {
-                results.append(try pool.applyAsync { () throws -> Int in
-                    if i % 10 == 0 { throw TestError(code: i) }
-                    return i
-                })
+                results.append(
+                    try pool.applyAsync { () throws -> Int in
+                        if i % 10 == 0 { throw TestError(code: i) }
+                        return i
+                    })
             }
             let executed = Counter()
             for _ in 0..<500 { try pool.execute { executed.increment() } }
@@ -254,9 +258,11 @@ struct ObserverTests {
             let observer = RecordingObserver()
             let calls = Atomic<Int>(0)
             // The pool's 2 workers' initializers succeed; the third call (a grown worker's) throws.
-            let pool = try observedPool(observer, threads: 2, maxThreads: 6, initializer: {
-                if calls.wrappingAdd(1, ordering: .relaxed).newValue == 3 { throw TestError(code: 3) }
-            })
+            let pool = try observedPool(
+                observer, threads: 2, maxThreads: 6,
+                initializer: {
+                    if calls.wrappingAdd(1, ordering: .relaxed).newValue == 3 { throw TestError(code: 3) }
+                })
             let gate = Gate()
             for _ in 0..<6 { try pool.execute { gate.pass() } }
             #expect(await eventuallyAsync { observer.failures.elements.count == 1 })

@@ -127,10 +127,11 @@ struct ServiceLifecycleTests {
             #expect(process.terminationStatus == 0)
             // "accepted=N ran=N cancelled=0 workers=0"
             let line = output.split(separator: "\n").first { $0.hasPrefix("accepted=") } ?? ""
-            let fields = Dictionary(uniqueKeysWithValues: line.split(separator: " ").compactMap { field in
-                let parts = field.split(separator: "=")
-                return parts.count == 2 ? (String(parts[0]), Int(parts[1]) ?? -1) : nil
-            })
+            let fields = Dictionary(
+                uniqueKeysWithValues: line.split(separator: " ").compactMap { field in
+                    let parts = field.split(separator: "=")
+                    return parts.count == 2 ? (String(parts[0]), Int(parts[1]) ?? -1) : nil
+                })
             #expect((fields["accepted"] ?? 0) > 0, "output: \(output)")
             #expect(fields["ran"] == fields["accepted"], "output: \(output)")
             #expect(fields["cancelled"] == 0, "output: \(output)")

@@ -31,22 +31,30 @@ public final class LoggingThreadPoolObserver: ThreadPoolObserver {
     public func failure(pool: String, _ failure: ThreadPoolFailure) {
         switch failure {
         case .initializerFailed(let worker, let error):
-            logger.error("a worker the pool started to grow failed in its initializer and exited",
-                         metadata: ["threadpool.pool": "\(pool)", "threadpool.worker": "\(worker)",
-                                    "error": "\(error)"])
+            logger.error(
+                "a worker the pool started to grow failed in its initializer and exited",
+                metadata: [
+                    "threadpool.pool": "\(pool)", "threadpool.worker": "\(worker)",
+                    "error": "\(error)",
+                ])
         case .threadCreationFailed(let worker, let code):
-            logger.error("the pool could not create a thread to grow and goes on with the workers it has",
-                         metadata: ["threadpool.pool": "\(pool)", "threadpool.worker": "\(worker)",
-                                    "error": "\(code)"])
+            logger.error(
+                "the pool could not create a thread to grow and goes on with the workers it has",
+                metadata: [
+                    "threadpool.pool": "\(pool)", "threadpool.worker": "\(worker)",
+                    "error": "\(code)",
+                ])
         case .unobservedTaskError(let error):
-            logger.error("a task whose result was dropped threw",
-                         metadata: ["threadpool.pool": "\(pool)", "error": "\(error)"])
+            logger.error(
+                "a task whose result was dropped threw",
+                metadata: ["threadpool.pool": "\(pool)", "error": "\(error)"])
         }
     }
 
     public func poolDropped(pool: String, queuedTasks: Int) {
-        logger.warning("the pool was dropped with tasks queued: its deinit waits for them",
-                       metadata: ["threadpool.pool": "\(pool)", "threadpool.queued": "\(queuedTasks)"])
+        logger.warning(
+            "the pool was dropped with tasks queued: its deinit waits for them",
+            metadata: ["threadpool.pool": "\(pool)", "threadpool.queued": "\(queuedTasks)"])
     }
 }
 #endif
