@@ -58,7 +58,9 @@ static void run_marked(ctp_worker *self, ctp_task task) {
 
 void ctp_worker_run_task(ctp_pool *pool, ctp_worker *self, ctp_task task) {
     mark_running(self);
+    ctp_room_waiter *ready = ctp_take_ready(pool); /* taking the task made room: see ctp_room_made */
     pthread_mutex_unlock(&pool->lock);
+    if (ready != NULL) ctp_deliver_ready(ready);
     run_marked(self, task);
     pthread_mutex_lock(&pool->lock);
 }
@@ -140,9 +142,7 @@ static bool take_over(ctp_pool *pool, ctp_worker *self) {
 static bool take_batch(ctp_pool *pool, ctp_worker *self, size_t count) {
     size_t taken = ctp_queue_take(&pool->queue, self->held, count);
     if (taken == 0) return false;
-    if (pool->space_waiters > 0) {
-        if (taken == 1) pthread_cond_signal(&pool->space); else pthread_cond_broadcast(&pool->space);
-    }
+    if (pool->queue.limit != 0) ctp_room_made(pool, taken);
     self->held_count = taken;
     atomic_store_explicit(&self->held_next, 0, memory_order_relaxed);
     /* Submits skip waking anyone while a worker spins; if that left tasks queued and nobody on the
@@ -182,7 +182,9 @@ static void run_held(ctp_pool *pool, ctp_worker *self) {
     mark_running(self);
     size_t i = atomic_fetch_add_explicit(&self->held_next, 1, memory_order_relaxed);
     if (i >= count) unmark_running(self);
+    ctp_room_waiter *ready = ctp_take_ready(pool); /* take_batch made room: see ctp_room_made */
     pthread_mutex_unlock(&pool->lock);
+    if (ready != NULL) ctp_deliver_ready(ready);
     size_t ran = 0;
     unsigned long long start = ctp_monotonic_ns();
     for (size_t ahead = i; ahead < count && ahead < i + CTP_PREFETCH_DISTANCE; ahead++) prefetch_argument(self->held[ahead]);
@@ -221,7 +223,7 @@ bool ctp_worker_help(ctp_pool *pool, ctp_worker *self) {
     }
     if (!found && ctp_queue_take(&pool->queue, &task, 1) == 1) {
         found = true;
-        if (pool->space_waiters > 0) pthread_cond_signal(&pool->space);
+        if (pool->queue.limit != 0) ctp_room_made(pool, 1);
     }
     if (found) ctp_worker_run_task(pool, self, task);
     return found;
