@@ -14,4 +14,7 @@ let benchmarks: @Sendable () -> Void = {
     registerLifecycle()
     registerDataParallel()
     registerActorCalls()
+    registerForkJoin()
+    registerElasticBlocking()
+    registerBackpressure()
 }
