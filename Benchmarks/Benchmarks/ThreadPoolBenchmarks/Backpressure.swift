@@ -1,4 +1,5 @@
 import Benchmark
+import CBenchSupport
 import Dispatch
 import Synchronization
 import ThreadPoolKit
@@ -12,9 +13,10 @@ import Glibc
 /// nearly every task (and their closures) at once. With `queueCapacity` 1,024 and `.wait`, the
 /// producer blocks (sync `execute`) or suspends (async `run`, 2,000 producer tasks on the cooperative
 /// pool) while it is full. Reported beside the time: the most tasks queued (the producer reads
-/// `stats.queued` every 256 submits) and the process's peak resident memory during the iteration
-/// (VmHWM, reset first through /proc/self/clear_refs). Dispatch's concurrent queue, unbounded, as
-/// the peer.
+/// `stats.queued` every 256 submits) and how far the process's peak resident memory rose above its
+/// resident memory at the start of the iteration (VmHWM, reset first through /proc/self/clear_refs,
+/// after malloc_trim).
+/// Dispatch's concurrent queue, unbounded, as the peer.
 let backpressureTasks = 200_000
 let backpressureCapacity = 1_024
 let backpressureProducers = 2_000
@@ -22,8 +24,8 @@ let backpressureProducers = 2_000
 extension Metrics {
     /// W11: the most tasks queued that the producer saw.
     static var peakQueued: BenchmarkMetric { .custom("peakQueued", polarity: .prefersSmaller, useScalingFactor: false) }
-    /// W11: the process's peak resident set during the iteration, in KiB.
-    static var peakRSS: BenchmarkMetric { .custom("peakRSS KiB", polarity: .prefersSmaller, useScalingFactor: false) }
+    /// W11: how far the process's peak resident set rose during the iteration, in KiB.
+    static var peakRSS: BenchmarkMetric { .custom("peakRSS growth KiB", polarity: .prefersSmaller, useScalingFactor: false) }
 }
 
 private func backpressureConfig() -> Benchmark.Configuration {
@@ -41,12 +43,16 @@ func microsecondOfWork(_ seed: Int) -> Int {
     return x
 }
 
-/// Resets the process's peak resident set (VmHWM) to its current size.
-func resetPeakRSS() {
+/// Gives the heap's free memory back to the system (malloc_trim(0): what earlier iterations freed would
+/// otherwise stay resident and hide this one's growth), then resets the process's peak resident set
+/// (VmHWM) to its current size and returns that size in KiB.
+func resetPeakRSS() -> Int {
+    cbench_trim_heap()
     let fd = open("/proc/self/clear_refs", O_WRONLY)
-    guard fd >= 0 else { return }
+    guard fd >= 0 else { return 0 }
     _ = write(fd, "5", 1)
     close(fd)
+    return peakRSSKiB()
 }
 
 /// The process's peak resident set (VmHWM) in KiB, or 0 if /proc cannot tell.
@@ -55,7 +61,7 @@ func peakRSSKiB() -> Int {
     defer { fclose(file) }
     var line = [CChar](repeating: 0, count: 256)
     while fgets(&line, Int32(line.count), file) != nil {
-        let text = String(cString: line)
+        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         if text.hasPrefix("VmHWM:") {
             return Int(text.dropFirst(6).trimmingCharacters(in: " \t\nkB")) ?? 0
         }
@@ -91,6 +97,12 @@ private func produce(_ pool: ThreadPool, _ counter: Countdown) throws -> Int {
     return peak
 }
 
+/// What the async producers count.
+private final class Tally: Sendable {
+    let ran = Atomic<Int>(0)
+    let peak = Atomic<Int>(0)
+}
+
 func registerBackpressure() {
     let n = backpressureTasks
 
@@ -99,14 +111,14 @@ func registerBackpressure() {
         Benchmark("W11 backpressure ThreadPoolKit.execute \(label) w2", configuration: backpressureConfig()) { benchmark in
             let pool = try backpressurePool(capacity: capacity)
             let counter = Countdown(n)
-            resetPeakRSS()
+            let baseRSS = resetPeakRSS()
             var peak = 0
             try measure(benchmark, tasks: n) {
                 peak = try produce(pool, counter)
                 counter.wait()
             }
             benchmark.measurement(Metrics.peakQueued, peak)
-            benchmark.measurement(Metrics.peakRSS, peakRSSKiB())
+            benchmark.measurement(Metrics.peakRSS, peakRSSKiB() - baseRSS)
             if let capacity { check(peak <= capacity, "peak queued \(peak) > \(capacity)") }
             pool.close()
             try pool.join()
@@ -116,9 +128,8 @@ func registerBackpressure() {
     Benchmark("W11 backpressure ThreadPoolKit.run cap\(backpressureCapacity) \(backpressureProducers) async producers w2",
               configuration: backpressureConfig()) { benchmark async throws in
         let pool = try backpressurePool(capacity: backpressureCapacity)
-        let ran = Atomic<Int>(0)
-        let peak = Atomic<Int>(0)
-        resetPeakRSS()
+        let tally = Tally()
+        let baseRSS = resetPeakRSS()
         let perProducer = n / backpressureProducers
         try await measureAsync(benchmark, tasks: n) {
             try await withThrowingDiscardingTaskGroup { group in
@@ -127,13 +138,13 @@ func registerBackpressure() {
                         for i in 0..<perProducer {
                             try await pool.run {
                                 _ = microsecondOfWork(i)
-                                ran.wrappingAdd(1, ordering: .relaxed)
+                                tally.ran.wrappingAdd(1, ordering: .relaxed)
                             }
                             if i == perProducer / 2 && producer % 16 == 0 {
                                 let queued = pool.stats.queued
-                                var seen = peak.load(ordering: .relaxed)
+                                var seen = tally.peak.load(ordering: .relaxed)
                                 while queued > seen {
-                                    let (exchanged, original) = peak.compareExchange(expected: seen, desired: queued,
+                                    let (exchanged, original) = tally.peak.compareExchange(expected: seen, desired: queued,
                                                                                      ordering: .relaxed)
                                     if exchanged { break }
                                     seen = original
@@ -144,10 +155,10 @@ func registerBackpressure() {
                 }
             }
         }
-        check(ran.load(ordering: .relaxed) == n, "ran \(ran.load(ordering: .relaxed))")
-        benchmark.measurement(Metrics.peakQueued, peak.load(ordering: .relaxed))
-        benchmark.measurement(Metrics.peakRSS, peakRSSKiB())
-        check(peak.load(ordering: .relaxed) <= backpressureCapacity, "peak queued over the capacity")
+        check(tally.ran.load(ordering: .relaxed) == n, "ran \(tally.ran.load(ordering: .relaxed))")
+        benchmark.measurement(Metrics.peakQueued, tally.peak.load(ordering: .relaxed))
+        benchmark.measurement(Metrics.peakRSS, peakRSSKiB() - baseRSS)
+        check(tally.peak.load(ordering: .relaxed) <= backpressureCapacity, "peak queued over the capacity")
         pool.close()
         try await pool.join()
     }
@@ -155,7 +166,7 @@ func registerBackpressure() {
     Benchmark("W11 backpressure Dispatch.concurrentQueue unbounded", configuration: backpressureConfig()) { benchmark in
         let queue = DispatchQueue(label: "bench.backpressure", attributes: .concurrent)
         let counter = Countdown(n)
-        resetPeakRSS()
+        let baseRSS = resetPeakRSS()
         measure(benchmark, tasks: n) {
             for i in 0..<n {
                 queue.async {
@@ -165,6 +176,6 @@ func registerBackpressure() {
             }
             counter.wait()
         }
-        benchmark.measurement(Metrics.peakRSS, peakRSSKiB())
+        benchmark.measurement(Metrics.peakRSS, peakRSSKiB() - baseRSS)
     }
 }
