@@ -97,10 +97,11 @@ sanitize: sanitize-c sanitize-swift
 sanitize-swift:
 	# One test at a time under TSan: its tens-of-times slower threads, many of them polling before they
 	# park, starve bounded waits of tests running beside them.
-	THREADPOOLKIT_SANITIZER=thread TSAN_OPTIONS=suppressions=$(CURDIR)/Tests/tsan.supp \
+	THREADPOOLKIT_SANITIZER=thread THREADPOOLKIT_RACE_ROUNDS=1000 TSAN_OPTIONS=suppressions=$(CURDIR)/Tests/tsan.supp \
 	  $(SWIFT) test --scratch-path .build-tsan --sanitize=thread --no-parallel
-	# Under ASan the executor test runs 10,000 rounds of fresh pools (1,000 in make test).
-	THREADPOOLKIT_SANITIZER=address THREADPOOLKIT_EXECUTOR_ROUNDS=10000 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $(SWIFT) test --scratch-path .build-asan --sanitize=address
+	# Under ASan the executor test runs 10,000 rounds of fresh pools (1,000 in make test); the
+	# backpressure races run 1,000 rounds under TSan and 2,000 under ASan (10,000 in make test).
+	THREADPOOLKIT_SANITIZER=address THREADPOOLKIT_EXECUTOR_ROUNDS=10000 THREADPOOLKIT_RACE_ROUNDS=2000 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $(SWIFT) test --scratch-path .build-asan --sanitize=address
 
 # gcc's sanitizer runtimes: the Swift toolchain's clang links a TSan runtime that needs libdispatch.
 # The race tests run 2,000 rounds here (CTP_RACE_ROUNDS; 10,000 in make test): sanitized rounds are

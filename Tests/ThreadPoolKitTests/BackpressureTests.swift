@@ -160,6 +160,59 @@ struct BackpressureTests {
         try await pool.join()
     }
 
+    @Test("races: async producers waiting for room while the pool grows, retires, closes or terminates and joins (10,000 rounds)")
+    func racesWhileWaiting() async throws {
+        // THREADPOOLKIT_RACE_ROUNDS overrides the count (sanitized runs are tens of times slower).
+        let rounds = ProcessInfo.processInfo.environment["THREADPOOLKIT_RACE_ROUNDS"].flatMap(Int.init) ?? 10_000
+        var ranTotal = 0, refusedTotal = 0, grown = 0
+        for round in 0..<rounds {
+            var configuration = ThreadPool.Configuration()
+            configuration.threads = 1
+            configuration.maxThreads = 4
+            configuration.keepAlive = .microseconds(50)
+            configuration.queueCapacity = 2
+            let pool = try ThreadPool(configuration)
+            let ran = Counter()
+            let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for producer in 0..<8 {
+                    group.addTask {
+                        do {
+                            try await pool.run {
+                                if producer % 3 == 0 { sched_yield() }
+                                ran.increment()
+                            }
+                            return true
+                        } catch let error as ThreadPoolError {
+                            guard case .notRunning = error else {
+                                if case .cancelled = error { return false }
+                                throw error
+                            }
+                            return false
+                        }
+                    }
+                }
+                // Stop while producers are queued, waiting or on their way.
+                for _ in 0..<(round % 4) { await Task.yield() }
+                if round % 2 == 0 { pool.terminate() } else { pool.close() }
+                var outcomes: [Bool] = []
+                for try await outcome in group { outcomes.append(outcome) }
+                return outcomes
+            }
+            try await pool.join()
+            let succeeded = outcomes.filter { $0 }.count
+            // A run that returned ran its body once; one that threw ran nothing.
+            #expect(ran.value == succeeded)
+            #expect(pool.shared.roomWaits.load(ordering: .relaxed) == 0)
+            let stats = pool.stats
+            #expect(stats.threads == 0 && stats.queued == 0 && stats.running == 0)
+            grown += stats.threadsStarted - 1
+            ranTotal += succeeded
+            refusedTotal += outcomes.count - succeeded
+            if ran.value != succeeded { break }
+        }
+        #expect(ranTotal > 0 && refusedTotal > 0 && grown > 0)
+    }
+
     @Test("async map and concurrentPerform wait for room for their entries; sync map waits instead of failing")
     func sharedJobsWait() async throws {
         let (pool, gate) = try await heldPool(threads: 2, capacity: 1)
