@@ -83,7 +83,8 @@ void ctp_options_init(ctp_options *options);
 int ctp_pool_create(const ctp_options *options, ctp_pool **out);
 
 /* Queues fn(arg, 0) to run on a worker. With a queue_capacity, blocks while the queue is
-   full (until there is room, or the pool is closed: CTP_ECLOSED); called from one of the pool's own
+   full (until there is room, or the pool is closed: CTP_ECLOSED; room that tasks leave goes to
+   ctp_pool_reserve's waiters first, see below); called from one of the pool's own
    workers, it runs queued tasks itself until there is room, instead of waiting for itself. CTP_ENOMEM if the queue
    could not grow; the task was not accepted. Without a queue_capacity it usually takes no lock: it
    claims a slot of a fixed-size inbox with one compare-and-swap (the lock is taken when the inbox is
