@@ -174,7 +174,10 @@ struct ApplyTests {
     }
 }
 
-func eventuallyAsync(within seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
+/// Polls `condition` from async code. The bound (60 s, as waitUntil's) only decides when a test gives
+/// up: on 2 cores, parallel synchronous tests can hold both of the global executor's threads for
+/// seconds, so a task the condition waits for (an `async let` child) may not start at once.
+func eventuallyAsync(within seconds: Double = 60, _ condition: () -> Bool) async -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if condition() { return true }
