@@ -7,11 +7,12 @@ C_HEADERS := $(wildcard Sources/CThreadPool/*.h Sources/CThreadPool/include/*.h)
 CFLAGS_STRICT := -std=c11 -Wall -Wextra -Werror -O2 -pthread -ISources/CThreadPool/include
 C_TESTS := $(patsubst Tests/CThreadPoolTests/%.c,$(BIN)/%,$(wildcard Tests/CThreadPoolTests/test_*.c))
 
-.PHONY: fuzz stress help demo test swift-test swift-test-plain swift-test-traits noasync-check c-test c-example c-warnings sanitize sanitize-swift sanitize-c clean
+.PHONY: fuzz stress help demo test swift-test swift-test-plain swift-test-traits swift-test-release noasync-check c-test c-example c-warnings sanitize sanitize-swift sanitize-c clean
 
 help:
 	@echo "make demo      run the tutorial's two programs (InitializeWorkers, WorkerNames)"
-	@echo "make test      every test: C warnings, C tests, the C example, Swift tests (no trait, all traits), the examples' tests"
+	@echo "make test      every test: C warnings, C tests, the C example, Swift tests (no trait, all traits;"
+	@echo "               the recursion tests in release too), the examples' tests"
 	@echo "make sanitize  the tests under the thread and address sanitizers"
 	@echo "make stress    10^7 tasks with random shutdowns, exact accounting"
 	@echo "make fuzz      libFuzzer on random C API operation sequences (FUZZ_SECONDS, default 60)"
@@ -31,7 +32,7 @@ demo:
 	@echo "== WorkerNames"
 	@$(SWIFT) run --skip-build WorkerNames
 
-test: c-warnings c-test c-example swift-test noasync-check examples-test
+test: c-warnings c-test c-example swift-test swift-test-release noasync-check examples-test
 
 # The package as a dependent gets it by default (no trait: no dependency built), then with every
 # trait on (ServiceLifecycle, Metrics, Logging: their code and tests), in a scratch path of its own so
@@ -47,6 +48,14 @@ swift-test-plain:
 swift-test-traits:
 	$(SWIFT) build --build-tests --scratch-path .build-traits --traits $(TRAITS)
 	$(SWIFT) test --skip-build --scratch-path .build-traits --traits $(TRAITS)
+
+# The recursion tests again in a release build: inlining and frame sizes differ from debug, and the
+# stack overflows they guard against showed in release where debug passed. Its own scratch path, so
+# that debug and release builds do not rebuild each other.
+# (`swift test` builds it: it compiles the module for @testable import, which `swift build -c release`
+# does not.)
+swift-test-release:
+	$(SWIFT) test -c release --scratch-path .build-release --filter RecursionTests
 
 # Every blocking API draws a diagnostic in async code (type-checks a snippet against the debug build).
 noasync-check: swift-test
@@ -99,12 +108,15 @@ sanitize: sanitize-c sanitize-swift
 sanitize-swift:
 	# One test at a time under TSan: its tens-of-times slower threads, many of them polling before they
 	# park, starve bounded waits of tests running beside them.
-	THREADPOOLKIT_SANITIZER=thread TSAN_OPTIONS=suppressions=$(CURDIR)/Tests/tsan.supp \
+	THREADPOOLKIT_SANITIZER=thread THREADPOOLKIT_RACE_ROUNDS=1000 TSAN_OPTIONS=suppressions=$(CURDIR)/Tests/tsan.supp \
 	  $(SWIFT) test --scratch-path .build-tsan --sanitize=thread --no-parallel
-	# Under ASan the executor test runs 10,000 rounds of fresh pools (1,000 in make test).
-	THREADPOOLKIT_SANITIZER=address THREADPOOLKIT_EXECUTOR_ROUNDS=10000 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $(SWIFT) test --scratch-path .build-asan --sanitize=address
+	# Under ASan the executor test runs 10,000 rounds of fresh pools (1,000 in make test); the
+	# backpressure races run 1,000 rounds under TSan and 2,000 under ASan (10,000 in make test).
+	THREADPOOLKIT_SANITIZER=address THREADPOOLKIT_EXECUTOR_ROUNDS=10000 THREADPOOLKIT_RACE_ROUNDS=2000 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $(SWIFT) test --scratch-path .build-asan --sanitize=address
 
 # gcc's sanitizer runtimes: the Swift toolchain's clang links a TSan runtime that needs libdispatch.
+# The race tests run 2,000 rounds here (CTP_RACE_ROUNDS; 10,000 in make test): sanitized rounds are
+# tens of times slower.
 SAN_CC ?= gcc
 SAN_FLAGS := -std=c11 -Wall -Wextra -g -O1 -pthread -DCTP_FAULT_INJECTION -ISources/CThreadPool/include -ISources/CThreadPool
 
@@ -112,8 +124,8 @@ sanitize-c:
 	@mkdir -p $(BIN)/tsan $(BIN)/asan
 	for t in $(patsubst $(BIN)/%,%,$(C_TESTS)) ; do \
 	  src=Tests/CThreadPoolTests/$$t.c; \
-	  $(SAN_CC) $(SAN_FLAGS) -fsanitize=thread $$src $(C_SOURCES) -o $(BIN)/tsan/$$t && ./$(BIN)/tsan/$$t >/dev/null || exit 1; \
-	  $(SAN_CC) $(SAN_FLAGS) -fsanitize=address,undefined $$src $(C_SOURCES) -o $(BIN)/asan/$$t && ./$(BIN)/asan/$$t >/dev/null || exit 1; \
+	  $(SAN_CC) $(SAN_FLAGS) -fsanitize=thread $$src $(C_SOURCES) -o $(BIN)/tsan/$$t && CTP_RACE_ROUNDS=2000 ./$(BIN)/tsan/$$t >/dev/null || exit 1; \
+	  $(SAN_CC) $(SAN_FLAGS) -fsanitize=address,undefined $$src $(C_SOURCES) -o $(BIN)/asan/$$t && CTP_RACE_ROUNDS=2000 ./$(BIN)/asan/$$t >/dev/null || exit 1; \
 	  echo "$$t: clean under TSan and ASan+UBSan"; \
 	done
 	$(SAN_CC) $(filter-out -DCTP_FAULT_INJECTION,$(SAN_FLAGS)) -fsanitize=address,undefined Examples/c/example.c $(C_SOURCES) -o $(BIN)/asan/example \
@@ -121,7 +133,7 @@ sanitize-c:
 	@echo "example: clean under ASan+UBSan (leaks included)"
 
 clean:
-	rm -rf .build .build-tsan .build-asan .build-traits $(BIN) Examples/PerWorker/.build
+	rm -rf .build .build-release .build-tsan .build-asan .build-traits $(BIN) Examples/PerWorker/.build
 
 # Benchmarks (their own package under Benchmarks/): bench, bench-quick, bench-check.
 -include Benchmarks/bench.mk

@@ -43,11 +43,115 @@ static ctp_worker *worker_for_new_task(ctp_pool *pool) {
     return spinning(pool) > 0 ? NULL : unpark_one(pool);
 }
 
-/* Wakes every parked worker and blocked submitter: the state changed. Called with the lock held. */
+/* Wakes every parked worker and blocked submitter: the state changed. Room waiters are done waiting
+   (CTP_ECLOSED), to be called by the caller once it unlocks (ctp_take_ready). Called with the lock
+   held. */
 static void wake_all(ctp_pool *pool) {
     note_event(pool);
     while (idle_count(pool) > 0) wake_one_idle(pool);
     if (pool->space_waiters > 0) pthread_cond_broadcast(&pool->space);
+    for (ctp_room_waiter *waiter = pool->room_head; waiter != NULL; waiter = pool->room_head) {
+        pool->room_head = waiter->next;
+        waiter->queued = 0;
+        waiter->status = CTP_ECLOSED;
+        waiter->next = pool->ready_waiters;
+        pool->ready_waiters = waiter;
+    }
+    pool->room_tail = NULL;
+}
+
+/* ---- room in a bounded queue ------------------------------------------------------------- */
+
+void ctp_grant_room(ctp_pool *pool) {
+    /* The ready list is called in the order it is built: waiters go to its end. */
+    ctp_room_waiter **end = &pool->ready_waiters;
+    while (*end != NULL) end = &(*end)->next;
+    while (pool->room_head != NULL && pool->state == CTP_RUNNING
+           && ctp_queue_room(&pool->queue) >= pool->room_head->count) {
+        ctp_room_waiter *waiter = pool->room_head;
+        pool->room_head = waiter->next;
+        if (pool->room_head == NULL) pool->room_tail = NULL;
+        pool->queue.reserved += waiter->count;
+        waiter->queued = 0;
+        waiter->status = 0;
+        waiter->next = NULL;
+        *end = waiter;
+        end = &waiter->next;
+    }
+}
+
+void ctp_deliver_ready(ctp_room_waiter *ready) {
+    while (ready != NULL) {
+        ctp_room_waiter *next = ready->next; /* `ready` may free the waiter */
+        ready->ready(ready, ready->status);
+        ready = next;
+    }
+}
+
+/* Unlocks and calls the room waiters made ready meanwhile. */
+static void unlock_and_deliver(ctp_pool *pool) {
+    ctp_room_waiter *ready = ctp_take_ready(pool);
+    pthread_mutex_unlock(&pool->lock);
+    if (ready != NULL) ctp_deliver_ready(ready);
+}
+
+int ctp_pool_reserve(ctp_pool *pool, size_t count, ctp_room_waiter *waiter) {
+    if (pool == NULL || count == 0) return CTP_EINVAL;
+    if (pool->queue.limit == 0) return 0; /* nothing to reserve: submits never wait */
+    if (count > pool->queue.limit) return CTP_EINVAL;
+    pthread_mutex_lock(&pool->lock);
+    int rc;
+    if (pool->state != CTP_RUNNING) {
+        rc = CTP_ECLOSED;
+    } else if (pool->room_head == NULL && ctp_queue_room(&pool->queue) >= count) {
+        pool->queue.reserved += count;
+        rc = 0;
+    } else if (waiter == NULL) {
+        rc = CTP_EAGAIN;
+    } else {
+        waiter->count = count;
+        waiter->next = NULL;
+        waiter->queued = 1;
+        if (pool->room_tail != NULL) pool->room_tail->next = waiter; else pool->room_head = waiter;
+        pool->room_tail = waiter;
+        rc = 1;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return rc;
+}
+
+int ctp_pool_cancel_wait(ctp_pool *pool, ctp_room_waiter *waiter) {
+    if (pool == NULL || waiter == NULL) return CTP_EINVAL;
+    pthread_mutex_lock(&pool->lock);
+    int removed = 0;
+    if (waiter->queued) {
+        ctp_room_waiter *previous = NULL;
+        for (ctp_room_waiter *w = pool->room_head; w != NULL; previous = w, w = w->next) {
+            if (w != waiter) continue;
+            if (previous != NULL) previous->next = w->next; else pool->room_head = w->next;
+            if (pool->room_tail == w) pool->room_tail = previous;
+            waiter->queued = 0;
+            removed = 1;
+            break;
+        }
+        /* The waiters and submitters behind it may fit in the room it waited for. */
+        if (removed) ctp_room_made(pool, 2);
+    }
+    unlock_and_deliver(pool);
+    return removed;
+}
+
+int ctp_pool_release_reserved(ctp_pool *pool, size_t count) {
+    if (pool == NULL) return CTP_EINVAL;
+    if (pool->queue.limit == 0 || count == 0) return 0;
+    pthread_mutex_lock(&pool->lock);
+    int rc = count <= pool->queue.reserved ? 0 : CTP_EINVAL;
+    if (rc == 0) {
+        pool->queue.reserved -= count;
+        ctp_room_made(pool, count);
+    }
+    unlock_and_deliver(pool);
+    return rc;
 }
 
 /* ---- the registry: pools to join at process exit -------------------------------------------- */
@@ -315,10 +419,12 @@ int ctp_pool_create(const ctp_options *options, ctp_pool **out) {
    and their submits should not carry its loop. */
 CTP_NOINLINE
 static int wait_for_room(ctp_pool *pool, bool may_block) {
-    while (pool->state == CTP_RUNNING && ctp_queue_full(&pool->queue)) {
+    /* Behind reserve's waiters too: room goes to them first (see ctp_room_made). */
+    while (pool->state == CTP_RUNNING && (ctp_queue_full(&pool->queue) || pool->room_head != NULL)) {
         if (!may_block) return CTP_EAGAIN;
         ctp_task task;
         if (ctp_self != NULL && ctp_self->pool == pool && ctp_queue_take(&pool->queue, &task, 1) == 1) {
+            ctp_room_made(pool, 1); /* ctp_worker_run_task calls the waiters it made ready */
             /* A worker of this pool waiting for room could wait for itself (every worker may be
                here): it runs the oldest queued task instead, which makes the room. */
             ctp_worker_run_task(pool, ctp_self, task);
@@ -334,14 +440,37 @@ static int wait_for_room(ctp_pool *pool, bool may_block) {
 /* A submit that takes the lock: the inbox is full or off (the pool stopped, or its queue is bounded),
    or the task goes to a lane other than the default one. Out of line, as wake_for_inbox is, so that
    the lock-free path inlined into ctp_pool_submit stays short. */
+/* What a submit to a bounded queue does when it is full. */
+enum ctp_room_policy {
+    CTP_ROOM_WAIT,      /* blocks until there is room (ctp_pool_submit) */
+    CTP_ROOM_TRY,       /* fails with CTP_EAGAIN (ctp_pool_try_submit) */
+    CTP_ROOM_IGNORE,    /* is queued anyway (ctp_pool_submit_job) */
+    CTP_ROOM_RESERVED,  /* uses a slot reserved for it (ctp_pool_submit_reserved) */
+};
+
 CTP_NOINLINE
-static int submit_locked(ctp_pool *pool, ctp_task task, bool may_block, enum ctp_lane lane) {
+static int submit_locked(ctp_pool *pool, ctp_task task, enum ctp_room_policy policy, enum ctp_lane lane) {
     pthread_mutex_lock(&pool->lock);
-    int rc = pool->queue.limit != 0 ? wait_for_room(pool, may_block) : 0;
+    int rc = 0;
+    if (pool->queue.limit != 0) {
+        if (policy == CTP_ROOM_RESERVED) {
+            /* The slot is given back whatever happens: used by the push, or returned on failure. */
+            if (pool->queue.reserved == 0) {
+                rc = CTP_EINVAL;
+            } else {
+                pool->queue.reserved--;
+            }
+        } else if (policy != CTP_ROOM_IGNORE) {
+            rc = wait_for_room(pool, policy == CTP_ROOM_WAIT);
+        }
+    }
     if (rc == 0) rc = ctp_queue_push_lane(&pool->queue, task, lane);
+    if (rc != 0 && policy == CTP_ROOM_RESERVED && pool->queue.limit != 0 && rc != CTP_EINVAL) {
+        ctp_room_made(pool, 1);
+    }
     ctp_worker *to_wake = rc == 0 ? worker_for_new_task(pool) : NULL;
     if (rc == 0 && to_wake == NULL && pool->elastic) ctp_worker_grow(pool, CTP_GROW_FOR_QUEUED_WORK);
-    pthread_mutex_unlock(&pool->lock);
+    unlock_and_deliver(pool);
     /* Safe after unlocking: a worker and its condition variable live until the pool is freed,
        which cannot happen while a call on the pool is still in progress. */
     if (to_wake != NULL) pthread_cond_signal(&to_wake->wake);
@@ -436,8 +565,8 @@ static void run_observed(void *arg, int status) {
 }
 
 /* The lock-free path of a submit, and submit_locked when the inbox is full or off. */
-static CTP_ALWAYS_INLINE int submit_task(ctp_pool *pool, ctp_task task, bool may_block) {
-    if (!ctp_queue_try_push(&pool->queue, task)) return submit_locked(pool, task, may_block, CTP_LANE_DEFAULT);
+static CTP_ALWAYS_INLINE int submit_task(ctp_pool *pool, ctp_task task, enum ctp_room_policy policy) {
+    if (!ctp_queue_try_push(&pool->queue, task)) return submit_locked(pool, task, policy, CTP_LANE_DEFAULT);
     /* Sequentially consistent, after the push: see ctp_worker_park_waiting_for_work (worker.c). */
     unsigned idle = atomic_load_explicit(&pool->idle_count, memory_order_seq_cst);
     if (idle != 0) wake_or_grow_for_inbox(pool, idle);
@@ -446,11 +575,15 @@ static CTP_ALWAYS_INLINE int submit_task(ctp_pool *pool, ctp_task task, bool may
 
 /* submit and submit_priority for an observed pool. Out of line: no other pool comes here. */
 CTP_NOINLINE
-static int submit_observed(ctp_pool *pool, ctp_task_fn fn, void *arg, bool may_block, enum ctp_lane lane) {
+static int submit_observed(ctp_pool *pool, ctp_task_fn fn, void *arg, enum ctp_room_policy policy,
+                           enum ctp_lane lane) {
     observed_task *record = observed_task_make(pool, fn, arg, 1);
-    if (record == NULL) return CTP_ENOMEM;
+    if (record == NULL) {
+        if (policy == CTP_ROOM_RESERVED) (void)ctp_pool_release_reserved(pool, 1); /* as on every failure */
+        return CTP_ENOMEM;
+    }
     ctp_task task = { run_observed, record };
-    int rc = lane == CTP_LANE_DEFAULT ? submit_task(pool, task, may_block) : submit_locked(pool, task, true, lane);
+    int rc = lane == CTP_LANE_DEFAULT ? submit_task(pool, task, policy) : submit_locked(pool, task, policy, lane);
     if (rc != 0) {
         free(record);
         return rc;
@@ -462,42 +595,71 @@ static int submit_observed(ctp_pool *pool, ctp_task_fn fn, void *arg, bool may_b
 /* Inlined into ctp_pool_submit and ctp_pool_try_submit: left to itself, the compiler makes it a
    function of its own once the observed branch is in it, which cost every submit 7 instructions
    (callgrind, 1 worker, 200,000 submits: 80.7 -> 87.8 per task). */
-static CTP_ALWAYS_INLINE int submit(ctp_pool *pool, ctp_task_fn fn, void *arg, bool may_block) {
+static CTP_ALWAYS_INLINE int submit(ctp_pool *pool, ctp_task_fn fn, void *arg, enum ctp_room_policy policy) {
     if (pool == NULL || fn == NULL) return CTP_EINVAL;
-    if (pool->observed) return submit_observed(pool, fn, arg, may_block, CTP_LANE_DEFAULT);
-    return submit_task(pool, (ctp_task){ fn, arg }, may_block);
+    if (pool->observed) return submit_observed(pool, fn, arg, policy, CTP_LANE_DEFAULT);
+    return submit_task(pool, (ctp_task){ fn, arg }, policy);
 }
 
 int ctp_pool_submit(ctp_pool *pool, ctp_task_fn fn, void *arg) {
-    return submit(pool, fn, arg, true);
+    return submit(pool, fn, arg, CTP_ROOM_WAIT);
 }
 
 int ctp_pool_try_submit(ctp_pool *pool, ctp_task_fn fn, void *arg) {
-    return submit(pool, fn, arg, false);
+    return submit(pool, fn, arg, CTP_ROOM_TRY);
 }
 
 /* The default lane is ctp_pool_submit's, lock-free path included: only the other lanes take the lock. */
-int ctp_pool_submit_priority(ctp_pool *pool, ctp_task_fn fn, void *arg, int priority) {
+static int submit_priority(ctp_pool *pool, ctp_task_fn fn, void *arg, int priority, enum ctp_room_policy policy) {
     if (priority < 0) return CTP_EINVAL;
     enum ctp_lane lane = ctp_lane_of(priority);
-    if (lane == CTP_LANE_DEFAULT) return ctp_pool_submit(pool, fn, arg);
+    if (lane == CTP_LANE_DEFAULT) return submit(pool, fn, arg, policy);
     if (pool == NULL || fn == NULL) return CTP_EINVAL;
-    if (pool->observed) return submit_observed(pool, fn, arg, true, lane);
-    return submit_locked(pool, (ctp_task){ fn, arg }, true, lane);
+    if (pool->observed) return submit_observed(pool, fn, arg, policy, lane);
+    return submit_locked(pool, (ctp_task){ fn, arg }, policy, lane);
 }
 
-int ctp_pool_submit_many(ctp_pool *pool, ctp_task_fn fn, void *arg, size_t count) {
+int ctp_pool_submit_priority(ctp_pool *pool, ctp_task_fn fn, void *arg, int priority) {
+    return submit_priority(pool, fn, arg, priority, CTP_ROOM_WAIT);
+}
+
+int ctp_pool_submit_job(ctp_pool *pool, ctp_task_fn fn, void *arg, int priority) {
+    return submit_priority(pool, fn, arg, priority, CTP_ROOM_IGNORE);
+}
+
+int ctp_pool_submit_reserved(ctp_pool *pool, ctp_task_fn fn, void *arg, int priority) {
+    if (pool == NULL) return CTP_EINVAL;
+    if (fn == NULL || priority < 0) {
+        (void)ctp_pool_release_reserved(pool, 1); /* as on every failure */
+        return CTP_EINVAL;
+    }
+    return submit_priority(pool, fn, arg, priority, CTP_ROOM_RESERVED);
+}
+
+static int submit_many(ctp_pool *pool, ctp_task_fn fn, void *arg, size_t count, bool reserved) {
     if (pool == NULL || fn == NULL) return CTP_EINVAL;
     if (count == 0) return 0;
     observed_task *record = NULL;
     if (pool->observed) {
         record = observed_task_make(pool, fn, arg, count);
-        if (record == NULL) return CTP_ENOMEM;
+        if (record == NULL) {
+            if (reserved) (void)ctp_pool_release_reserved(pool, count); /* as on every failure */
+            return CTP_ENOMEM;
+        }
         fn = run_observed;
         arg = record;
     }
     pthread_mutex_lock(&pool->lock);
-    int rc = ctp_queue_push_many(&pool->queue, (ctp_task){ fn, arg }, count);
+    int rc = 0;
+    if (reserved && pool->queue.limit != 0) {
+        if (count > pool->queue.reserved) {
+            rc = CTP_EINVAL;
+        } else {
+            pool->queue.reserved -= count; /* used by the push, or given back below */
+        }
+    }
+    if (rc == 0) rc = ctp_queue_push_many(&pool->queue, (ctp_task){ fn, arg }, count);
+    if (rc != 0 && rc != CTP_EINVAL && reserved && pool->queue.limit != 0) ctp_room_made(pool, count);
     if (rc == 0) {
         note_event(pool);
         size_t woken = 0;
@@ -506,11 +668,19 @@ int ctp_pool_submit_many(ctp_pool *pool, ctp_task_fn fn, void *arg, size_t count
             ctp_worker_grow(pool, CTP_GROW_FOR_QUEUED_WORK);
         }
     }
-    pthread_mutex_unlock(&pool->lock);
+    unlock_and_deliver(pool);
     if (record != NULL) {
         if (rc != 0) free(record); else observe_queued(pool, count);
     }
     return rc;
+}
+
+int ctp_pool_submit_many(ctp_pool *pool, ctp_task_fn fn, void *arg, size_t count) {
+    return submit_many(pool, fn, arg, count, false);
+}
+
+int ctp_pool_submit_many_reserved(ctp_pool *pool, ctp_task_fn fn, void *arg, size_t count) {
+    return submit_many(pool, fn, arg, count, true);
 }
 
 int ctp_pool_broadcast(ctp_pool *pool, ctp_task_fn fn, void *arg) {
@@ -614,7 +784,7 @@ int ctp_pool_close(ctp_pool *pool) {
         ctp_queue_close(&pool->queue);
         wake_all(pool);
     }
-    pthread_mutex_unlock(&pool->lock);
+    unlock_and_deliver(pool);
     return rc;
 }
 
@@ -682,7 +852,7 @@ int ctp_pool_terminate(ctp_pool *pool) {
     atomic_fetch_add_explicit(&pool->dropping, dropped.count, memory_order_relaxed);
     pool->cancelling++;
     wake_all(pool);
-    pthread_mutex_unlock(&pool->lock);
+    unlock_and_deliver(pool);
 
     cancel_dropped(pool, &dropped);
 

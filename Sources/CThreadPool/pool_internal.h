@@ -79,6 +79,11 @@ struct ctp_pool {
     _Alignas(CTP_CACHE_LINE) pthread_mutex_t lock;
     enum ctp_state state;     /* lock */
     unsigned space_waiters;   /* lock: submitters blocked on `space` */
+    /* lock: ctp_pool_reserve's waiters, first in, first out; and those whose room has been reserved
+       (or whose pool stopped) and whose `ready` is still to be called, by whoever releases the lock
+       next on the paths that make room (see ctp_deliver_ready). */
+    ctp_room_waiter *room_head, *room_tail;
+    ctp_room_waiter *ready_waiters;
     unsigned *idle_stack;     /* lock: indices of parked workers, most recently parked last */
     ctp_queue queue;          /* lock, but for pushes to its inbox (queue.h); its inbox's tail is on a
                                  line of its own */
@@ -215,6 +220,33 @@ static inline ctp_worker *unpark_one(ctp_pool *pool) {
 static inline void wake_one_idle(ctp_pool *pool) {
     ctp_worker *worker = unpark_one(pool);
     if (worker != NULL) pthread_cond_signal(&worker->wake);
+}
+
+/* ---- Room in a bounded queue (pool.c) ------------------------------------------------------ */
+
+/* Reserves room for the waiters at the head of the room queue while it has enough, moving them to
+   ready_waiters (status 0). Called with the lock held wherever tasks leave the queue or reserved
+   slots are given back; out of line, and only when a waiter is queued. */
+void ctp_grant_room(ctp_pool *pool);
+
+/* What a path that made room does before it unlocks: takes the waiters to call. */
+static inline ctp_room_waiter *ctp_take_ready(ctp_pool *pool) {
+    ctp_room_waiter *ready = pool->ready_waiters;
+    if (ready != NULL) pool->ready_waiters = NULL;
+    return ready;
+}
+
+/* Calls each waiter's `ready` (without the lock). */
+void ctp_deliver_ready(ctp_room_waiter *ready);
+
+/* After `taken` tasks left a bounded queue (or slots were given back): the room goes to reserve's
+   waiters first, then to submitters blocked in ctp_pool_submit. Called with the lock held; the caller
+   delivers ctp_take_ready's waiters after unlocking. */
+static inline void ctp_room_made(ctp_pool *pool, size_t taken) {
+    if (pool->room_head != NULL) ctp_grant_room(pool);
+    if (pool->space_waiters > 0) {
+        if (taken == 1) pthread_cond_signal(&pool->space); else pthread_cond_broadcast(&pool->space);
+    }
 }
 
 /* ---- worker.c ------------------------------------------------------------------------------ */

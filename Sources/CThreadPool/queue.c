@@ -163,6 +163,7 @@ int ctp_inbox_drain(ctp_inbox *inbox, ctp_ring *ring) {
 
 int ctp_queue_init(ctp_queue *queue, size_t limit) {
     queue->limit = limit;
+    queue->reserved = 0;
     queue->closed = false;
     queue->prioritized = 0;
     for (int lane = 0; lane < CTP_LANES; lane++) {
@@ -184,7 +185,7 @@ void ctp_queue_free(ctp_queue *queue) {
 int ctp_queue_push_many(ctp_queue *queue, ctp_task task, size_t count) {
     int rc = ctp_inbox_drain(&queue->inbox, &queue->ring);
     if (rc == 0 && queue->closed) rc = CTP_ECLOSED;
-    if (rc == 0 && queue->limit != 0 && count > queue->limit - (queue->ring.count + queue->prioritized)) rc = CTP_EAGAIN;
+    if (rc == 0 && queue->limit != 0 && count > ctp_queue_room(queue)) rc = CTP_EAGAIN;
     if (rc == 0) rc = ctp_ring_push_copies(&queue->ring, task, count);
     return rc;
 }

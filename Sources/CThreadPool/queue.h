@@ -164,6 +164,8 @@ typedef struct ctp_queue {
     ctp_ring ring;            /* the pool's lock: the default lane's older tasks */
     size_t prioritized;       /* the pool's lock: tasks in the other lanes (0: takers need not look) */
     size_t limit;             /* immutable: 0 (unbounded), or the most tasks the queue holds */
+    size_t reserved;          /* the pool's lock: a bounded queue's slots held by ctp_pool_reserve's
+                                 callers for tasks they have not queued yet (they count against `limit`) */
     bool closed;              /* the pool's lock: pushes fail with CTP_ECLOSED */
     /* The pool's lock. Per lane: tasks taken from higher lanes since this lane's last take, while it
        had tasks. Next to the inbox's head, which a take of the default lane writes too. */
@@ -243,9 +245,17 @@ static inline size_t ctp_queue_count(ctp_queue *queue) {
     return queue->ring.count + queue->prioritized + ctp_inbox_count(&queue->inbox);
 }
 
-/* A bounded queue that holds as many tasks as its limit, counting every lane (its inbox is off). */
+/* How many more tasks a bounded queue has room for: its limit less the tasks of every lane (its inbox
+   is off) and the reserved slots. Queued tasks may exceed the limit (Swift jobs are queued whatever
+   the room: see ctp_pool_submit_job), and then there is none. */
+static inline size_t ctp_queue_room(const ctp_queue *queue) {
+    size_t used = queue->ring.count + queue->prioritized + queue->reserved;
+    return used >= queue->limit ? 0 : queue->limit - used;
+}
+
+/* A bounded queue with no room left (see ctp_queue_room). */
 static inline bool ctp_queue_full(const ctp_queue *queue) {
-    return queue->limit != 0 && queue->ring.count + queue->prioritized >= queue->limit;
+    return queue->limit != 0 && ctp_queue_room(queue) == 0;
 }
 
 /* For a worker that found the queue empty and then polls it without the lock: the mark that

@@ -60,7 +60,9 @@ static void run_marked(ctp_worker *self, ctp_task task) {
 
 void ctp_worker_run_task(ctp_pool *pool, ctp_worker *self, ctp_task task) {
     mark_running(self);
+    ctp_room_waiter *ready = ctp_take_ready(pool); /* taking the task made room: see ctp_room_made */
     pthread_mutex_unlock(&pool->lock);
+    if (ready != NULL) ctp_deliver_ready(ready);
     run_marked(self, task);
     pthread_mutex_lock(&pool->lock);
 }
@@ -142,9 +144,7 @@ static bool take_over(ctp_pool *pool, ctp_worker *self) {
 static bool take_batch(ctp_pool *pool, ctp_worker *self, size_t count) {
     size_t taken = ctp_queue_take(&pool->queue, self->held, count);
     if (taken == 0) return false;
-    if (pool->space_waiters > 0) {
-        if (taken == 1) pthread_cond_signal(&pool->space); else pthread_cond_broadcast(&pool->space);
-    }
+    if (pool->queue.limit != 0) ctp_room_made(pool, taken);
     self->held_count = taken;
     atomic_store_explicit(&self->held_next, 0, memory_order_relaxed);
     /* Submits skip waking anyone while a worker spins; if that left tasks queued and nobody on the
@@ -184,7 +184,9 @@ static void run_held(ctp_pool *pool, ctp_worker *self) {
     mark_running(self);
     size_t i = atomic_fetch_add_explicit(&self->held_next, 1, memory_order_relaxed);
     if (i >= count) unmark_running(self);
+    ctp_room_waiter *ready = ctp_take_ready(pool); /* take_batch made room: see ctp_room_made */
     pthread_mutex_unlock(&pool->lock);
+    if (ready != NULL) ctp_deliver_ready(ready);
     size_t ran = 0;
     unsigned long long start = ctp_monotonic_ns();
     for (size_t ahead = i; ahead < count && ahead < i + CTP_PREFETCH_DISTANCE; ahead++) prefetch_argument(self->held[ahead]);
@@ -223,7 +225,7 @@ bool ctp_worker_help(ctp_pool *pool, ctp_worker *self) {
     }
     if (!found && ctp_queue_take(&pool->queue, &task, 1) == 1) {
         found = true;
-        if (pool->space_waiters > 0) pthread_cond_signal(&pool->space);
+        if (pool->queue.limit != 0) ctp_room_made(pool, 1);
     }
     if (found) ctp_worker_run_task(pool, self, task);
     return found;
@@ -385,13 +387,17 @@ static bool wait_for_work_or_retire(ctp_pool *pool, ctp_worker *self) {
     return is_surplus(pool, self, idled_out) && ctp_queue_count(&pool->queue) == 0 && self->own.count == 0;
 }
 
-/* The slot a new worker goes in: the lowest one without a running thread, or `slots` when all are
-   taken. Called with the lock held. */
-static unsigned free_slot(const ctp_pool *pool) {
-    for (unsigned i = pool->threads; i < pool->slots; i++) {
-        if (pool->workers[i].slot != CTP_SLOT_LIVE && !pool->workers[i].creating) return i;
+/* The slot a new worker goes in: the lowest one below `limit` without a running thread, or `limit`
+   when all are taken. Called with the lock held. */
+static unsigned free_slot(const ctp_pool *pool, unsigned limit) {
+    for (unsigned i = pool->threads; i < limit; i++) {
+        const ctp_worker *worker = &pool->workers[i];
+        if (worker->slot == CTP_SLOT_LIVE || worker->creating) continue;
+        /* The calling thread's own slot, as it leaves (see leave_pool): it cannot reap itself. */
+        if (worker->has_thread && pthread_equal(worker->thread, pthread_self())) continue;
+        return i;
     }
-    return pool->slots;
+    return limit;
 }
 
 void ctp_worker_grow(ctp_pool *pool, enum ctp_grow_reason reason) {
@@ -405,8 +411,13 @@ void ctp_worker_grow(ctp_pool *pool, enum ctp_grow_reason reason) {
     } else if (free_workers >= pool->threads || pool->starting > 0) {
         return;
     }
-    unsigned index = free_slot(pool);
-    if (index == pool->slots) return;
+    /* A worker grown for queued work takes an index below max_threads, so that per-index arrays of
+       that size work: while a retiring worker still holds its slot (its finalizer runs), none is
+       started in its place, and the workers that run go on taking the queued tasks. Stand-ins for
+       blocked workers may take the slots beyond. */
+    unsigned limit = reason == CTP_GROW_FOR_QUEUED_WORK ? pool->max_threads : pool->slots;
+    unsigned index = free_slot(pool, limit);
+    if (index == limit) return;
     ctp_worker *worker = &pool->workers[index];
     bool reap = worker->slot == CTP_SLOT_EXITED && worker->has_thread;
     pthread_t retired = worker->thread;
@@ -569,7 +580,14 @@ static bool leave_pool(ctp_pool *pool, ctp_worker *self) {
     atomic_store_explicit(&pool->live_hint, pool->live - 1, memory_order_relaxed);
     pthread_cond_broadcast(&pool->changed); /* a join waiting for workers still starting */
     pool->leaving--;
-    bool last_out = --pool->live == 0 && pool->detached && pool->exit_holds == 0;
+    pool->live--;
+    /* Tasks queued while this worker was on its way out (its finalizer running) found no slot below
+       max_threads to grow into (see ctp_worker_grow): the pool grows for them now, if it still may. */
+    if (pool->state == CTP_RUNNING && pool->elastic && self->index < pool->max_threads
+        && ctp_queue_count(&pool->queue) > 0) {
+        ctp_worker_grow(pool, CTP_GROW_FOR_QUEUED_WORK);
+    }
+    bool last_out = pool->live == 0 && pool->detached && pool->exit_holds == 0;
     while (last_out && pool->cancelling > 0) pthread_cond_wait(&pool->changed, &pool->lock);
     pthread_mutex_unlock(&pool->lock);
     return last_out;

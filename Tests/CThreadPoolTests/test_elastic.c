@@ -236,8 +236,16 @@ static void counted(void *arg, int status) {
     }
 }
 
+/* Rounds of the race tests: 10,000, or CTP_RACE_ROUNDS (make sanitize-c runs fewer: the sanitizers
+   slow each round tens of times). */
+static int race_rounds(void) {
+    const char *text = getenv("CTP_RACE_ROUNDS");
+    int rounds = text != NULL ? atoi(text) : 0;
+    return rounds > 0 ? rounds : 10000;
+}
+
 static void test_shutdown_races_while_growing(void) {
-    enum { ROUNDS = 2000 };
+    const int ROUNDS = race_rounds();
     long long accepted = 0;
     for (int round = 0; round < ROUNDS; round++) {
         ctp_pool *pool = elastic_pool(1, 6, 200 * 1000);
@@ -262,6 +270,104 @@ static void test_shutdown_races_while_growing(void) {
            ROUNDS, accepted, (long long)atomic_load(&ran), (long long)atomic_load(&cancelled_calls));
 }
 
+/* The same from several threads at once: two submitters, a thread that closes or terminates, and the
+   joiner, while workers grow (queued work), retire (a 20 us keep-alive, so they come and go within a
+   round), and fail to grow: in some rounds a thread creation fails, in others the initializer of a
+   grown worker fails. Per round, exact accounting (stats agree with the calls made) and no thread of
+   the pool left after the join. */
+typedef struct race_round {
+    ctp_pool *pool;
+    int submits;
+    atomic_llong accepted;
+    int stop_kind;     /* 0: terminate, 1: close */
+    int stop_after;    /* submits the stopper waits for */
+} race_round;
+
+static atomic_int init_calls_this_round;
+static int fail_some_grown(void *context, unsigned index) {
+    (void)context;
+    int call = atomic_fetch_add(&init_calls_this_round, 1);
+    return index >= 1 && call % 3 == 2 ? 1 : 0; /* every third grown worker's initializer fails */
+}
+
+/* The highest worker index a task of the concurrent races ran on. */
+static atomic_int highest_index;
+static void counted_with_index(void *arg, int status) {
+    int index = ctp_current_worker_index();
+    int seen = atomic_load(&highest_index);
+    while (index > seen && !atomic_compare_exchange_weak(&highest_index, &seen, index)) {}
+    counted(arg, status);
+}
+
+static void *race_submitter(void *arg) {
+    race_round *r = arg;
+    for (int i = 0; i < r->submits; i++) {
+        if (ctp_pool_submit(r->pool, counted_with_index, NULL) == 0) atomic_fetch_add(&r->accepted, 1);
+        if (i % 8 == 0) sched_yield(); /* let workers park and retire between bursts */
+    }
+    return NULL;
+}
+
+static void *race_stopper(void *arg) {
+    race_round *r = arg;
+    while (atomic_load(&r->accepted) < r->stop_after) sched_yield();
+    if (r->stop_kind == 0) (void)ctp_pool_terminate(r->pool); else (void)ctp_pool_close(r->pool);
+    return NULL;
+}
+
+static void test_concurrent_shutdown_races(void) {
+    const int ROUNDS = race_rounds();
+    atomic_store(&ran, 0);
+    atomic_store(&cancelled_calls, 0);
+    long long accepted = 0, grow_failures = 0, retired = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        ctp_options options;
+        ctp_options_init(&options);
+        options.threads = 1;
+        options.max_threads = 6;
+        options.keep_alive_ns = 20 * 1000;
+        if (round % 4 == 1) options.initializer = fail_some_grown;
+        atomic_store(&init_calls_this_round, 0);
+        race_round r = { .submits = 10 + round % 40, .stop_kind = round % 2, .stop_after = round % 30 };
+        atomic_init(&r.accepted, 0);
+        CHECK_EQ(ctp_pool_create(&options, &r.pool), 0);
+        if (round % 4 == 2) ctp_fault_thread_countdown = 1 + (unsigned)(round / 4) % 3; /* a growth fails */
+        pthread_t submitters[2], stopper;
+        CHECK_EQ(pthread_create(&submitters[0], NULL, race_submitter, &r), 0);
+        CHECK_EQ(pthread_create(&submitters[1], NULL, race_submitter, &r), 0);
+        CHECK_EQ(pthread_create(&stopper, NULL, race_stopper, &r), 0);
+        /* Join as soon as the pool stops running, while submitters may still be submitting. */
+        int rc;
+        while ((rc = ctp_pool_join(r.pool)) == CTP_ERUNNING) sched_yield();
+        CHECK_EQ(rc, 0);
+        CHECK_EQ(pthread_join(submitters[0], NULL), 0);
+        CHECK_EQ(pthread_join(submitters[1], NULL), 0);
+        CHECK_EQ(pthread_join(stopper, NULL), 0);
+        ctp_fault_thread_countdown = 0;
+        ctp_stats stats = stats_of(r.pool);
+        CHECK_EQ(stats.threads, 0);
+        CHECK_EQ(stats.queued + stats.running, 0);
+        CHECK_EQ(stats.completed + stats.cancelled, atomic_load(&r.accepted));
+        CHECK(stats.threads_started >= 1);
+        CHECK(stats.peak_threads <= 6); /* a retiring worker counts until it has left: none starts in its place */
+        /* Every thread the pool started has been joined (a joined thread may linger in /proc for a
+           moment after its exit: hence a bounded wait, not an exact read). */
+        CHECK_THREADS_BACK_TO(baseline);
+        accepted += atomic_load(&r.accepted);
+        grow_failures += (long long)stats.grow_failures;
+        retired += (long long)stats.threads_retired;
+        ctp_pool_destroy(r.pool);
+    }
+    CHECK_EQ(atomic_load(&ran) + atomic_load(&cancelled_calls), accepted);
+    CHECK(grow_failures > 0 && retired > 0);
+    CHECK(atomic_load(&highest_index) <= 5); /* worker indices stay in 0..<max_threads */
+    printf("ok   concurrent races: %d rounds of 2 submitters + close/terminate + join on 1...6 pools, workers "
+           "retiring after 20 us and failing to grow: %lld accepted, %lld ran, %lld cancelled, %lld growth failures, "
+           "%lld retired; none lost or twice, no thread left after any join\n",
+           ROUNDS, accepted, (long long)atomic_load(&ran), (long long)atomic_load(&cancelled_calls), grow_failures,
+           retired);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     /* Warm up: a sanitizer runtime starts a thread of its own with the first pthread_create. */
@@ -272,6 +378,7 @@ int main(void) {
     test_every_worker_blocked();
     test_growth_failures();
     test_shutdown_races_while_growing();
+    test_concurrent_shutdown_races();
     printf("test_elastic: all passed\n");
     return 0;
 }

@@ -15,4 +15,7 @@ let benchmarks: @Sendable () -> Void = {
     registerLifecycle()
     registerDataParallel()
     registerActorCalls()
+    registerForkJoin()
+    registerElasticBlocking()
+    registerBackpressure()
 }

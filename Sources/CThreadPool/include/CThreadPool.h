@@ -130,7 +130,8 @@ void ctp_options_init(ctp_options *options);
 int ctp_pool_create(const ctp_options *options, ctp_pool **out);
 
 /* Queues fn(arg, 0) to run on a worker. With a queue_capacity, blocks while the queue is
-   full (until there is room, or the pool is closed: CTP_ECLOSED); called from one of the pool's own
+   full (until there is room, or the pool is closed: CTP_ECLOSED; room that tasks leave goes to
+   ctp_pool_reserve's waiters first, see below); called from one of the pool's own
    workers, it runs queued tasks itself until there is room, instead of waiting for itself. CTP_ENOMEM if the queue
    could not grow; the task was not accepted. Without a queue_capacity it usually takes no lock: it
    claims a slot of a fixed-size inbox with one compare-and-swap (the lock is taken when the inbox is
@@ -173,6 +174,50 @@ int ctp_pool_submit_priority(ctp_pool *pool, ctp_task_fn fn, void *arg, int prio
    error, none.
    With a queue_capacity, CTP_EAGAIN when they do not all fit (nothing is queued). */
 int ctp_pool_submit_many(ctp_pool *pool, ctp_task_fn fn, void *arg, size_t count);
+/* ---- Waiting for room without blocking a thread ---------------------------------------------
+
+   With a queue_capacity, ctp_pool_submit blocks its thread while the queue is full. A caller that must
+   not block (an event loop; ThreadPoolKit's async submits, which suspend instead) reserves room
+   first, and is called back when the queue is full: ctp_pool_reserve takes `count` slots of the
+   capacity at once, or queues a waiter whose `ready` function is called once the slots are taken for
+   it (waiters are served first in, first out, before submitters blocked in ctp_pool_submit, as
+   tasks leave the queue). The caller then queues its tasks into the slots it holds, which never
+   waits, or gives the slots back. A reserved slot counts against the capacity until it is used or
+   given back, but not as queued in ctp_stats. Without a queue_capacity there is nothing to reserve:
+   ctp_pool_reserve succeeds at once and the calls below queue tasks as ctp_pool_submit does. */
+typedef struct ctp_room_waiter ctp_room_waiter;
+struct ctp_room_waiter {
+    /* Called exactly once (unless ctp_pool_cancel_wait took the waiter back), without the pool's lock,
+       on the thread that made the room (a worker, a ctp_pool_release_reserved caller) or that closed
+       or terminated the pool: status 0 when `count` slots are now reserved for the caller, CTP_ECLOSED
+       when the pool stopped accepting work first (nothing is reserved). The waiter may be freed inside. */
+    void (*ready)(ctp_room_waiter *waiter, int status);
+    size_t count;               /* slots wanted: 1...queue_capacity */
+    void *context;              /* the caller's, for `ready` */
+    /* The pool's, while the waiter is queued. */
+    ctp_room_waiter *next;
+    int status;
+    int queued;
+};
+
+/* Reserves `count` slots of the queue's capacity: 0. With no room for them (or waiters queued ahead):
+   CTP_EAGAIN when `waiter` is NULL; else the waiter (its ready, count and context set) is queued and
+   this returns 1. CTP_ECLOSED after close or terminate; CTP_EINVAL for a NULL pool, a count of 0, or
+   a count above the queue's capacity. Takes the pool's lock. */
+int ctp_pool_reserve(ctp_pool *pool, size_t count, ctp_room_waiter *waiter);
+/* Takes back a waiter that ctp_pool_reserve queued: 1 if it was still waiting (its ready will never be
+   called, and nothing is reserved for it), 0 if its ready has been called or is being called. */
+int ctp_pool_cancel_wait(ctp_pool *pool, ctp_room_waiter *waiter);
+/* Queues fn(arg, 0) into a reserved slot, in the lane of `priority` (see ctp_pool_submit_priority).
+   Never waits. On failure (CTP_ECLOSED after close or terminate, CTP_ENOMEM, CTP_EINVAL when no slot
+   is reserved) the slot is given back and the task was not accepted. */
+int ctp_pool_submit_reserved(ctp_pool *pool, ctp_task_fn fn, void *arg, int priority);
+/* ctp_pool_submit_many into `count` reserved slots, as ctp_pool_submit_reserved. */
+int ctp_pool_submit_many_reserved(ctp_pool *pool, ctp_task_fn fn, void *arg, size_t count);
+/* Gives back `count` reserved slots that will not be used (their room goes to the next waiter).
+   CTP_EINVAL for a NULL pool or more slots than are reserved. */
+int ctp_pool_release_reserved(ctp_pool *pool, size_t count);
+
 /* Queues fn(arg, 0) once on every worker, ahead of the shared queue: each worker runs it after its
    current task. Each call is made exactly once, with CTP_ECANCELED if terminate dropped it. */
 int ctp_pool_broadcast(ctp_pool *pool, ctp_task_fn fn, void *arg);

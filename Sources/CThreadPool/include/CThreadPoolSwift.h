@@ -7,6 +7,8 @@
 #ifndef CTHREADPOOL_SWIFT_H
 #define CTHREADPOOL_SWIFT_H
 
+#include "CThreadPool.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -23,6 +25,13 @@ int ctp_task_take_failed(void);
 /* As ctp_task_declined, for a task whose owner ran it elsewhere meanwhile: the observer is told
    `outcome` (CTP_TASK_COMPLETED or CTP_TASK_FAILED) instead of CTP_TASK_DECLINED. */
 void ctp_task_declined_with_outcome(int outcome);
+/* Queues a Swift job (fn(arg, 0)) as ctp_pool_submit_priority does, but never waits for room in a
+   bounded queue: it is queued beyond the capacity if need be. A Swift job can neither be refused nor
+   wait (the thread enqueuing it may be one the Swift runtime needs), and every job queued this way is
+   work already admitted: a task resuming on the pool, or one that ThreadPoolKit's async submits moved
+   there through a reserved slot (ctp_pool_submit_reserved). CTP_ECLOSED after close or terminate,
+   CTP_ENOMEM, CTP_EINVAL. */
+int ctp_pool_submit_job(ctp_pool *pool, ctp_task_fn fn, void *arg, int priority);
 
 #ifdef __cplusplus
 }

@@ -8,7 +8,7 @@ import Musl
 import Darwin
 #endif
 
-// The only Swift file that talks to the C pool (CThreadPool): a typed wrapper over a `ctp_pool *`,
+// With RoomWaiter.swift, the only Swift code that talks to the C pool (CThreadPool): a typed wrapper over a `ctp_pool *`,
 // the mapping of every `CTP_E*` status to a ThreadPoolError, and the C entry points (trampolines)
 // through which the C pool calls back into Swift. Everything else in the module sees Swift types.
 
@@ -134,23 +134,29 @@ struct CPool: @unchecked Sendable { // the C pool is thread-safe on its own: a m
     /// Queues `job` as `entries` entries of the shared queue (one lock acquisition), or once on every
     /// worker when `broadcast` is true, holding one reference for all; on failure the reference is
     /// given back and nothing is queued.
-    func submitShared(_ job: SharedJob, entries: Int, broadcast: Bool) throws(ThreadPoolError) {
+    /// With `reserved`, the entries go into slots of a bounded queue reserved for them (``reserve(_:)``,
+    /// ``waitForRoom(_:shared:)``), which are given back on failure.
+    func submitShared(_ job: SharedJob, entries: Int, broadcast: Bool, reserved: Bool = false) throws(ThreadPoolError) {
         let argument = Unmanaged.passRetained(job).toOpaque()
         let status = broadcast
             ? ctp_pool_broadcast(pointer, runSharedJob, argument)
-            : ctp_pool_submit_many(pointer, runSharedJob, argument, entries)
+            : reserved ? ctp_pool_submit_many_reserved(pointer, runSharedJob, argument, entries)
+                       : ctp_pool_submit_many(pointer, runSharedJob, argument, entries)
         if status != 0 {
             Unmanaged<SharedJob>.fromOpaque(argument).release()
+            if status == CTP_EAGAIN { throw .queueFull } // more entries than the bounded queue has room for
             throw ThreadPoolError(status: status, function: broadcast ? "ctp_pool_broadcast" : "ctp_pool_submit_many")
         }
     }
 
     /// Queues a Swift concurrency job in the lane of its priority (a `JobPriority` raw value, on the
     /// same scale as `TaskPriority`'s; 0, unspecified, is the default lane); false if the pool no
-    /// longer accepts work.
-    func submit(_ job: UnownedJob, priority: UInt8) -> Bool {
+    /// longer accepts work. Never waits for room in a bounded queue: the job goes into a slot reserved
+    /// for it (`reserved`, given back on failure), or beyond the capacity (see `ctp_pool_submit_job`).
+    func submit(_ job: UnownedJob, priority: UInt8, reserved: Bool) -> Bool {
         let argument = unsafeBitCast(job, to: UnsafeMutableRawPointer.self)
-        return ctp_pool_submit_priority(pointer, runExecutorJob, argument, Int32(priority)) == 0
+        return reserved ? ctp_pool_submit_reserved(pointer, runExecutorJob, argument, Int32(priority)) == 0
+                        : ctp_pool_submit_job(pointer, runExecutorJob, argument, Int32(priority)) == 0
     }
 
     /// Queues a drain of `executor`'s jobs on worker `worker` only (ahead of the shared queue), with a

@@ -23,10 +23,17 @@ extension ThreadPool: TaskExecutor {
     /// priority starts first, equal priorities in the order they were enqueued, and no lane starves.
     /// A job of medium or unspecified priority takes the same lock-free path as
     /// ``applyAsync(_:callback:errorCallback:)``.
+    ///
+    /// With a ``Configuration/queueCapacity``, a job never waits for room (the runtime's thread that
+    /// enqueues it must not block): the job of a task that ``run(priority:_:)`` moves onto the pool
+    /// goes into the slot `run` waited for, and the jobs of tasks already running on the pool (resuming
+    /// after an `await`), or started with the pool as their executor preference, are queued beyond the
+    /// capacity if need be.
     public func enqueue(_ job: consuming ExecutorJob) {
         let own = job.priority.rawValue
         let job = UnownedJob(job)
-        if !cPool.submit(job, priority: jobPriorities.priority(of: job, own: own)) {
+        let (priority, reserved) = jobPriorities.take(for: job, own: own)
+        if !cPool.submit(job, priority: priority, reserved: reserved) {
             globalConcurrentExecutor.enqueue(job)
         }
     }

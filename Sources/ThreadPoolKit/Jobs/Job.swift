@@ -129,9 +129,19 @@ class SharedJob: _ThreadPoolJob, @unchecked Sendable {
 extension ThreadPool {
     /// Queues `job` as `entries` entries of the shared queue (one lock acquisition), or once on
     /// every worker when `broadcast` is true. On failure nothing is queued and the job is released.
+    /// A bounded queue's full-queue policy applies to the entries together (at most
+    /// ``sharedEntryLimit`` of them): they wait for room for all of them, or the caller runs them.
     @usableFromInline
     func submitShared(_ job: SharedJob, entries: Int, broadcast: Bool = false) throws(ThreadPoolError) {
-        try cPool.submitShared(job, entries: entries, broadcast: broadcast)
+        guard queueCapacity != nil, !broadcast, entries > 0 else {
+            return try cPool.submitShared(job, entries: entries, broadcast: broadcast)
+        }
+        switch try admitBlocking(entries) {
+        case .reserved:
+            try cPool.submitShared(job, entries: entries, broadcast: false, reserved: true)
+        case .runHere:
+            for _ in 0..<entries { job.runEntryHere() }
+        }
     }
 
     /// Queues `job`; on failure the queue's reference is given back and nothing runs.

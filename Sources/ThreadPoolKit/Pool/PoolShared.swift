@@ -21,6 +21,9 @@ final class PoolShared: Sendable {
     /// `AsyncResult.runInlineIfOnOwnPool()`). Each stays in the C queue until a worker takes it, and
     /// the C pool then counts it as declined.
     let ranInline = Atomic<Int>(0)
+    /// Submitters waiting for room in the bounded queue (tasks suspended, threads blocked): see
+    /// ``RoomWaiter``. For tests.
+    let roomWaits = Atomic<Int>(0)
     /// Test hook: called by `AsyncResult.cancel()` between its claim and its use of this object.
     nonisolated(unsafe) var afterCancelClaimed: (@Sendable () -> Void)?
 

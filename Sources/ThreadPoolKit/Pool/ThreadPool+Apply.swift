@@ -80,19 +80,40 @@ extension ThreadPool {
     /// runs in the calling task, with its task-local values and its cancellation, and no other task
     /// is made. (Not a child task created with that priority: in Swift 6.3 a child task's job is
     /// enqueued with its parent's priority, whatever priority the child was created with.)
+    /// With a ``Configuration/queueCapacity`` and a full queue, ``FullQueuePolicy/wait`` suspends the
+    /// calling task, without blocking its thread, until there is room (callers are served first come,
+    /// first served, as tasks leave the queue); cancelling the task ends that wait with
+    /// `CancellationError`, and `body` never runs. ``FullQueuePolicy/fail`` throws
+    /// ``ThreadPoolError/queueFull``; ``FullQueuePolicy/runOnCaller`` runs `body` at once in the calling
+    /// task, on its own thread. A call from a task already on one of the pool's workers never waits
+    /// for room: its body runs there at once.
     /// - Throws: the task's error, `CancellationError`, ``ThreadPoolError/notRunning`` after
-    ///   ``close()``, ``ThreadPoolError/cancelled`` if ``terminate()`` dropped the task's turn.
+    ///   ``close()``, ``ThreadPoolError/cancelled`` if ``terminate()`` dropped the task's turn,
+    ///   ``ThreadPoolError/queueFull`` (``FullQueuePolicy/fail``).
     public func run<T: Sendable>(priority: TaskPriority? = nil,
                                  _ body: @escaping @Sendable () throws -> T) async throws -> T {
         try Task.checkCancellation()
         guard isRunning else { throw ThreadPoolError.notRunning }
-        guard let priority, priority != Task.currentPriority,
-              let task = JobPriorities.currentTask else {
+        var reserved = false
+        if queueCapacity != nil, !isCurrentWorker {
+            switch try await admit(1) {
+            case .reserved:
+                reserved = true
+            case .runHere:
+                try Task.checkCancellation()
+                return try body()
+            }
+        }
+        let priority = priority.flatMap { $0 != Task.currentPriority ? $0 : nil }
+        guard priority != nil || reserved, let task = JobPriorities.currentTask else {
             return try await withTaskExecutorPreference(self) { () throws -> T in try runOnWorker(body) }
         }
-        // The task's job, enqueued as the task moves onto the pool, takes `priority` from here.
-        jobPriorities.set(priority, forJobOf: task)
-        defer { jobPriorities.remove(forJobOf: task) }
+        // The task's job, enqueued as the task moves onto the pool, takes `priority` and the reserved
+        // slot from here. If the task was on a worker already, no enqueue took them: the slot is given back.
+        jobPriorities.set(priority, reserved: reserved, forJobOf: task)
+        defer {
+            if jobPriorities.remove(forJobOf: task)?.reserved == true { cPool.releaseReserved(1) }
+        }
         return try await withTaskExecutorPreference(self) { () throws -> T in try runOnWorker(body) }
     }
 

@@ -34,11 +34,26 @@ extension ThreadPool {
 
     /// ``map(_:chunkSize:_:)`` for async code: suspends until every item is done. Cancelling the
     /// awaiting task does not cancel the map (terminate the pool for that).
+    ///
+    /// With a ``Configuration/queueCapacity`` and ``FullQueuePolicy/wait``, a full queue suspends the
+    /// caller (not its thread) until there is room for the map's entries (one per worker at most);
+    /// cancelling the task during that wait throws `CancellationError`, and nothing runs.
     public func map<S: Sequence, T: Sendable>(
         _ items: S, chunkSize: Int? = nil, isolation: isolated (any Actor)? = #isolation,
         _ transform: @escaping @Sendable (S.Element) throws -> T
     ) async throws -> [T] where S.Element: Sendable {
-        try await mapAsync(items, chunkSize: chunkSize, transform).value
+        guard queueCapacity != nil else { return try await mapAsync(items, chunkSize: chunkSize, transform).value }
+        if let chunkSize, chunkSize < 1 { throw ThreadPoolError.invalidChunkSize(chunkSize) }
+        let items = Array(items)
+        if items.isEmpty {
+            guard isRunning else { throw ThreadPoolError.notRunning } // as Python, even for no items
+            return []
+        }
+        let job = MapJob(items: items, chunkSize: chunkSize ?? defaultChunkSize(for: items.count),
+                         output: nil, shared: shared, workers: sharedEntryLimit, transform: transform,
+                         callback: nil, errorCallback: nil)
+        try await submitSharedSuspending(job, entries: job.entries)
+        return try await job.result.value
     }
 
     /// ``broadcast(_:)`` for async code: suspends until every worker has run `body`.

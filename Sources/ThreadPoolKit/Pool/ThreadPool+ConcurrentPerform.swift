@@ -291,7 +291,7 @@ extension ThreadPool {
     @usableFromInline
     func startPerform(iterations: Int, chunks: (size: Int, count: Int),
                       body: @escaping @Sendable (Int) throws -> Void) throws(ThreadPoolError) -> PerformJob {
-        let entries = min(chunks.count - 1, threadCount)
+        let entries = min(chunks.count - 1, sharedEntryLimit)
         let job = PerformJob(iterations: iterations, chunkSize: chunks.size, runners: entries + 1, entries: entries,
                              shared: shared, body: body)
         try submitShared(job, entries: entries)
@@ -374,10 +374,10 @@ extension ThreadPool {
     public func concurrentPerform(iterations: Int, chunkSize: Int? = nil,
                                   _ body: @escaping @Sendable (Int) throws -> Void) async throws {
         guard let chunks = try performChunks(iterations: iterations, chunkSize: chunkSize) else { return }
-        let entries = min(chunks.count, threadCount)
+        let entries = min(chunks.count, sharedEntryLimit)
         let job = PerformJob(iterations: iterations, chunkSize: chunks.size, runners: entries, entries: entries,
                              shared: shared, body: body)
-        try submitShared(job, entries: entries)
+        try await submitSharedSuspending(job, entries: entries)
         await job.completion()
         try job.checkOutcome()
     }

@@ -44,8 +44,11 @@ extension ThreadPool {
 
     /// What a submit does when the pool's queue is full (``Configuration/queueCapacity``).
     public enum FullQueuePolicy: Sendable {
-        /// The submitting thread blocks until there is room (a submit from one of the pool's own
-        /// workers runs queued tasks instead of waiting for itself).
+        /// The submitter waits until there is room: a synchronous submit blocks its thread; `run`,
+        /// the async `map` and the async `concurrentPerform` suspend the calling task without blocking
+        /// a thread (first come, first served; a cancelled task stops waiting with
+        /// `CancellationError`). A submit from one of the pool's own workers never waits for itself: it
+        /// runs queued tasks, or its own work, instead.
         case wait
         /// The submit throws ``ThreadPoolError/queueFull``.
         case fail

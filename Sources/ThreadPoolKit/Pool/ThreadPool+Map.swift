@@ -159,7 +159,7 @@ extension ThreadPool {
         }
         return try [T](unsafeUninitializedCapacity: items.count) { buffer, initialized in
             let job = MapJob(items: items, chunkSize: chunkSize ?? defaultChunkSize(for: items.count),
-                             output: buffer.baseAddress!, shared: shared, workers: threadCount, transform: transform, callback: nil, errorCallback: nil)
+                             output: buffer.baseAddress!, shared: shared, workers: sharedEntryLimit, transform: transform, callback: nil, errorCallback: nil)
             // On one of this pool's workers the caller is one of the entries, run here rather than
             // queued: its own map then never waits behind other queued work (which the caller would
             // run meanwhile, nesting unrelated work on its stack), and with one worker nothing is queued.
@@ -189,7 +189,7 @@ extension ThreadPool {
             return result
         }
         let job = MapJob(items: items, chunkSize: chunkSize ?? defaultChunkSize(for: items.count),
-                         output: nil, shared: shared, workers: threadCount, transform: transform, callback: callback, errorCallback: errorCallback)
+                         output: nil, shared: shared, workers: sharedEntryLimit, transform: transform, callback: callback, errorCallback: errorCallback)
         try submitShared(job, entries: job.entries)
         return job.result
     }

@@ -61,6 +61,8 @@ public final class ThreadPool: Sendable {
     /// may not wait runs the task itself (``FullQueuePolicy/runOnCaller``) or throws.
     @usableFromInline let submitMayBlock: Bool
     @usableFromInline let runsOnCallerWhenFull: Bool
+    /// ``Configuration/queueCapacity``: nil for an unbounded queue.
+    @usableFromInline let queueCapacity: Int?
 
     private enum Lifecycle: UInt8 {
         case running, closed, terminated
@@ -114,6 +116,7 @@ public final class ThreadPool: Sendable {
         self.threadCount = cPool.threadCount
         self.submitMayBlock = configuration.whenFull == .wait
         self.runsOnCallerWhenFull = configuration.whenFull == .runOnCaller
+        self.queueCapacity = configuration.queueCapacity
         shared.taskExecutor = UnownedTaskExecutor(ordinary: self)
     }
 

@@ -1,0 +1,79 @@
+import Benchmark
+import Dispatch
+import ThreadPoolKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Workload 10: the 64 tasks of W5 that each block 10 ms, on an elastic pool of 2...64 workers
+/// (`Configuration.maxThreads`), which starts a worker whenever a task is queued and none is idle:
+/// ideally one round of 10 ms. Peers: a fixed pool of 8 (W5's: 80 ms), Dispatch's concurrent queue
+/// (which grows its pool slowly when threads block) and a TaskGroup (the cooperative pool never
+/// grows: 320 ms on 2 CPUs). Each iteration makes a new pool (package-benchmark calls the closure
+/// once per iteration), so the elastic pool starts its 62 extra workers inside the measured region.
+private func elasticConfig() -> Benchmark.Configuration {
+    throughputConfig(maxDuration: 4, quickIterations: 3, fullIterations: 30, mallocTolerance: .absolute(120))
+}
+
+func registerElasticBlocking() {
+    let n = blockingTasks
+    let sleep = blockingMicroseconds
+
+    Benchmark("W10 elastic blocking ThreadPoolKit.applyAsync w2...64", configuration: elasticConfig()) { benchmark in
+        var configuration = ThreadPool.Configuration()
+        configuration.threads = 2
+        configuration.maxThreads = 64
+        let pool = try ThreadPool(configuration)
+        let counter = Countdown(n)
+        try measure(benchmark, tasks: n) {
+            for _ in 0..<n {
+                _ = try pool.applyAsync {
+                    usleep(sleep)
+                    counter.hit()
+                }
+            }
+            counter.wait()
+        }
+        pool.close()
+        try pool.join()
+    }
+
+    Benchmark("W10 elastic blocking ThreadPoolKit.applyAsync w8 fixed", configuration: elasticConfig()) { benchmark in
+        let pool = try ThreadPool(threads: 8)
+        let counter = Countdown(n)
+        try measure(benchmark, tasks: n) {
+            for _ in 0..<n {
+                _ = try pool.applyAsync {
+                    usleep(sleep)
+                    counter.hit()
+                }
+            }
+            counter.wait()
+        }
+        pool.close()
+        try pool.join()
+    }
+
+    Benchmark("W10 elastic blocking Dispatch.concurrentQueue+group", configuration: elasticConfig()) { benchmark in
+        let queue = DispatchQueue(label: "bench.elastic", attributes: .concurrent)
+        measure(benchmark, tasks: n) {
+            let group = DispatchGroup()
+            for _ in 0..<n {
+                queue.async(group: group) { usleep(sleep) }
+            }
+            group.wait()
+        }
+    }
+
+    Benchmark("W10 elastic blocking withTaskGroup", configuration: elasticConfig()) { benchmark async in
+        await measureAsync(benchmark, tasks: n) {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<n {
+                    group.addTask { usleep(sleep) }
+                }
+                await group.waitForAll()
+            }
+        }
+    }
+}
