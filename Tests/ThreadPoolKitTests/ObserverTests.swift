@@ -327,6 +327,36 @@ struct ObserverTests {
         #expect(ran.value == 5)
     }
 
+    @Test("a bounded pool: async producers waiting for room, each task reported queued, started and finished once")
+    func boundedAsyncProducers() async throws {
+        for _ in 0..<4 {
+            let observer = RecordingObserver()
+            var configuration = ThreadPool.Configuration()
+            configuration.threads = 2
+            configuration.queueCapacity = 2
+            configuration.observer = observer
+            let pool = try ThreadPool(configuration)
+            let ran = Counter()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<100 {
+                    group.addTask { try await pool.run { ran.increment() } }
+                }
+                try await group.waitForAll()
+            }
+            var mapped: [Int] = []
+            for _ in 0..<10 { mapped = try await pool.map(Array(0..<50), chunkSize: 5) { $0 + 1 } }
+            #expect(mapped == Array(1...50))
+            pool.close()
+            try await pool.join()
+            #expect(ran.value == 100)
+            let stats = pool.stats
+            #expect(observer.queued.load(ordering: .relaxed) == stats.completed + stats.failed + stats.cancelled)
+            #expect(observer.started.load(ordering: .relaxed) == observer.queued.load(ordering: .relaxed))
+            #expect(observer.finished == observer.queued.load(ordering: .relaxed))
+            #expect(observer.completed.load(ordering: .relaxed) == stats.completed)
+        }
+    }
+
     @Test("a pool without an observer reports nothing and keeps its counts")
     func noObserver() async throws {
         var configuration = ThreadPool.Configuration()
