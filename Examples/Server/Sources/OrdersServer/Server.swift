@@ -101,12 +101,14 @@ public struct ServerOptions: Sendable {
     public init() {}
 
     static let usage = """
-        usage: orders-server [--pool threadpoolkit|nio-per-request|nio-thread-local] [--threads N]
+        usage: orders-server [--pool VARIANT] [--threads N]
                              [--database PATH] [--orders N] [--customers N]
                              [--host HOST] [--port PORT] [--query-delay-ms N] [--log-level LEVEL]
 
           --pool        the pool the queries run on (default threadpoolkit):
-                          threadpoolkit     ThreadPoolKit, a connection per worker opened by its initializer
+                          threadpoolkit     ThreadPoolKit, a connection per worker opened by its initializer;
+                                            a query is pool.run { ... } (the request's task moves to the worker)
+                          threadpoolkit-applyasync  the same, a query is pool.applyAsync { ... }.value
                           nio-per-request   NIOThreadPool, a connection opened and closed per request
                           nio-thread-local  NIOThreadPool, a connection per thread kept in a thread-local
           --threads     the pool's threads (default: ThreadPoolKit's default, the CPUs this process may use)

@@ -10,8 +10,12 @@ import ThreadPoolKit
 /// Which pool runs the queries (`--pool`).
 public enum PoolVariant: String, CaseIterable, Sendable, CustomStringConvertible {
     /// ThreadPoolKit; each worker opens its connection in the pool's initializer and closes it in the
-    /// finalizer.
+    /// finalizer. A query is `pool.run { ... }`: the request's task moves onto a worker for the query
+    /// (and stays there until its next suspension).
     case threadPoolKit = "threadpoolkit"
+    /// The same pool and connections; a query is `pool.applyAsync { ... }.value`: the task stays where
+    /// it is and awaits the result, as with NIOThreadPool.
+    case threadPoolKitApplyAsync = "threadpoolkit-applyasync"
     /// NIOThreadPool; each request opens a connection, prepares its query and closes it.
     case nioPerRequest = "nio-per-request"
     /// NIOThreadPool; each thread opens a connection on its first request and keeps it.
@@ -37,7 +41,8 @@ public protocol OrdersStore: Sendable {
 ///   worker cannot open the database (the server does not start).
 public func makeStore(_ variant: PoolVariant, path: String, threads: Int) throws -> any OrdersStore {
     switch variant {
-    case .threadPoolKit: try PerWorkerStore(path: path, threads: threads)
+    case .threadPoolKit: try PerWorkerStore(path: path, threads: threads, movesTask: true)
+    case .threadPoolKitApplyAsync: try PerWorkerStore(path: path, threads: threads, movesTask: false)
     case .nioPerRequest: NIOPerRequestStore(path: path, threads: threads)
     case .nioThreadLocal: NIOThreadLocalStore(path: path, threads: threads)
     }
@@ -77,8 +82,11 @@ final class WorkerSessions: Sendable {
 final class PerWorkerStore: OrdersStore {
     let pool: ThreadPool
     private let sessions: WorkerSessions
+    /// `run` (the task moves onto the worker) or `applyAsync` and `value` (it awaits from where it is).
+    let movesTask: Bool
 
-    init(path: String, threads: Int) throws {
+    init(path: String, threads: Int, movesTask: Bool) throws {
+        self.movesTask = movesTask
         let sessions = WorkerSessions(path: path)
         self.sessions = sessions
         pool = try ThreadPool(threads: threads, name: "db",
@@ -87,7 +95,8 @@ final class PerWorkerStore: OrdersStore {
     }
 
     func withSession<T: Sendable>(_ body: @escaping @Sendable (OrdersSession) throws -> T) async throws -> T {
-        try await pool.run { [sessions] in try body(sessions.current) }
+        if movesTask { return try await pool.run { [sessions] in try body(sessions.current) } }
+        return try await pool.applyAsync { [sessions] in try body(sessions.current) }.value
     }
 
     // With ThreadPoolKit's package trait `ServiceLifecycle`, ThreadPool is a Service itself and this
