@@ -46,6 +46,8 @@ let package = Package(
                 "OrdersServer", "OrdersDatabase",
                 // The tests' HTTP clients block on sockets on this pool's threads.
                 .product(name: "ThreadPoolKit", package: "ThreadPoolKit"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
     ],
     swiftLanguageModes: [.v6]
