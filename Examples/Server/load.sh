@@ -49,6 +49,7 @@ fail() { echo "load.sh: $*" >&2; exit 1; }
 # Starts a variant and waits (up to 60 s: the first start creates the database) for its port.
 start_server() {
   local log=$WORK/server-$1.log
+  : > "$log"  # empty before the server starts, so that an earlier run's "listening on" does not count
   "$SERVER" --pool "$1" --database "$DATABASE" --port "$PORT" ${SERVER_THREADS:+--threads $SERVER_THREADS} > "$log" 2>&1 &
   server_pid=$!
   for _ in $(seq 600); do
@@ -75,12 +76,13 @@ check_answers() {
   orders=$(sqlite3 "$DATABASE" "SELECT MAX(id) FROM orders")
   customers=$(sqlite3 "$DATABASE" "SELECT MAX(customer) FROM orders")
   for id in 1 2 $((orders / 3)) $((orders / 2 + 7)) $((orders - 1)) "$orders"; do
-    got=$(curl -sf "http://127.0.0.1:$PORT/orders/$id" | tr -c '0-9' ' ' | xargs)
+    got=$(curl -sf "http://127.0.0.1:$PORT/orders/$id" | tr -c '0-9' ' ' | xargs) || fail "$1: GET /orders/$id failed"
     want=$(sqlite3 -separator ' ' "$DATABASE" "SELECT id, customer, amount, day FROM orders WHERE id = $id")
     [ "$got" = "$want" ] || fail "$1: /orders/$id answered \"$got\", the database says \"$want\""
   done
   for id in 1 $((customers / 2)) "$customers"; do
-    got=$(curl -sf "http://127.0.0.1:$PORT/customers/$id/total" | tr -c '0-9' ' ' | xargs)
+    got=$(curl -sf "http://127.0.0.1:$PORT/customers/$id/total" | tr -c '0-9' ' ' | xargs) ||
+      fail "$1: GET /customers/$id/total failed"
     want=$(sqlite3 -separator ' ' "$DATABASE" "SELECT $id, COUNT(*), SUM(amount) FROM orders WHERE customer = $id")
     [ "$got" = "$want" ] || fail "$1: /customers/$id/total answered \"$got\", the database says \"$want\""
   done
