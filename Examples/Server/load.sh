@@ -127,21 +127,41 @@ for ((round = 1; round <= ROUNDS; round++)); do
   done
 done
 
-# Medians over the rounds, with the spread (max - min) / median of the requests/s.
+# Medians over the rounds: requests/s with its spread ((max - min) / median), latencies, and the
+# requests/s as a ratio to each NIO variant of the same round (the machine's noise moves a round's
+# variants together more than it moves rounds apart).
 echo
-echo "| variant | requests/s (median) | spread | p50 ms | p99 ms |"
-echo "|---|---:|---:|---:|---:|"
-for variant in "${variants[@]}"; do
-  awk -F'\t' -v v="$variant" '
-    function median(a, n,   i, j, t) {
-      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+awk -F'\t' -v order="$VARIANTS" '
+  function median(a, n,   i, j, t) {
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  { rps[$1, $2] = $3; p50[$1, $2] = $4; p99[$1, $2] = $5; if ($2 > rounds) rounds = $2 }
+  END {
+    count = split(order, names, " ")
+    peers = 0
+    for (k = 1; k <= count; k++) if (names[k] ~ /^nio-/) peer[++peers] = names[k]
+    printf "| variant | requests/s | spread | p50 ms | p99 ms |"
+    for (q = 1; q <= peers; q++) printf " × %s |", peer[q]
+    printf "\n|---|---:|---:|---:|---:|"
+    for (q = 1; q <= peers; q++) printf "---:|"
+    printf "\n"
+    for (k = 1; k <= count; k++) {
+      v = names[k]; n = 0; lo = hi = ""
+      for (r = 1; r <= rounds; r++) if ((v, r) in rps) {
+        n++; a[n] = rps[v, r]; b[n] = p50[v, r]; c[n] = p99[v, r]
+        if (lo == "" || a[n] < lo) lo = a[n]; if (hi == "" || a[n] > hi) hi = a[n]
+      }
+      if (n == 0) continue
+      m = median(a, n)
+      printf "| %s | %.0f | %.0f%% | %.2f | %.2f |", v, m, m ? 100 * (hi - lo) / m : 0, median(b, n), median(c, n)
+      for (q = 1; q <= peers; q++) {
+        z = 0
+        for (r = 1; r <= rounds; r++) if ((v, r) in rps && (peer[q], r) in rps && rps[peer[q], r] > 0) d[++z] = rps[v, r] / rps[peer[q], r]
+        if (z) printf " %.2f |", median(d, z); else printf " |"
+      }
+      printf "\n"
     }
-    $1 == v { n++; r[n] = $3; p50[n] = $4; p99[n] = $5; if (n == 1 || $3 < lo) lo = $3; if (n == 1 || $3 > hi) hi = $3 }
-    END {
-      m = median(r, n)
-      printf "| %s | %.0f | %.0f%% | %.2f | %.2f |\n", v, m, m ? 100 * (hi - lo) / m : 0, median(p50, n), median(p99, n)
-    }' "$RESULTS"
-done
+  }' "$RESULTS"
 echo
 echo "(every run: $RESULTS; wrk's output: $WORK/wrk-VARIANT-ROUND.txt)"
