@@ -12,7 +12,7 @@ let package = Package(
     name: "OrdersServer",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "orders-server", targets: ["orders-server"]),
+        .executable(name: "orders-server", targets: ["orders-server"])
     ],
     dependencies: [
         .package(name: "ThreadPoolKit", path: "../.."),

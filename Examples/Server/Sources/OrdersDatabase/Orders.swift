@@ -78,7 +78,7 @@ public func createDatabase(at path: String, orders: Int, customers: Int) throws(
         var random = SplitMix64(seed: 2024)
         for id in stride(from: 1, through: orders, by: 1) {
             let customer = 1 + Int64(random.next() % UInt64(customers))
-            let amount = 100 + Int64(random.next() % 49_901)  // 1.00 to 500.00
+            let amount = 100 + Int64(random.next() % 49_901) // 1.00 to 500.00
             let day = Int64(random.next() % 365)
             try insert.run([Int64(id), customer, amount, day])
         }

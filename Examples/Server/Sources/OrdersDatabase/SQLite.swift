@@ -96,8 +96,10 @@ public final class Statement {
     }
 
     /// Runs the statement with `parameters` bound to ?1, ?2, ... and calls `row` for each result row.
-    public func run(_ parameters: [Int64] = [],
-                    row: (Row) throws(DatabaseError) -> Void = { _ in }) throws(DatabaseError) {
+    public func run(
+        _ parameters: [Int64] = [],
+        row: (Row) throws(DatabaseError) -> Void = { _ in }
+    ) throws(DatabaseError) {
         defer {
             sqlite3_reset(handle)
             sqlite3_clear_bindings(handle)

@@ -1,5 +1,13 @@
 // The application: two routes answered from SQLite on a pool's threads, a count of the requests the
 // router received (printed at exit, which the shutdown test checks), and the command line.
+import Hummingbird
+import Logging
+import NIOCore
+import OrdersDatabase
+import ServiceLifecycle
+import Synchronization
+import ThreadPoolKit
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -7,13 +15,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Hummingbird
-import Logging
-import NIOCore
-import OrdersDatabase
-import ServiceLifecycle
-import ThreadPoolKit
-import Synchronization
 
 // MARK: Routes
 
@@ -34,8 +35,10 @@ public final class RequestCounter: Sendable {
 struct CountingMiddleware<Context: RequestContext>: RouterMiddleware {
     let counter: RequestCounter
 
-    func handle(_ request: Request, context: Context,
-                next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         counter.add()
         return try await next(request, context)
     }
@@ -48,10 +51,13 @@ struct CountingMiddleware<Context: RequestContext>: RouterMiddleware {
 ///   the customer's orders, read from an index); 404 for a customer without orders.
 /// A non-integer id is a 400. `queryDelay` (the tests' stand-in for a slower query) is slept on the
 /// pool's thread before each query.
-public func makeRouter(store: any OrdersStore, counter: RequestCounter,
-                       queryDelay: Duration = .zero) -> Router<BasicRequestContext> {
-    let delayMicroseconds = UInt32(queryDelay.components.seconds * 1_000_000
-                                   + queryDelay.components.attoseconds / 1_000_000_000_000)
+public func makeRouter(
+    store: any OrdersStore, counter: RequestCounter,
+    queryDelay: Duration = .zero
+) -> Router<BasicRequestContext> {
+    let delayMicroseconds = UInt32(
+        queryDelay.components.seconds * 1_000_000
+            + queryDelay.components.attoseconds / 1_000_000_000_000)
     @Sendable func query<T: Sendable>(_ body: @escaping @Sendable (OrdersSession) throws -> T) async throws -> T {
         if delayMicroseconds == 0 { return try await store.withSession(body) }
         return try await store.withSession { session in
@@ -80,8 +86,9 @@ public func makeRouter(store: any OrdersStore, counter: RequestCounter,
 }
 
 func jsonResponse(_ text: String) -> Response {
-    Response(status: .ok, headers: [.contentType: "application/json"],
-             body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    Response(
+        status: .ok, headers: [.contentType: "application/json"],
+        body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
 }
 
 // MARK: The command line
@@ -125,7 +132,8 @@ public struct ServerOptions: Sendable {
         var rest = arguments[...]
         func integer(_ name: String, _ text: String, _ range: ClosedRange<Int>) throws(UsageError) -> Int {
             guard let value = Int(text), range.contains(value) else {
-                throw UsageError("\(name) must be a whole number in \(range.lowerBound)...\(range.upperBound), not \"\(text)\"")
+                throw UsageError(
+                    "\(name) must be a whole number in \(range.lowerBound)...\(range.upperBound), not \"\(text)\"")
             }
             return value
         }
@@ -142,7 +150,9 @@ public struct ServerOptions: Sendable {
             switch name {
             case "--pool":
                 guard let pool = PoolVariant(rawValue: text) else {
-                    throw UsageError("--pool is one of \(PoolVariant.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(text)\"")
+                    throw UsageError(
+                        "--pool is one of \(PoolVariant.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(text)\""
+                    )
                 }
                 options.pool = pool
             case "--database": options.database = text
@@ -202,7 +212,9 @@ public func run(_ options: ServerOptions) async throws {
     let size = try databaseSize(at: options.database)
     let threads = options.threads ?? ThreadPool.defaultThreadCount
     let store = try makeStore(options.pool, path: options.database, threads: threads)
-    say("pool \(options.pool), \(threads) threads; database \(options.database): \(size.orders) orders, \(size.customers) customers")
+    say(
+        "pool \(options.pool), \(threads) threads; database \(options.database): \(size.orders) orders, \(size.customers) customers"
+    )
 
     let counter = RequestCounter()
     var logger = Logger(label: "orders-server")

@@ -89,9 +89,10 @@ final class PerWorkerStore: OrdersStore {
         self.movesTask = movesTask
         let sessions = WorkerSessions(path: path)
         self.sessions = sessions
-        pool = try ThreadPool(threads: threads, name: "db",
-                              initializer: { try sessions.openForThisWorker() },
-                              finalizer: { sessions.closeForThisWorker() })
+        pool = try ThreadPool(
+            threads: threads, name: "db",
+            initializer: { try sessions.openForThisWorker() },
+            finalizer: { sessions.closeForThisWorker() })
     }
 
     func withSession<T: Sendable>(_ body: @escaping @Sendable (OrdersSession) throws -> T) async throws -> T {

@@ -22,7 +22,7 @@ struct ThreadPoolService: Service, CustomStringConvertible {
             try await gracefulShutdown()
             pool.close()
         } catch {
-            pool.terminate()  // CancellationError: the group is cancelled, or a service failed
+            pool.terminate() // CancellationError: the group is cancelled, or a service failed
         }
         try await pool.join()
     }

@@ -7,7 +7,7 @@ import Synchronization
 import Testing
 import ThreadPoolKit
 
-@Suite(.serialized)  // each test starts a server and loads the machine's cores
+@Suite(.serialized) // each test starts a server and loads the machine's cores
 struct ServerTests {
     /// The server's answers for orders and customers at the ends and in the middle of the data, and its
     /// errors (no such order or customer, an id that is not a number), equal the direct queries'.
@@ -15,13 +15,15 @@ struct ServerTests {
     func answersEqualDirectQueries(pool: PoolVariant) async throws {
         let database = try TestDatabase(orders: 5_000, customers: 50)
         let reference = try Reference(path: database.path)
-        let server = try await ServerProcess(["--pool", pool.rawValue, "--threads", "2", "--database", database.path],
-                                             outputDirectory: database.directory)
+        let server = try await ServerProcess(
+            ["--pool", pool.rawValue, "--threads", "2", "--database", database.path],
+            outputDirectory: database.directory)
         let port = server.port
         let orderIDs = [1, 2, 17, 999, 2_500, 4_999, 5_000]
         let customerIDs = [1, 2, 25, 49, 50]
         let missing = ["/orders/0", "/orders/5001", "/customers/0/total", "/customers/51/total"]
-        let paths = orderIDs.map { "/orders/\($0)" } + customerIDs.map { "/customers/\($0)/total" } + missing
+        let paths =
+            orderIDs.map { "/orders/\($0)" } + customerIDs.map { "/customers/\($0)/total" } + missing
             + ["/orders/abc"]
         // Every request at once, from threads of a client pool: the server's pool serves them concurrently.
         let results = try await withThreadPool(threads: 8, name: "client") { clients in
@@ -98,12 +100,16 @@ struct ServerTests {
                     }
                 }
                 group.addTask {
-                    while progress.answered.load(ordering: .relaxed) < 16 { try await Task.sleep(for: .milliseconds(1)) }
+                    while progress.answered.load(ordering: .relaxed) < 16 {
+                        try await Task.sleep(for: .milliseconds(1))
+                    }
                     progress.signalled.store(true, ordering: .relaxed)
                     kill(pid, SIGTERM)
                     return nil
                 }
-                return try await group.reduce(into: [(Int, ClientResult, Bool)]()) { if let result = $1 { $0.append(result) } }
+                return try await group.reduce(into: [(Int, ClientResult, Bool)]()) {
+                    if let result = $1 { $0.append(result) }
+                }
             }
         }
 
@@ -119,8 +125,10 @@ struct ServerTests {
             case .answer(200, let body):
                 answers += 1
                 if afterSignal { answersAfterSignal += 1 }
-                let expected = index.isMultiple(of: 3) ? reference.totals[1 + index % 50]?.json
-                                                       : reference.orders[1 + index * 17 % 5_000]?.json
+                let expected =
+                    index.isMultiple(of: 3)
+                    ? reference.totals[1 + index % 50]?.json
+                    : reference.orders[1 + index * 17 % 5_000]?.json
                 #expect(body == expected, "\(path(index))")
             case .refused: refused += 1
             case .unanswered: unanswered += 1
@@ -131,7 +139,9 @@ struct ServerTests {
         #expect(server.requestsReceived == answers, "\(server.output)")
         // The signal came mid-load: requests already in the server were answered after it.
         #expect(answersAfterSignal > 0)
-        print("\(pool): \(answers) answered (\(answersAfterSignal) after SIGTERM), \(refused) refused, \(unanswered) unanswered of \(requests)")
+        print(
+            "\(pool): \(answers) answered (\(answersAfterSignal) after SIGTERM), \(refused) refused, \(unanswered) unanswered of \(requests)"
+        )
     }
 }
 

@@ -1,13 +1,14 @@
 // What the tests need around the server: a database in a temporary directory, the built server as a
 // subprocess, and a blocking HTTP/1.1 client on plain sockets (one request per connection, so that
 // each request's fate is known: refused, dropped unanswered, cut short, or answered).
+import Foundation
+import OrdersDatabase
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
-import OrdersDatabase
 
 struct TestFailure: Error, CustomStringConvertible {
     let description: String
@@ -71,14 +72,18 @@ struct Reference {
 func builtProduct(_ name: String) -> String? {
     var candidates: [URL] = []
     // Linux: the test runner is the .xctest executable itself, in the products directory.
-    if let first = CommandLine.arguments.first { candidates.append(URL(fileURLWithPath: first).deletingLastPathComponent()) }
+    if let first = CommandLine.arguments.first {
+        candidates.append(URL(fileURLWithPath: first).deletingLastPathComponent())
+    }
     #if canImport(Darwin)
     // macOS: xctest loads the .xctest bundle, which sits in the products directory.
     for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
         candidates.append(bundle.bundleURL.deletingLastPathComponent())
     }
     #endif
-    return candidates.map { $0.appendingPathComponent(name).path }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    return candidates.map { $0.appendingPathComponent(name).path }.first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
 }
 
 /// The built `orders-server`, started on a free port; its standard output goes to a file the tests read.
@@ -182,7 +187,7 @@ func httpGet(port: Int, path: String) -> ClientResult {
     #endif
     guard descriptor >= 0 else { return .refused }
     defer { close(descriptor) }
-    var timeout = timeval(tv_sec: 60, tv_usec: 0)  // a hung server fails the test rather than hanging it
+    var timeout = timeval(tv_sec: 60, tv_usec: 0) // a hung server fails the test rather than hanging it
     setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
 
     var address = sockaddr_in()
@@ -205,7 +210,7 @@ func httpGet(port: Int, path: String) -> ClientResult {
     var sent = 0
     while sent < request.count {
         let count = request[sent...].withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, noSignal) }
-        if count <= 0 { break }  // reset by the server; what it answered, if anything, is read below
+        if count <= 0 { break } // reset by the server; what it answered, if anything, is read below
         sent += count
     }
 
@@ -213,7 +218,7 @@ func httpGet(port: Int, path: String) -> ClientResult {
     var buffer = [UInt8](repeating: 0, count: 4096)
     while true {
         let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
-        if count <= 0 { break }  // 0: closed; < 0: reset or timed out
+        if count <= 0 { break } // 0: closed; < 0: reset or timed out
         received += buffer[..<count]
     }
     return parseAnswer(received)
@@ -223,14 +228,19 @@ func httpGet(port: Int, path: String) -> ClientResult {
 func parseAnswer(_ bytes: [UInt8]) -> ClientResult {
     guard !bytes.isEmpty else { return .unanswered }
     let separator = Array("\r\n\r\n".utf8)
-    guard let end = (0...max(0, bytes.count - separator.count)).first(where: { bytes[$0..<$0 + separator.count].elementsEqual(separator) }),
-          bytes.count >= separator.count else {
+    guard
+        let end = (0...max(0, bytes.count - separator.count)).first(where: {
+            bytes[$0..<$0 + separator.count].elementsEqual(separator)
+        }),
+        bytes.count >= separator.count
+    else {
         return .truncated(bytes: bytes.count)
     }
     let head = String(decoding: bytes[..<end], as: UTF8.self).split(separator: "\r\n")
     let body = bytes[(end + separator.count)...]
     guard let statusLine = head.first, statusLine.hasPrefix("HTTP/1.1 "),
-          let status = Int(statusLine.split(separator: " ")[1]) else {
+        let status = Int(statusLine.split(separator: " ")[1])
+    else {
         return .truncated(bytes: bytes.count)
     }
     let length = head.dropFirst().compactMap { line -> Int? in

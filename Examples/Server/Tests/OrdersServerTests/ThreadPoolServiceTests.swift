@@ -1,11 +1,12 @@
 // The example's stand-in for ThreadPoolKit's Service conformance behaves as that conformance does:
 // graceful shutdown runs the queued work and joins; cancellation drops it and joins.
 import Logging
-@testable import OrdersServer
 import ServiceLifecycle
 import Synchronization
 import Testing
 import ThreadPoolKit
+
+@testable import OrdersServer
 
 #if canImport(Glibc)
 import Glibc
@@ -26,10 +27,14 @@ struct ThreadPoolServiceTests {
         let pool = try ThreadPool(threads: 2, name: "service")
         let ran = Count()
         for _ in 0..<Self.tasks {
-            try pool.execute { usleep(1_000); ran.value.add(1, ordering: .relaxed) }
+            try pool.execute {
+                usleep(1_000); ran.value.add(1, ordering: .relaxed)
+            }
         }
-        let group = ServiceGroup(configuration: .init(services: [ThreadPoolService(pool: pool)],
-                                                      logger: Logger(label: "test")))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [ThreadPoolService(pool: pool)],
+                logger: Logger(label: "test")))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             await group.triggerGracefulShutdown()
@@ -37,7 +42,7 @@ struct ThreadPoolServiceTests {
         }
         #expect(ran.value.load(ordering: .relaxed) == Self.tasks)
         #expect(pool.stats.completed == Self.tasks)
-        #expect(throws: ThreadPoolError.self) { try pool.execute {} }  // closed
+        #expect(throws: ThreadPoolError.self) { try pool.execute {} } // closed
     }
 
     /// The same, the group's task cancelled instead: the tasks still queued are dropped (counted
@@ -46,10 +51,14 @@ struct ThreadPoolServiceTests {
         let pool = try ThreadPool(threads: 2, name: "service")
         let ran = Count()
         for _ in 0..<Self.tasks {
-            try pool.execute { usleep(1_000); ran.value.add(1, ordering: .relaxed) }
+            try pool.execute {
+                usleep(1_000); ran.value.add(1, ordering: .relaxed)
+            }
         }
-        let group = ServiceGroup(configuration: .init(services: [ThreadPoolService(pool: pool)],
-                                                      logger: Logger(label: "test")))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [ThreadPoolService(pool: pool)],
+                logger: Logger(label: "test")))
         let running = Task { try await group.run() }
         running.cancel()
         _ = await running.result
