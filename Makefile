@@ -7,11 +7,11 @@ C_HEADERS := $(wildcard Sources/CThreadPool/*.h Sources/CThreadPool/include/*.h)
 CFLAGS_STRICT := -std=c11 -Wall -Wextra -Werror -O2 -pthread -ISources/CThreadPool/include
 C_TESTS := $(patsubst Tests/CThreadPoolTests/%.c,$(BIN)/%,$(wildcard Tests/CThreadPoolTests/test_*.c))
 
-.PHONY: fuzz stress help demo test swift-test noasync-check c-test c-example c-warnings sanitize sanitize-swift sanitize-c clean
+.PHONY: fuzz stress help demo test swift-test swift-test-plain swift-test-traits noasync-check c-test c-example c-warnings sanitize sanitize-swift sanitize-c clean
 
 help:
 	@echo "make demo      run the tutorial's two programs (InitializeWorkers, WorkerNames)"
-	@echo "make test      every test: C warnings, C tests, the C example, Swift tests, the examples' tests"
+	@echo "make test      every test: C warnings, C tests, the C example, Swift tests (no trait, all traits), the examples' tests"
 	@echo "make sanitize  the tests under the thread and address sanitizers"
 	@echo "make stress    10^7 tasks with random shutdowns, exact accounting"
 	@echo "make fuzz      libFuzzer on random C API operation sequences (FUZZ_SECONDS, default 60)"
@@ -34,9 +34,20 @@ demo:
 
 test: c-warnings c-test c-example swift-test noasync-check examples-test
 
-swift-test:
+# The package as a dependent gets it by default (no trait: no dependency built), then with every
+# trait on (ServiceLifecycle, Metrics, Logging: their code and tests), in a scratch path of its own so
+# that the two builds do not rebuild each other.
+TRAITS := ServiceLifecycle,Metrics,Logging
+
+swift-test: swift-test-plain swift-test-traits
+
+swift-test-plain:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+swift-test-traits:
+	$(SWIFT) build --build-tests --scratch-path .build-traits --traits $(TRAITS)
+	$(SWIFT) test --skip-build --scratch-path .build-traits --traits $(TRAITS)
 
 # Every blocking API draws a diagnostic in async code (type-checks a snippet against the debug build).
 noasync-check: swift-test
@@ -111,7 +122,7 @@ sanitize-c:
 	@echo "example: clean under ASan+UBSan (leaks included)"
 
 clean:
-	rm -rf .build .build-tsan .build-asan $(BIN) Examples/PerWorker/.build
+	rm -rf .build .build-tsan .build-asan .build-traits $(BIN) Examples/PerWorker/.build
 
 # Benchmarks (their own package under Benchmarks/): bench, bench-quick, bench-check.
 -include Benchmarks/bench.mk

@@ -21,9 +21,11 @@ BENCH_PLUGIN  := $(BENCH_SWIFT) package --allow-writing-to-package-directory ben
 # and its count follows the sample count), imap/imapUnordered and W1's applyAsync and execute, whose
 # results are dropped at once (their malloc counts depend on timing: imap's moved by 20% to 4x between
 # consecutive runs, W1's dropped results are reused or not, 0 to 140,000 mallocs an iteration), and
-# W1 paired (it counts no mallocs: it is there for its ratio).
+# W1 paired (it counts no mallocs: it is there for its ratio), and W6's busy round trips (the same
+# code as the quiet ones, at a speed the busy thread decides: up to seconds an iteration).
 BENCH_CHECKED := --filter 'W[1256].*(ThreadPoolKit|CThreadPool).*' --skip '.*imap.*' \
-	--skip 'W1 tiny ThreadPoolKit\.(applyAsync|execute) w[0-9]+' --skip 'W1 paired.*'
+	--skip 'W1 tiny ThreadPoolKit\.(applyAsync|execute) w[0-9]+' --skip 'W1 paired.*' \
+	--skip 'W6 roundtrip busy.*'
 
 .PHONY: bench bench-quick bench-check bench-check-instructions bench-thresholds bench-build bench-report
 

@@ -102,6 +102,7 @@ PEAK_RSS_DELTA = "peakMemoryResidentDelta"
 TASKS = "tasks"
 CTX = "ctxSwitches"
 LATENCY = "submitToStart ns"
+CPU_NS = "cpu ns"  # CPU of every thread in the measured region (per iteration)
 
 
 def metric(run, name, metric_name, percentile=50.0):

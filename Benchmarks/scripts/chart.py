@@ -3,9 +3,11 @@
 
     python3 scripts/chart.py results/full.json --python results/python.json -o results/full.png
 
-Needs matplotlib (`pip install matplotlib`). Four panels, all medians of the same run: W1 ns per tiny
+Needs matplotlib (`pip install matplotlib`). Six panels, all medians of the same run: W1 ns per tiny
 task, W2 ns per item with one task per item, W4 submit-to-start latency percentiles, W5 wall clock
-of 64 x 10 ms on 8 workers against the ideal 80 ms. ThreadPoolKit's bars are the dark ones.
+of 64 x 10 ms on 8 workers against the ideal 80 ms, W6 ns per sync round trip (quiet and with a busy
+third thread) and W7 ns per `await` offload, each with its CPU time per task hatched beside it.
+ThreadPoolKit's bars are the dark ones.
 """
 
 import argparse
@@ -63,6 +65,31 @@ def bars(ax, items, title, xlabel, log=True, reference=None, reference_label=Non
     ax.grid(axis="x", alpha=0.3)
 
 
+def wall_and_cpu(ax, e, names, title, reference=None, reference_label=None):
+    """Two bars per benchmark: median wall ns per task, and median CPU ns per task (hatched)."""
+    names = [(name, label) for name, label in names if bj.ns_per_task(e, name) is not None]
+    height = 0.4
+    for i, (name, label) in enumerate(names):
+        wall = bj.ns_per_task(e, name)
+        cpu = bj.per_task(e, name, bj.CPU_NS)
+        ax.barh(i - height / 2, wall, height=height, color=color(label + name))
+        ax.text(wall, i - height / 2, f" {wall:,.0f}", va="center", fontsize=6)
+        if cpu:
+            ax.barh(i + height / 2, cpu, height=height, color=color(label + name), alpha=0.45, hatch="//")
+            ax.text(cpu, i + height / 2, f" cpu {cpu:,.0f}", va="center", fontsize=6)
+    ax.set_yticks(range(len(names)))
+    ax.set_yticklabels([label for _, label in names], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("ns", fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    if reference is not None:
+        ax.axvline(reference, color="#c0392b", linestyle="--", linewidth=1)
+        ax.text(reference, len(names) - 0.4, " " + reference_label, color="#c0392b", fontsize=7)
+    ax.grid(axis="x", alpha=0.3)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("run", help="a stored run: results/NAME.json")
@@ -72,7 +99,7 @@ def main():
     e, run_info = bj.load_run(args.run)
     py = bj.load_python(args.python) if args.python else None
 
-    fig, axes = plt.subplots(2, 2, figsize=(14, 10))
+    fig, axes = plt.subplots(3, 2, figsize=(14, 15))
 
     w1 = ["W1 tiny ThreadPoolKit.applyAsync w2", "W1 tiny ThreadPoolKit.applyAsync+wait w2",
           "W1 tiny ThreadPoolKit.execute w2",
@@ -138,6 +165,20 @@ def main():
             items.append(("Python ThreadPool(8).map(sleep)", r["median_s"] * 1e3))
     bars(axes[1][1], items, "W5: 64 x usleep(10 ms) on 8 workers (median ms)", "ms", log=False,
          reference=80, reference_label="ideal 80 ms")
+
+    # W6 and W7: wall time per round trip / offload, and CPU time per task (all threads) beside it.
+    rt = ["ThreadPoolKit.apply w2", "ThreadPoolKit.applyAsync+get w2", "CThreadPool.ctp_pool_submit+sem_wait w2",
+          "NIOThreadPool.submit+semaphore w2", "Dispatch.concurrentQueue+semaphore", "floor spin ping-pong"]
+    w6 = [(p + n, (label + n)) for p, label in (("W6 roundtrip ", ""), ("W6 roundtrip busy ", "busy: ")) for n in rt]
+    wall_and_cpu(axes[2][0], e, w6, "W6: sync round trips, one tiny task at a time, 2 workers\n"
+                 "(median ns per round trip, log; hatched: CPU ns; busy: a third thread spinning)",
+                 reference=2000, reference_label="target 2 us")
+    w7 = ["W7 offload ThreadPoolKit.run w2", "W7 offload ThreadPoolKit.run(priority: .high) w2",
+          "W7 offload ThreadPoolKit.run in withTaskExecutorPreference(pool) w2",
+          "W7 offload Dispatch concurrent queue + continuation", "W7 offload inline"]
+    wall_and_cpu(axes[2][1], e, [(n, short(n, "W7 offload ")) for n in w7],
+                 "W7: 64 tasks x 2,000 awaits of a tiny closure, 2 workers\n(median ns per offload, log; hatched: CPU ns)",
+                 reference=400, reference_label="target 400 ns")
 
     fig.suptitle("ThreadPoolKit and peers, same run (dark: ThreadPoolKit, blue: its C API, orange: Python, "
                  "grey: peers)", fontsize=10)

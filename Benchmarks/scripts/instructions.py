@@ -37,6 +37,7 @@ WORKLOADS = {
     "applyAsync": 15.0,
     "applyAsync reused": 5.0,
     "applyAsync+get": 5.0,
+    "apply": 5.0,
     "execute": 5.0,
     "ctp_pool_submit": 5.0,
 }

@@ -48,7 +48,7 @@ def per_task_rows(e, py, names, reference_for, python_names=()):
         ns = bj.ns_per_task(e, name)
         ref = reference_for(name)
         rows.append([f"`{name}`", bj.samples(e, name, bj.WALL), fmt(bj.wall_ms(e, name), 1),
-                     fmt(ns, 0 if ns and ns >= 10 else 1),
+                     fmt(ns, 0 if ns and ns >= 10 else 1), cpu_cell(e, name),
                      ratio(ns, bj.ns_per_task(e, ref)) if ref else "",
                      fmt(bj.per_task(e, name, bj.MALLOCS), 2),
                      fmt(bj.per_task(e, name, bj.CTX), 3)])
@@ -57,14 +57,20 @@ def per_task_rows(e, py, names, reference_for, python_names=()):
             r = py["by_name"].get(pname)
             if r is None:
                 continue
-            rows.append([f"Python `{pname}`", len(r["samples_s"]), fmt(r["median_s"] * 1e3, 1), fmt(r["ns_per_task"]),
+            rows.append([f"Python `{pname}`", len(r["samples_s"]), fmt(r["median_s"] * 1e3, 1), fmt(r["ns_per_task"]), "n/a",
                          ratio(r["ns_per_task"], bj.ns_per_task(e, ref)) if ref else "", "n/a", "n/a"])
     return rows
 
 
 PAIRED_TPK, PAIRED_NIO, PAIRED_RATIO = "TPK ns/task", "NIO ns/task", "NIO/TPK x100"
 
-HEADER = ["benchmark", "iterations", "median ms", "ns/task", "x TPK", "mallocs/task", "ctx switches/task"]
+HEADER = ["benchmark", "iterations", "median ms", "ns/task", "cpu ns/task", "x TPK", "mallocs/task", "ctx switches/task"]
+
+
+def cpu_cell(e, name):
+    """Median CPU time of every thread per task (custom metric, ns), or n/a for runs without it."""
+    cpu = bj.per_task(e, name, bj.CPU_NS)
+    return fmt(cpu, 0 if cpu is None or cpu >= 10 else 1)
 
 
 def main():
@@ -177,12 +183,13 @@ def main():
             continue
         p = {q: bj.metric(e, name, bj.LATENCY, q) for q in (50.0, 90.0, 99.0)}
         rows.append([f"`{name}`"] + [fmt(p[q] / 1e3 if p[q] else None, 2) for q in (50.0, 90.0, 99.0)]
-                    + [ratio(p[50.0], ref), fmt(bj.per_task(e, name, bj.MALLOCS), 2)])
+                    + [ratio(p[50.0], ref), fmt(bj.per_task(e, name, bj.MALLOCS), 2), cpu_cell(e, name)])
     out += ["### W4: submit-to-start latency on an idle pool, 10,000 samples ~100 us apart", "",
             "Percentiles of the 10,000 samples (one iteration). `x TPK` compares p50s. The submitting thread "
             "waits for each task to start before it sleeps for the gap, except in the rows marked "
             "\"submitter sleeps at once\" (Latency.swift says why).", "",
-            table(["benchmark", "p50 us", "p90 us", "p99 us", "x TPK (p50)", "mallocs/sample"], rows), ""]
+            table(["benchmark", "p50 us", "p90 us", "p99 us", "x TPK (p50)", "mallocs/sample",
+                   "cpu ns/sample (whole loop, gaps included)"], rows), ""]
 
     # ---- W5
     rows = []
@@ -191,14 +198,17 @@ def main():
     ref = bj.wall_ms(e, w5[0])
     for name in w5:
         ms = bj.wall_ms(e, name)
-        rows.append([f"`{name}`", fmt(ms, 1), ratio(ms, 80.0), ratio(ms, ref), fmt(bj.wall_ms(e, name, 90.0), 1)])
+        cpu = bj.per_task(e, name, bj.CPU_NS)
+        rows.append([f"`{name}`", fmt(ms, 1), ratio(ms, 80.0), ratio(ms, ref), fmt(bj.wall_ms(e, name, 90.0), 1),
+                     fmt(cpu / 1e3 if cpu is not None else None, 1)])
     if py:
         r = py["by_name"].get("W5 blocking ThreadPool.map(sleep) w8")
         if r:
             ms = r["median_s"] * 1e3
-            rows.append(["Python `ThreadPool(8).map(time.sleep, ...)`", fmt(ms, 1), ratio(ms, 80.0), ratio(ms, ref), "n/a"])
+            rows.append(["Python `ThreadPool(8).map(time.sleep, ...)`", fmt(ms, 1), ratio(ms, 80.0), ratio(ms, ref), "n/a",
+                         "n/a"])
     out += ["### W5: 64 tasks x usleep(10 ms) on 8 workers (ideal: 80 ms)", "",
-            table(["benchmark", "median ms", "x ideal", "x TPK", "p90 ms"], rows), ""]
+            table(["benchmark", "median ms", "x ideal", "x TPK", "p90 ms", "cpu us/task"], rows), ""]
 
     # ---- W6
     rows = []
@@ -213,6 +223,30 @@ def main():
             table(["benchmark", "us per pool (per broadcast)", "x TPK", "mallocs per pool (per broadcast)",
                    "ctx switches per pool (per broadcast)"], rows), ""]
 
+    # ---- W6 round trips
+    rt_header = ["benchmark", "iterations", "median ms", "ns/round trip", "cpu ns/round trip", "x TPK apply",
+                 "mallocs/round trip", "ctx switches/round trip"]
+    for prefix, title in (("W6 roundtrip ", "W6: 20,000 round trips, one tiny task at a time (2 workers)"),
+                          ("W6 roundtrip busy ", "W6 busy: the same with a third thread spinning on the 2 CPUs "
+                                                 "(2,000 round trips; the floor 200)")):
+        names = [prefix + n for n in ("ThreadPoolKit.apply w2", "ThreadPoolKit.applyAsync+get w2",
+                                      "CThreadPool.ctp_pool_submit+sem_wait w2", "NIOThreadPool.submit+semaphore w2",
+                                      "Dispatch.concurrentQueue+semaphore", "floor spin ping-pong")]
+        if any(n in e for n in names):
+            out += [f"### {title}", "",
+                    "`cpu ns/round trip`: CPU time of every thread of the process (the busy thread's left out) "
+                    "per round trip.", "",
+                    table(rt_header, per_task_rows(e, None, names, lambda n, p=prefix: p + "ThreadPoolKit.apply w2")), ""]
+
+    # ---- W7 offload
+    w7_offload = ["W7 offload ThreadPoolKit.run w2", "W7 offload ThreadPoolKit.run(priority: .high) w2",
+                  "W7 offload ThreadPoolKit.run in withTaskExecutorPreference(pool) w2",
+                  "W7 offload Dispatch concurrent queue + continuation", "W7 offload inline"]
+    if any(n in e for n in w7_offload):
+        out += ["### W7 offload: 64 tasks x 2,000 awaits of a tiny closure (128,000 offloads, 2 workers)", "",
+                "`x TPK` is against `ThreadPoolKit.run`.", "",
+                table(HEADER, per_task_rows(e, None, w7_offload, lambda n: "W7 offload ThreadPoolKit.run w2")), ""]
+
     # ---- W8
     w8_items = [f"W8 items ThreadPoolKit.concurrentPerform chunk1 w{w}" for w in (1, 2)] + [
         "W8 items Dispatch.concurrentPerform chunk1", "W8 items ThreadPoolKit.map chunk1 w2", "W8 items inline loop"]
@@ -220,7 +254,8 @@ def main():
         f"W8 10M ThreadPoolKit.concurrentPerform chunked {c} w{w}" for c in (8, 48) for w in (1, 2)] + [
         "W8 10M Dispatch.concurrentPerform chunked 8", "W8 10M Dispatch.concurrentPerform chunked 48",
         "W8 10M ThreadPoolKit.map default chunk w2", "W8 10M inline loop"]
-    w8_header = ["benchmark", "iterations", "median ms", "ns/item", "x Dispatch", "mallocs/item", "ctx switches/item"]
+    w8_header = ["benchmark", "iterations", "median ms", "ns/item", "cpu ns/item", "x Dispatch", "mallocs/item",
+                 "ctx switches/item"]
     out += ["### W8: a parallel loop, f(x) = x*x+1 into a preallocated buffer", "",
             "`x Dispatch`: this row's time / Dispatch's `concurrentPerform` (per item for 100,000 items;",
             "over 48 chunks, each a loop in the closure, for 10,000,000).", "",
@@ -273,6 +308,36 @@ def main():
         check("`imap` chunk 1 (W3, 2 workers)", 1e9 / imap_ns if imap_ns else None, 5_000_000, " items/s",
               larger_is_better=True),
     ]
+    # Issue 16's targets: round trips, `run`, the parallel loop; CPU beside them.
+    apply_rt = bj.ns_per_task(e, "W6 roundtrip ThreadPoolKit.apply w2")
+    dispatch_rt = bj.ns_per_task(e, "W6 roundtrip Dispatch.concurrentQueue+semaphore")
+    run_ns = bj.ns_per_task(e, "W7 offload ThreadPoolKit.run w2")
+    continuation_ns = bj.ns_per_task(e, "W7 offload Dispatch concurrent queue + continuation")
+    cp_item = bj.ns_per_task(e, "W8 items ThreadPoolKit.concurrentPerform chunk1 w2")
+    dispatch_item = bj.ns_per_task(e, "W8 items Dispatch.concurrentPerform chunk1")
+    cp_chunked = bj.ns_per_task(e, "W8 10M ThreadPoolKit.concurrentPerform chunked 48 w2")
+    dispatch_chunked = bj.ns_per_task(e, "W8 10M Dispatch.concurrentPerform chunked 48")
+
+    def over(a, b):
+        return a / b if a and b else None
+    rows += [
+        check("sync round trip `apply { 1 }` (W6, 2 workers)", apply_rt / 1e3 if apply_rt else None, 2, " us", digits=2),
+        check("`apply` round trip against Dispatch `async` + semaphore (W6)", over(dispatch_rt, apply_rt), 7, "x",
+              larger_is_better=True, digits=2),
+        check("`await run` per offload, 64 tasks x 2,000 (W7, 2 workers)", run_ns, 400, " ns"),
+        check("`run` against Dispatch + `withCheckedContinuation` (W7)", over(continuation_ns, run_ns), 1, "x",
+              larger_is_better=True, digits=2),
+        check("`concurrentPerform` per item against Dispatch's (W8, chunk 1, 2 workers)", over(dispatch_item, cp_item), 1,
+              "x", larger_is_better=True, digits=2),
+        check("`concurrentPerform` chunked against Dispatch's (W8 10M, 48 chunks, 2 workers)",
+              over(dispatch_chunked, cp_chunked), 1, "x", larger_is_better=True, digits=2),
+    ]
+    for label, name, scale, unit in (
+            ("CPU per task, 64 x 10 ms on 8 workers (W5)", "W5 blocking ThreadPoolKit.applyAsync w8", 1e3, " us"),
+            ("CPU per sample, idle wake (W4, `applyAsync`, 2 workers)", "W4 latency ThreadPoolKit.applyAsync w2", 1e3, " us")):
+        cpu = bj.per_task(e, name, bj.CPU_NS)
+        rows.append([label, fmt(cpu / scale if cpu is not None else None, 1, unit), "no higher than before issue 16",
+                     "see text (A/B)"])
     out = ["### Targets (2 workers)", "", table(["target", "measured", "goal", ""], rows), ""] + out
     print("\n".join(out))
 

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "fault_injection.h"
 #include "pool_internal.h"
+#include "CThreadPoolSwift.h"
 #include "worker_names.h"
 
 #include <errno.h>
@@ -183,6 +184,11 @@ static int allocate_pool(const ctp_options *options, unsigned threads, ctp_pool 
     pool->context_release = options->context_release;
     pool->live = threads;
     pool->skip_join_at_exit = options->skip_join_at_exit != 0;
+    if (options->observer != NULL) {
+        pool->observer = *options->observer;
+        pool->observed = pool->observer.task_queued != NULL || pool->observer.task_started != NULL
+                         || pool->observer.task_finished != NULL;
+    }
 
     /* Everything below is undone by pool_free, which tolerates zeroed fields. */
     init_sync(pool);
@@ -364,14 +370,102 @@ static void wake_or_grow_for_inbox(ctp_pool *pool, unsigned idle) {
     wake_for_inbox(pool);
 }
 
-static int submit(ctp_pool *pool, ctp_task_fn fn, void *arg, bool may_block) {
-    if (pool == NULL || fn == NULL) return CTP_EINVAL;
-    ctp_task task = { fn, arg };
+/* ---- observed tasks ----------------------------------------------------------------------
+
+   With an observer that watches tasks (pool->observed), each submit wraps its task in a record that
+   holds the submission time, and queues run_observed with the record instead: run_observed reports
+   the task started and finished around the task's own call, or finished when terminate dropped it.
+   Tasks queued as several entries (submit_many, broadcast) share one record, freed by its last entry.
+   Without an observer none of this runs: a submit tests `observed`, on the line of `idle_count`,
+   which it reads anyway. */
+
+typedef struct observed_task {
+    ctp_task_fn fn;
+    void *arg;
+    ctp_pool *pool;
+    unsigned long long queued_ns;
+    atomic_size_t entries;    /* entries not yet run or dropped */
+} observed_task;
+
+static observed_task *observed_task_make(ctp_pool *pool, ctp_task_fn fn, void *arg, size_t entries) {
+    observed_task *record = CTP_MALLOC(sizeof *record);
+    if (record == NULL) return NULL;
+    record->fn = fn;
+    record->arg = arg;
+    record->pool = pool;
+    record->queued_ns = ctp_monotonic_ns();
+    atomic_init(&record->entries, entries);
+    return record;
+}
+
+static void observe_queued(ctp_pool *pool, size_t count) {
+    if (pool->observer.task_queued != NULL) pool->observer.task_queued(pool->observer.context, count);
+}
+
+/* The task function of an observed task. Its own task's failure (ctp_task_failed) and declined
+   outcome are kept apart from those of the task that runs it, if any (a worker helping while it
+   waits runs tasks inside another). */
+static void run_observed(void *arg, int status) {
+    observed_task *record = arg;
+    const ctp_observer *observer = &record->pool->observer;
+    void *context = observer->context;
+    unsigned long long start = ctp_monotonic_ns();
+    unsigned long long wait = start - record->queued_ns;
+    unsigned long long run = 0;
+    int outcome;
+    bool outer_failed = ctp_failed_flag;
+    int outer_declined_outcome = ctp_declined_outcome;
+    ctp_failed_flag = false;
+    ctp_declined_outcome = -1;
+    if (status == 0) {
+        if (observer->task_started != NULL) observer->task_started(context, wait);
+        record->fn(record->arg, 0);
+        run = ctp_monotonic_ns() - start;
+        /* The declined flag is left for the caller, which counts the task (see run_marked). */
+        outcome = !ctp_declined_flag ? (ctp_failed_flag ? CTP_TASK_FAILED : CTP_TASK_COMPLETED)
+                  : ctp_declined_outcome >= 0 ? ctp_declined_outcome : CTP_TASK_DECLINED;
+    } else {
+        /* Never started, whether or not its owner had cancelled it already (declined). */
+        record->fn(record->arg, status);
+        outcome = CTP_TASK_CANCELLED;
+    }
+    ctp_failed_flag = outer_failed;
+    ctp_declined_outcome = outer_declined_outcome;
+    if (observer->task_finished != NULL) observer->task_finished(context, outcome, wait, run);
+    if (atomic_fetch_sub_explicit(&record->entries, 1, memory_order_acq_rel) == 1) free(record);
+}
+
+/* The lock-free path of a submit, and submit_locked when the inbox is full or off. */
+static CTP_ALWAYS_INLINE int submit_task(ctp_pool *pool, ctp_task task, bool may_block) {
     if (!ctp_queue_try_push(&pool->queue, task)) return submit_locked(pool, task, may_block, CTP_LANE_DEFAULT);
     /* Sequentially consistent, after the push: see ctp_worker_park_waiting_for_work (worker.c). */
     unsigned idle = atomic_load_explicit(&pool->idle_count, memory_order_seq_cst);
     if (idle != 0) wake_or_grow_for_inbox(pool, idle);
     return 0;
+}
+
+/* submit and submit_priority for an observed pool. Out of line: no other pool comes here. */
+CTP_NOINLINE
+static int submit_observed(ctp_pool *pool, ctp_task_fn fn, void *arg, bool may_block, enum ctp_lane lane) {
+    observed_task *record = observed_task_make(pool, fn, arg, 1);
+    if (record == NULL) return CTP_ENOMEM;
+    ctp_task task = { run_observed, record };
+    int rc = lane == CTP_LANE_DEFAULT ? submit_task(pool, task, may_block) : submit_locked(pool, task, true, lane);
+    if (rc != 0) {
+        free(record);
+        return rc;
+    }
+    observe_queued(pool, 1);
+    return 0;
+}
+
+/* Inlined into ctp_pool_submit and ctp_pool_try_submit: left to itself, the compiler makes it a
+   function of its own once the observed branch is in it, which cost every submit 7 instructions
+   (callgrind, 1 worker, 200,000 submits: 80.7 -> 87.8 per task). */
+static CTP_ALWAYS_INLINE int submit(ctp_pool *pool, ctp_task_fn fn, void *arg, bool may_block) {
+    if (pool == NULL || fn == NULL) return CTP_EINVAL;
+    if (pool->observed) return submit_observed(pool, fn, arg, may_block, CTP_LANE_DEFAULT);
+    return submit_task(pool, (ctp_task){ fn, arg }, may_block);
 }
 
 int ctp_pool_submit(ctp_pool *pool, ctp_task_fn fn, void *arg) {
@@ -388,12 +482,20 @@ int ctp_pool_submit_priority(ctp_pool *pool, ctp_task_fn fn, void *arg, int prio
     enum ctp_lane lane = ctp_lane_of(priority);
     if (lane == CTP_LANE_DEFAULT) return ctp_pool_submit(pool, fn, arg);
     if (pool == NULL || fn == NULL) return CTP_EINVAL;
+    if (pool->observed) return submit_observed(pool, fn, arg, true, lane);
     return submit_locked(pool, (ctp_task){ fn, arg }, true, lane);
 }
 
 int ctp_pool_submit_many(ctp_pool *pool, ctp_task_fn fn, void *arg, size_t count) {
     if (pool == NULL || fn == NULL) return CTP_EINVAL;
     if (count == 0) return 0;
+    observed_task *record = NULL;
+    if (pool->observed) {
+        record = observed_task_make(pool, fn, arg, count);
+        if (record == NULL) return CTP_ENOMEM;
+        fn = run_observed;
+        arg = record;
+    }
     pthread_mutex_lock(&pool->lock);
     int rc = ctp_queue_push_many(&pool->queue, (ctp_task){ fn, arg }, count);
     if (rc == 0) {
@@ -405,11 +507,21 @@ int ctp_pool_submit_many(ctp_pool *pool, ctp_task_fn fn, void *arg, size_t count
         }
     }
     pthread_mutex_unlock(&pool->lock);
+    if (record != NULL) {
+        if (rc != 0) free(record); else observe_queued(pool, count);
+    }
     return rc;
 }
 
 int ctp_pool_broadcast(ctp_pool *pool, ctp_task_fn fn, void *arg) {
     if (pool == NULL || fn == NULL) return CTP_EINVAL;
+    observed_task *record = NULL;
+    if (pool->observed) {
+        record = observed_task_make(pool, fn, arg, pool->threads);
+        if (record == NULL) return CTP_ENOMEM;
+        fn = run_observed;
+        arg = record;
+    }
     pthread_mutex_lock(&pool->lock);
     int rc = pool->state != CTP_RUNNING ? CTP_ECLOSED : 0;
     unsigned pushed = 0;
@@ -426,12 +538,22 @@ int ctp_pool_broadcast(ctp_pool *pool, ctp_task_fn fn, void *arg) {
         note_event(pool);
     }
     pthread_mutex_unlock(&pool->lock);
+    if (record != NULL) {
+        if (rc != 0) free(record); else observe_queued(pool, pool->threads);
+    }
     return rc;
 }
 
 int ctp_pool_submit_to_worker(ctp_pool *pool, unsigned worker, ctp_task_fn fn, void *arg) {
     if (pool == NULL || fn == NULL || worker >= pool->threads) return CTP_EINVAL;
     ctp_worker *target = &pool->workers[worker];
+    observed_task *record = NULL;
+    if (pool->observed) {
+        record = observed_task_make(pool, fn, arg, 1);
+        if (record == NULL) return CTP_ENOMEM;
+        fn = run_observed;
+        arg = record;
+    }
     pthread_mutex_lock(&pool->lock);
     /* Decided under the lock that the worker holds as it leaves its loop (setting `exited`): a task
        pushed here is one the worker still sees, in its own ring, before it can exit. After terminate
@@ -444,6 +566,9 @@ int ctp_pool_submit_to_worker(ctp_pool *pool, unsigned worker, ctp_task_fn fn, v
         note_event(pool); /* a spinning worker (this one, or another) looks again */
     }
     pthread_mutex_unlock(&pool->lock);
+    if (record != NULL) {
+        if (rc != 0) free(record); else observe_queued(pool, 1);
+    }
     return rc;
 }
 
@@ -737,6 +862,21 @@ size_t ctp_test_batched(ctp_pool *pool) {
 
 void ctp_task_declined(void) {
     ctp_declined_flag = true;
+}
+
+void ctp_task_failed(void) {
+    ctp_failed_flag = true;
+}
+
+int ctp_task_take_failed(void) {
+    bool failed = ctp_failed_flag;
+    ctp_failed_flag = false;
+    return failed ? 1 : 0;
+}
+
+void ctp_task_declined_with_outcome(int outcome) {
+    ctp_declined_flag = true;
+    ctp_declined_outcome = outcome;
 }
 
 int ctp_current_worker_index(void) {

@@ -88,6 +88,7 @@ struct ctp_pool {
                                                          CTP_IDLE_ELASTIC for an elastic pool */
     atomic_uint spinning;     /* workers in spin_for_work (at most one) */
     bool elastic;             /* immutable: max_threads > threads (submits may start workers) */
+    bool observed;            /* immutable: an observer with task callbacks is set (submits wrap tasks) */
     /* Written under lock: bumped by every push under the lock and every state change. On a line of
        its own, since a spinning worker reads it over and over. */
     _Alignas(CTP_CACHE_LINE) atomic_uint events;
@@ -139,15 +140,18 @@ struct ctp_pool {
     ctp_fini_fn finalizer;
     void *context;
     void (*context_release)(void *context);
+    ctp_observer observer;    /* all NULL without one */
     ctp_worker workers[];
 };
 
 /* Keeps a function out of line; each use says why. */
 #if defined(__GNUC__)
 #define CTP_NOINLINE __attribute__((noinline))
+#define CTP_ALWAYS_INLINE inline __attribute__((always_inline))
 #define CTP_HIDDEN __attribute__((visibility("hidden")))
 #else
 #define CTP_NOINLINE
+#define CTP_ALWAYS_INLINE inline
 #define CTP_HIDDEN
 #endif
 
@@ -158,6 +162,11 @@ struct ctp_pool {
 extern _Thread_local ctp_worker *ctp_self CTP_HIDDEN;
 /* Set by ctp_task_declined inside a task function; read and cleared by whoever made the call. */
 extern _Thread_local bool ctp_declined_flag CTP_HIDDEN;
+
+/* Set by ctp_task_failed inside a task function; read by an observed task's wrapper (pool.c). */
+extern _Thread_local bool ctp_failed_flag CTP_HIDDEN;
+/* Set by ctp_task_declined_with_outcome: the outcome an observer is told for a declined task (-1: none). */
+extern _Thread_local int ctp_declined_outcome CTP_HIDDEN;
 
 /* Whether the task function that just returned on this thread declined; clears the flag. */
 static inline bool ctp_take_declined(void) {
@@ -234,6 +243,11 @@ size_t ctp_worker_unstarted(const ctp_worker *worker);
 size_t ctp_worker_claim_unstarted(ctp_worker *worker, ctp_task *out, size_t count);
 
 /* ---- pool.c -------------------------------------------------------------------------------- */
+
+/* Tells the pool's observer about a failure (without the lock). */
+static inline void ctp_observe_failure(ctp_pool *pool, int kind, unsigned index, int code) {
+    if (pool->observer.failure != NULL) pool->observer.failure(pool->observer.context, kind, index, code);
+}
 
 /* Takes the pool off the list of pools joined at exit and frees it: the last worker out of a pool
    destroyed from its own worker calls it. */

@@ -25,6 +25,8 @@ enum { CTP_SPIN_NS = 10000 };
 
 _Thread_local ctp_worker *ctp_self;
 _Thread_local bool ctp_declined_flag;
+_Thread_local bool ctp_failed_flag;
+_Thread_local int ctp_declined_outcome = -1;
 
 /* ---- running tasks ------------------------------------------------------------------------- */
 
@@ -451,6 +453,11 @@ void ctp_worker_grow(ctp_pool *pool, enum ctp_grow_reason reason) {
         atomic_store_explicit(&pool->live_hint, pool->live, memory_order_relaxed);
         pool->threads_started--;
         pool->grow_failures++;
+        if (pool->observer.failure != NULL) {
+            pthread_mutex_unlock(&pool->lock);
+            ctp_observe_failure(pool, CTP_FAILURE_GROW_THREAD, index, rc);
+            pthread_mutex_lock(&pool->lock);
+        }
         return;
     }
     /* Destroyed from a worker meanwhile: nobody will join this thread. Else it is joined like every
@@ -577,8 +584,15 @@ void *ctp_worker_main(void *argument) {
 
     int init_rc = pool->initializer != NULL ? pool->initializer(pool->context, self->index) : 0;
 
+    /* Reported before the start barrier can pass: a pool's first workers are reported started before
+       ctp_pool_create returns. */
+    if (init_rc == 0 && pool->observer.worker_started != NULL) {
+        pool->observer.worker_started(pool->observer.context, self->index, self->name);
+    }
+
     pthread_mutex_lock(&pool->lock);
-    if (!pool->running_up) {
+    bool grown = pool->running_up;
+    if (!grown) {
         pool->started++;
         if (init_rc != 0) pool->init_failures++;
         pthread_cond_broadcast(&pool->changed); /* the start barrier in ctp_pool_create */
@@ -586,12 +600,20 @@ void *ctp_worker_main(void *argument) {
         pool->starting--;
         if (init_rc != 0) pool->grow_failures++; /* a worker the pool grew by: it leaves, the pool keeps its size */
     }
+    if (init_rc != 0 && grown && pool->observer.failure != NULL) {
+        pthread_mutex_unlock(&pool->lock);
+        ctp_observe_failure(pool, CTP_FAILURE_GROW_INIT, self->index, init_rc);
+        pthread_mutex_lock(&pool->lock);
+    }
     if (init_rc == 0) worker_loop(pool, self);
     pool->leaving++; /* until leave_pool takes it out of `live` */
     self->exited = true; /* under the lock that saw its own ring empty: see ctp_pool_submit_to_worker */
     pthread_mutex_unlock(&pool->lock);
 
     if (init_rc == 0 && pool->finalizer != NULL) pool->finalizer(pool->context, self->index);
+    if (init_rc == 0 && pool->observer.worker_exited != NULL) {
+        pool->observer.worker_exited(pool->observer.context, self->index, self->name, self->index >= pool->threads);
+    }
     ctp_self = NULL;
 
     if (leave_pool(pool, self)) ctp_pool_dispose(pool);

@@ -175,12 +175,7 @@ struct ApplyTests {
 }
 
 func eventuallyAsync(within seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(1))
-    }
-    return condition()
+    await waitUntil(polls: Int(seconds * 1_000)) { condition() }
 }
 
 @Suite("execute")

@@ -51,12 +51,7 @@ struct PriorityTests {
 
     /// Waits (bounded) until `condition` holds, suspending between polls instead of blocking.
     static func suspendingUntil(within seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(1))
-        }
-        return condition()
+        await waitUntil(polls: Int(seconds * 1_000)) { condition() }
     }
 
     @Test("applyAsync(priority:): queued tasks start by lane, FIFO within a lane")

@@ -13,6 +13,19 @@ func eventually(within seconds: Double = 10, _ condition: () -> Bool) -> Bool {
     return condition()
 }
 
+/// Polls `condition` from async code, sleeping 1 ms between polls, until it holds; false after
+/// `polls` polls (the default: 10 s or more). Bounded by polls, not by the clock: each poll resumes
+/// behind the jobs enqueued before it on the global executor, so while parallel synchronous tests
+/// hold that executor's threads (2 on this machine) the tasks a condition waits for are delayed no
+/// less than the poller, and the delay does not count against them.
+func waitUntil(polls: Int = 10_000, _ condition: () async -> Bool) async -> Bool {
+    for _ in 0..<polls {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(1))
+    }
+    return await condition()
+}
+
 /// A thread-safe counter for tests.
 final class Counter: Sendable {
     private let storage = Atomic<Int>(0)

@@ -280,15 +280,3 @@ struct WorkerExecutorTests {
         }
     }
 }
-
-/// Polls `condition` from async code, yielding between polls. The bound (60 s) only decides when a
-/// test gives up: on 2 cores, parallel synchronous tests can hold both of the global executor's
-/// threads for seconds (under ASan), so a task the condition waits for may not start at once.
-func waitUntil(_ condition: () async -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + .seconds(60)
-    while ContinuousClock.now < deadline {
-        if await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(1))
-    }
-    return await condition()
-}

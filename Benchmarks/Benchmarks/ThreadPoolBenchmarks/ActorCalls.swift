@@ -106,6 +106,40 @@ func registerActorCalls() {
         try! await pool.join()
     }
 
+    // `run` from tasks already on the pool: each task's loop inside withTaskExecutorPreference(pool),
+    // so that no call hops (the task stays on a worker between calls): what `run` costs without the
+    // two executor switches of each call above.
+    Benchmark("W7 offload ThreadPoolKit.run in withTaskExecutorPreference(pool) w2", configuration: actorCallsConfig()) { benchmark async in
+        let pool = try! ThreadPool(threads: 2)
+        let done = Countdown(total)
+        await measureAsync(benchmark, tasks: total) {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<tasks {
+                    group.addTask {
+                        await withTaskExecutorPreference(pool) {
+                            for _ in 0..<calls { try! await pool.run { done.hit() } }
+                        }
+                    }
+                }
+            }
+        }
+        pool.close()
+        try! await pool.join()
+    }
+
+    // The floor: the closure called inline on the cooperative pool.
+    Benchmark("W7 offload inline", configuration: actorCallsConfig()) { benchmark async in
+        let done = Countdown(total)
+        let body: @Sendable () -> Void = { done.hit() }
+        await measureAsync(benchmark, tasks: total) {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<tasks {
+                    group.addTask { for _ in 0..<calls { body() } }
+                }
+            }
+        }
+    }
+
     Benchmark("W7 offload Dispatch concurrent queue + continuation", configuration: actorCallsConfig()) { benchmark async in
         let queue = DispatchQueue(label: "w7", attributes: .concurrent)
         let done = Countdown(total)

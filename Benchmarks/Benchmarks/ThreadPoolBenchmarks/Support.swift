@@ -27,6 +27,12 @@ enum Metrics {
     static var tasks: BenchmarkMetric { .custom("tasks", polarity: .prefersLarger, useScalingFactor: false) }
     /// Wall-clock nanoseconds of the measured region divided by `tasks` (truncated to whole ns).
     static var nsPerTask: BenchmarkMetric { .custom("ns/task", polarity: .prefersSmaller, useScalingFactor: false) }
+    /// CPU time of the whole process (CLOCK_PROCESS_CPUTIME_ID: every thread, user + system) during
+    /// the measured region, in ns, less the CPU of a busy third thread where a benchmark runs one
+    /// (W6's busy rows); per task: divided by `tasks` (scripts/ do it, so that sub-ns figures keep
+    /// their digits). package-benchmark's `cpuTotal` reads /proc/self/stat in scheduler ticks (10 ms
+    /// here), too coarse for per-task figures.
+    static var cpu: BenchmarkMetric { .custom("cpu ns", polarity: .prefersSmaller, useScalingFactor: false) }
     /// Voluntary + involuntary context switches of the whole process during the measured region
     /// (getrusage(RUSAGE_SELF)); package-benchmark's own `contextSwitches` is macOS-only.
     static var contextSwitches: BenchmarkMetric { .custom("ctxSwitches", polarity: .prefersSmaller, useScalingFactor: false) }
@@ -50,7 +56,7 @@ enum Metrics {
 ///   646 ms with it, ~320 ms without).
 var standardMetrics: [BenchmarkMetric] {
     [.wallClock, .cpuTotal, .throughput, .mallocCountTotal,
-     Metrics.tasks, Metrics.nsPerTask, Metrics.contextSwitches]
+     Metrics.tasks, Metrics.nsPerTask, Metrics.cpu, Metrics.contextSwitches]
 }
 
 /// How far a benchmark's p90 malloc count may move from its recorded threshold before
@@ -91,29 +97,41 @@ func contextSwitches() -> Int {
 
 /// Measures `body` (which runs `tasks` tasks) as the benchmark's measured region and records the
 /// custom metrics. Whatever comes before and after (creating and shutting down a pool) is not measured.
-func measure(_ benchmark: Benchmark, tasks: Int, _ body: () throws -> Void) rethrows {
+/// `hog`: a busy thread running meanwhile, whose CPU time is left out of the process's.
+func measure(_ benchmark: Benchmark, tasks: Int, hog: OpaquePointer? = nil, _ body: () throws -> Void) rethrows {
     let switches = contextSwitches()
+    let cpu = cpuNanoseconds(excluding: hog)
     benchmark.startMeasurement()
     let start = cbench_now_ns()
     try body()
     let end = cbench_now_ns()
     benchmark.stopMeasurement()
-    record(benchmark, tasks: tasks, nanoseconds: end - start, switches: contextSwitches() - switches)
+    record(benchmark, tasks: tasks, nanoseconds: end - start, cpu: cpuNanoseconds(excluding: hog) - cpu,
+           switches: contextSwitches() - switches)
 }
 
 func measureAsync(_ benchmark: Benchmark, tasks: Int, _ body: () async throws -> Void) async rethrows {
     let switches = contextSwitches()
+    let cpu = cpuNanoseconds(excluding: nil)
     benchmark.startMeasurement()
     let start = cbench_now_ns()
     try await body()
     let end = cbench_now_ns()
     benchmark.stopMeasurement()
-    record(benchmark, tasks: tasks, nanoseconds: end - start, switches: contextSwitches() - switches)
+    record(benchmark, tasks: tasks, nanoseconds: end - start, cpu: cpuNanoseconds(excluding: nil) - cpu,
+           switches: contextSwitches() - switches)
 }
 
-private func record(_ benchmark: Benchmark, tasks: Int, nanoseconds: Int64, switches: Int) {
+private func cpuNanoseconds(excluding hog: OpaquePointer?) -> Int64 {
+    // Two clocks read back to back: the hog's few ns between the reads are on both ends and cancel.
+    let hogCPU = hog.map { cbench_hog_cpu_ns($0) } ?? 0
+    return cbench_process_cpu_ns() - hogCPU
+}
+
+private func record(_ benchmark: Benchmark, tasks: Int, nanoseconds: Int64, cpu: Int64, switches: Int) {
     benchmark.measurement(Metrics.tasks, tasks)
     benchmark.measurement(Metrics.nsPerTask, Int(nanoseconds) / max(tasks, 1))
+    benchmark.measurement(Metrics.cpu, Int(max(cpu, 0)))
     benchmark.measurement(Metrics.contextSwitches, switches)
 }
 

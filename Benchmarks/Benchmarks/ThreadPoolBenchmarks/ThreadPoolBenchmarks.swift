@@ -10,6 +10,7 @@ let benchmarks: @Sendable () -> Void = {
     registerOneTaskPerItem()
     registerImap()
     registerLatency()
+    registerRoundTrip()
     registerBlocking()
     registerLifecycle()
     registerDataParallel()

@@ -59,6 +59,12 @@ let workloads: [String: (Int) throws -> Void] = [
             for result in results { try result.get() }
         }
     },
+    // W6's round trip: each task waited for (polled, then parked) before the next is submitted.
+    "apply": { n in
+        try onOneWorker(n) { pool, counter in
+            for _ in 0..<n { try pool.apply { counter.hit() } }
+        }
+    },
     "execute": { n in
         try onOneWorker(n) { pool, counter in
             for _ in 0..<n { try pool.execute { counter.hit() } }

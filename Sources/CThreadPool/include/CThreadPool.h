@@ -49,6 +49,52 @@ typedef int (*ctp_init_fn)(void *context, unsigned worker_index);
 /* Runs once on each worker whose initializer succeeded, on that worker, as it exits. */
 typedef void (*ctp_fini_fn)(void *context, unsigned worker_index);
 
+/* What an observer's task_finished is told about how a task ended. */
+#define CTP_TASK_COMPLETED 0  /* it ran */
+#define CTP_TASK_FAILED    1  /* it ran and called ctp_task_failed */
+#define CTP_TASK_CANCELLED 2  /* terminate dropped it before it started (declined or not) */
+#define CTP_TASK_DECLINED  3  /* a worker took it and it called ctp_task_declined: its owner had cancelled it */
+
+/* What an observer's failure callback is told went wrong. Each is a failure the pool otherwise
+   handles silently: it keeps running with the workers it has. */
+#define CTP_FAILURE_GROW_THREAD 1  /* a thread could not be created while the pool grew; code: pthread_create's error */
+#define CTP_FAILURE_GROW_INIT   2  /* the initializer of a worker the pool grew by failed; code: what it returned */
+
+/* An optional observer (ctp_options.observer): callbacks the pool makes as things happen, each with
+   the observer's `context`. Any callback may be NULL. With no observer (the default) the pool pays
+   one predictable test of a flag per submit and takes no timestamps.
+
+   Callbacks run on the thread where the event happens, without the pool's lock, concurrently with
+   each other: they must be thread-safe, quick, and must not call back into the pool except for the
+   queries (ctp_pool_stats, ctp_current_worker_index, ...).
+
+   Tasks: with an observer, each submitted task is wrapped in a small record holding its submission
+   time (one allocation per task; a submit returns CTP_ENOMEM when it fails). Every accepted task
+   then gets exactly one task_queued (count 1; ctp_pool_submit_many and ctp_pool_broadcast report
+   their tasks in one call with their count) and exactly one task_finished; task_started comes before
+   task_finished for a task that runs (CTP_TASK_COMPLETED, CTP_TASK_FAILED, CTP_TASK_DECLINED), not
+   for one terminate dropped (CTP_TASK_CANCELLED). task_queued is made after the task was queued, on
+   the submitting thread, so a worker may report the task started (or finished) before it returns.
+   wait_ns is the time from the submit to the start (or to the drop), run_ns the time the task
+   function took.
+
+   Workers: worker_started on the worker, once its initializer has succeeded (or when it has none),
+   before its first task; worker_exited on the worker as it leaves, after its finalizer, for every
+   worker that was reported started. `retired` is 1 for a worker beyond the pool's size (started for
+   queued work, or standing in for a blocked worker), which ctp_stats counts in threads_retired. A
+   start that fails (ctp_pool_create returns an error) reports workers too.
+
+   failure: a CTP_FAILURE_* kind, the worker index concerned, and an error code. */
+typedef struct ctp_observer {
+    void (*task_queued)(void *context, size_t count);
+    void (*task_started)(void *context, unsigned long long wait_ns);
+    void (*task_finished)(void *context, int outcome, unsigned long long wait_ns, unsigned long long run_ns);
+    void (*worker_started)(void *context, unsigned worker_index, const char *worker_name);
+    void (*worker_exited)(void *context, unsigned worker_index, const char *worker_name, int retired);
+    void (*failure)(void *context, int kind, unsigned worker_index, int code);
+    void *context;
+} ctp_observer;
+
 typedef struct ctp_options {
     unsigned threads;           /* 0: ctp_default_thread_count() */
     const char *name_prefix;    /* NULL: "Thread-N" with a process-wide N; else "<prefix>-<i>", i from 1 */
@@ -70,6 +116,7 @@ typedef struct ctp_options {
     size_t pinned_cpu_count;
     int set_niceness;           /* non-zero: each worker sets its own nice value to `niceness` */
     int niceness;               /* -20...19, else CTP_EINVAL. Best effort: lowering it needs privileges */
+    const ctp_observer *observer; /* NULL: none. Copied by ctp_pool_create (its context is not). */
     /* More fields may be added: always start from ctp_options_init. */
 } ctp_options;
 
@@ -200,6 +247,11 @@ int ctp_pool_stats(ctp_pool *pool, ctp_stats *out);
    cancelled it before it started: the pool counts it as declined, not as completed or cancelled, so
    that an owner who counts its own cancellations does not see the task counted twice. */
 void ctp_task_declined(void);
+
+/* Called by a task function that ran and failed (by its own measure): the pool's observer is told
+   CTP_TASK_FAILED instead of CTP_TASK_COMPLETED. The pool's counters do not change (a failed task is
+   completed in ctp_stats). Without an observer it does nothing. */
+void ctp_task_failed(void);
 
 /* The calling worker's 0-based index, or -1 off every pool's threads. */
 int ctp_current_worker_index(void);

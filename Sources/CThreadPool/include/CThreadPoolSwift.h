@@ -17,6 +17,13 @@ extern "C" {
    pthread key when the thread exits. */
 void **ctp_thread_slot(void);
 
+/* Whether ctp_task_failed was called on this thread since the last call (clears it): a task run inline
+   inside another one (a waiter running the task it waits for) takes its own failure with it. */
+int ctp_task_take_failed(void);
+/* As ctp_task_declined, for a task whose owner ran it elsewhere meanwhile: the observer is told
+   `outcome` (CTP_TASK_COMPLETED or CTP_TASK_FAILED) instead of CTP_TASK_DECLINED. */
+void ctp_task_declined_with_outcome(int outcome);
+
 #ifdef __cplusplus
 }
 #endif

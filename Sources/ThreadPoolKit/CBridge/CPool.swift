@@ -44,11 +44,25 @@ struct CPool: @unchecked Sendable { // the C pool is thread-safe on its own: a m
         options.finalizer = runsFinalizer ? finalizeWorker : nil
         options.context = Unmanaged.passRetained(shared).toOpaque()
         options.context_release = releaseContext
+        // The C pool calls the observer with the pool's context (unretained: the pool holds it).
+        var observer = ctp_observer()
+        if shared.observer != nil {
+            observer.task_queued = observeTaskQueued
+            observer.task_started = observeTaskStarted
+            observer.task_finished = observeTaskFinished
+            observer.worker_started = observeWorkerStarted
+            observer.worker_exited = observeWorkerExited
+            observer.failure = observeFailure
+            observer.context = options.context
+        }
         let cpus = (configuration.pinnedCPUs ?? []).map { Int32($0) }
-        let (status, pool) = cpus.withUnsafeBufferPointer { cpus in
-            options.pinned_cpus = cpus.baseAddress // copied by ctp_pool_create
-            options.pinned_cpu_count = cpus.count
-            return create(&options, name: configuration.name)
+        let (status, pool) = withUnsafePointer(to: &observer) { observer in
+            cpus.withUnsafeBufferPointer { cpus in
+                options.pinned_cpus = cpus.baseAddress // copied by ctp_pool_create
+                options.pinned_cpu_count = cpus.count
+                if shared.observer != nil { options.observer = observer } // copied by ctp_pool_create
+                return create(&options, name: configuration.name)
+            }
         }
         guard status == 0, let pool else {
             Unmanaged.passUnretained(shared).release() // on failure the context is still ours
@@ -246,6 +260,18 @@ struct CPool: @unchecked Sendable { // the C pool is thread-safe on its own: a m
     /// Tells the C pool that the task it is calling did no work (see ``PoolShared/declineCurrentTask()``).
     static func declineCurrentTask() { ctp_task_declined() }
 
+    /// As ``declineCurrentTask()`` for a task a waiting worker ran itself: the observer is told it
+    /// completed or failed.
+    static func declineRanInlineTask(failed: Bool) {
+        ctp_task_declined_with_outcome(failed ? CTP_TASK_FAILED : CTP_TASK_COMPLETED)
+    }
+
+    /// Tells the C pool, for its observer, that the task running on this thread failed.
+    static func markTaskFailed() { ctp_task_failed() }
+
+    /// Whether ``markTaskFailed()`` was called on this thread since the last call; clears it.
+    static func takeTaskFailed() -> Bool { ctp_task_take_failed() != 0 }
+
     /// The calling thread's slot for the recycler's magazine (see ``JobRecycler``).
     static var threadSlot: UnsafeMutablePointer<UnsafeMutableRawPointer?> { ctp_thread_slot()! }
 
@@ -352,4 +378,61 @@ private let finalizeWorker: ctp_fini_fn = { context, _ in
 }
 private let releaseContext: @convention(c) (UnsafeMutableRawPointer?) -> Void = { context in
     Unmanaged<PoolShared>.fromOpaque(context!).release()
+}
+
+// The observer hook: `context` is the pool's unretained PoolShared, whose observer is not nil.
+private func observedShared(_ context: UnsafeMutableRawPointer?) -> PoolShared {
+    Unmanaged<PoolShared>.fromOpaque(context!).takeUnretainedValue()
+}
+
+private let observeTaskQueued: @convention(c) (UnsafeMutableRawPointer?, Int) -> Void = { context, count in
+    let shared = observedShared(context)
+    shared.observer?.taskQueued(pool: shared.observedName, count: count)
+}
+
+private let observeTaskStarted: @convention(c) (UnsafeMutableRawPointer?, UInt64) -> Void = { context, wait in
+    let shared = observedShared(context)
+    shared.observer?.taskStarted(pool: shared.observedName, wait: .nanoseconds(Int64(clamping: wait)))
+}
+
+private let observeTaskFinished: @convention(c) (UnsafeMutableRawPointer?, Int32, UInt64, UInt64) -> Void = {
+    context, outcome, wait, run in
+    let shared = observedShared(context)
+    let taskOutcome: ThreadPoolTaskOutcome
+    switch outcome {
+    case CTP_TASK_COMPLETED: taskOutcome = .completed
+    case CTP_TASK_FAILED: taskOutcome = .failed
+    default: taskOutcome = .cancelled // dropped by terminate, or declined: cancelled by its caller
+    }
+    shared.observer?.taskFinished(pool: shared.observedName, outcome: taskOutcome,
+                                  wait: .nanoseconds(Int64(clamping: wait)),
+                                  run: outcome == CTP_TASK_CANCELLED ? nil : .nanoseconds(Int64(clamping: run)))
+}
+
+private let observeWorkerStarted: @convention(c) (UnsafeMutableRawPointer?, UInt32, UnsafePointer<CChar>?) -> Void = {
+    context, index, name in
+    let shared = observedShared(context)
+    let worker = WorkerInfo(index: Int(index), name: name.map { String(cString: $0) } ?? "")
+    shared.observer?.workerStarted(pool: shared.observedName, worker: worker)
+}
+
+private let observeWorkerExited: @convention(c) (UnsafeMutableRawPointer?, UInt32, UnsafePointer<CChar>?, Int32)
+    -> Void = { context, index, name, retired in
+    let shared = observedShared(context)
+    let worker = WorkerInfo(index: Int(index), name: name.map { String(cString: $0) } ?? "")
+    shared.observer?.workerExited(pool: shared.observedName, worker: worker, retired: retired != 0)
+}
+
+private let observeFailure: @convention(c) (UnsafeMutableRawPointer?, Int32, UInt32, Int32) -> Void = {
+    context, kind, index, code in
+    let shared = observedShared(context)
+    let worker = Int(index)
+    let failure: ThreadPoolFailure
+    if kind == CTP_FAILURE_GROW_INIT {
+        let error = shared.grownInitializerErrors?.withLock { $0.removeValue(forKey: worker) }
+        failure = .initializerFailed(worker: worker, error: error ?? ThreadPoolError.systemError(function: "initializer", code: code))
+    } else {
+        failure = .threadCreationFailed(worker: worker, code: Int(code))
+    }
+    shared.observer?.failure(pool: shared.observedName, failure)
 }

@@ -30,6 +30,15 @@ final class PoolShared: Sendable {
 
     /// The pool's name, for its callback thread's name.
     let name: String?
+    /// The pool's observer (``ThreadPool/Configuration/observer``), called through the C pool's
+    /// observer hook (CBridge/CPool.swift).
+    let observer: (any ThreadPoolObserver)?
+    /// The name an observer is given: the pool's, or "pool".
+    var observedName: String { name ?? "pool" }
+    /// Errors thrown by the initializers of workers started after the pool's start, by worker index,
+    /// until the C pool reports the failure to the observer (on the same worker, just after). Only
+    /// with an observer: a lock costs a pool two allocations.
+    let grownInitializerErrors: Locked<[Int: any Error]>?
     /// The serial pool that runs callbacks, started on first use.
     private let callbacks = Locked<CallbackPoolState>(.notStarted)
 
@@ -39,8 +48,11 @@ final class PoolShared: Sendable {
         case closed(CPool?) // joinCallbacks() began; freed in deinit
     }
 
-    init(name: String?, initializer: (@Sendable () throws -> Void)?, finalizer: (@Sendable () -> Void)?) {
+    init(name: String?, initializer: (@Sendable () throws -> Void)?, finalizer: (@Sendable () -> Void)?,
+         observer: (any ThreadPoolObserver)? = nil) {
         self.name = name
+        self.observer = observer
+        self.grownInitializerErrors = observer != nil ? Locked([:]) : nil
         self.initializer = initializer
         self.finalizer = finalizer
     }
@@ -60,9 +72,18 @@ final class PoolShared: Sendable {
         CPool.currentShared
     }
 
+    /// Counts a task that threw, and tells the C pool, for its observer, that the task it is running
+    /// failed (see `ctp_task_failed`). Called on the thread running the task.
     @usableFromInline
     func recordFailure() {
         failed.wrappingAdd(1, ordering: .relaxed)
+        CPool.markTaskFailed()
+    }
+
+    /// A task whose result had been dropped threw `error`: nobody else can see it.
+    @usableFromInline
+    func reportUnobserved(_ error: any Error) {
+        observer?.failure(pool: observedName, .unobservedTaskError(error))
     }
 
     func recordInlineRun() {
@@ -130,6 +151,7 @@ final class PoolShared: Sendable {
             initializerFailure.withLock { failure in
                 if failure == nil { failure = (index, error) }
             }
+            grownInitializerErrors?.withLock { $0[index] = error }
             return 1
         }
     }

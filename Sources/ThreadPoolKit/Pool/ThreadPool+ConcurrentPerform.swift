@@ -59,10 +59,6 @@ final class PerformJob: SharedJob, @unchecked Sendable {
     /// The async caller's continuation. Guarded by this job's parking-lot stripe mutex.
     nonisolated(unsafe) var continuation: UnsafeContinuation<Void, Never>?
 
-    /// How long the chunks of one claim should take: long enough that the claim (two atomic
-    /// operations on a line the other runners write too, and a clock read) costs little beside it,
-    /// short enough that the runners finish close together.
-    @usableFromInline static var claimTargetNanoseconds: UInt64 { 4_000 }
     /// How long a waiting caller polls before it sleeps: the chunks still running when the caller
     /// runs out of chunks are about one claim long.
     static var spinNanoseconds: UInt64 { 20_000 }
@@ -107,11 +103,7 @@ final class PerformJob: SharedJob, @unchecked Sendable {
     /// Claims chunks and runs the iterations `start..<end` of each claim with `runChunk(start, end)`
     /// until none is left, an iteration has thrown or the pool is terminating.
     ///
-    /// A claim takes consecutive chunks: one at first, twice as many as the last while claims take
-    /// under half of ``claimTargetNanoseconds``, half as many when one takes over twice that, and never
-    /// more than a fair share of what is left, so that the runners finish together. With chunk size 1
-    /// and cheap iterations, one atomic increment per iteration on a counter every runner writes
-    /// would cost more than the iterations.
+    /// A claim takes as many consecutive chunks as ``AdaptiveClaim`` says.
     ///
     /// Inlined into the synchronous `concurrentPerform`, in the client's code, where `runChunk` calls
     /// the caller's `body` directly: the calling thread's iterations then cost no call each (a
@@ -122,8 +114,7 @@ final class PerformJob: SharedJob, @unchecked Sendable {
         let chunkCount = self.chunkCount
         let iterations = self.iterations
         let shared = self.shared
-        var claim = 1
-        var started = monotonicNanoseconds()
+        var claim = AdaptiveClaim()
         while true {
             if stopped.load(ordering: .relaxed) {
                 skipUnclaimed(cancelled: false)
@@ -133,9 +124,9 @@ final class PerformJob: SharedJob, @unchecked Sendable {
                 skipUnclaimed(cancelled: true) // chunks not claimed are dropped, as queued tasks are
                 return
             }
-            let first = nextChunk.wrappingAdd(claim, ordering: .relaxed).oldValue
+            let first = nextChunk.wrappingAdd(claim.size, ordering: .relaxed).oldValue
             guard UInt(bitPattern: first) < UInt(bitPattern: chunkCount) else { return }
-            let end = claim < chunkCount - first ? first + claim : chunkCount
+            let end = claim.size < chunkCount - first ? first + claim.size : chunkCount
             // The claim's iterations in one run, in index order, up to the first error (the rest
             // of the claim is skipped). Other runners' errors and terminate() are seen between
             // claims: several chunks are claimed at once only while they are short, so a runner
@@ -146,16 +137,7 @@ final class PerformJob: SharedJob, @unchecked Sendable {
                 recordThrown(error)
             }
             finish(chunks: end - first)
-            // Claims double while short and halve when long, within a fair share of what is left.
-            let now = monotonicNanoseconds()
-            let elapsed = now &- started
-            started = now
-            if elapsed < Self.claimTargetNanoseconds / 2 {
-                claim = claim < Int.max / 2 ? claim &* 2 : claim
-            } else if elapsed > Self.claimTargetNanoseconds &* 2 && claim > 1 {
-                claim /= 2
-            }
-            claim = min(claim, max(1, (chunkCount &- end) / (2 &* runners)))
+            claim.update(end: end, chunkCount: chunkCount, runners: runners)
         }
     }
 

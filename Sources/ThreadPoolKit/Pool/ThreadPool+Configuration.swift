@@ -34,6 +34,9 @@ extension ThreadPool {
         /// Linux: each worker thread's nice value, -20...19 (best effort: lowering it needs
         /// privileges). Nil: inherited.
         public var niceness: Int? = nil
+        /// Told about the pool's tasks, workers and silent failures (see ``ThreadPoolObserver``). Nil:
+        /// none, and no cost but one test per submit.
+        public var observer: (any ThreadPoolObserver)? = nil
 
         /// The defaults: ``ThreadPool/defaultThreadCount`` workers, fixed, unbounded.
         public init() {}

@@ -5,10 +5,8 @@ import Synchronization
 /// A map is queued as at most one entry per worker (one lock acquisition, no allocation per item).
 /// Each entry claims chunks from a shared counter, in input order, until none is left, and writes
 /// their results straight into their final positions in `output`; the last entry to finish
-/// completes `result`. An entry claims several consecutive chunks at once when chunks are short
-/// (aiming at about `claimTargetNanoseconds` of work per claim, fewer near the end so that workers
-/// finish together): with chunk size 1 and cheap items, one atomic increment per item on a counter
-/// both workers hit would cost more than the items.
+/// completes `result`. An entry claims several consecutive chunks at once while chunks are short
+/// (see ``AdaptiveClaim``).
 @usableFromInline
 final class MapJob<Element: Sendable, T: Sendable>: SharedJob, @unchecked Sendable {
     @usableFromInline let items: [Element]
@@ -30,10 +28,6 @@ final class MapJob<Element: Sendable, T: Sendable>: SharedJob, @unchecked Sendab
     @usableFromInline unowned(unsafe) let shared: PoolShared
     /// Runs one entry, as code specialized in the client (see `AsyncResult.runClaimed`).
     @usableFromInline let runChunks: (MapJob<Element, T>) -> Void
-
-    /// How long the chunks of one claim should take: long enough to amortize the claim, short enough
-    /// that load balance does not suffer.
-    @usableFromInline static var claimTargetNanoseconds: UInt64 { 4_000 }
 
     @inlinable
     init(items: [Element], chunkSize: Int, output: UnsafeMutablePointer<T>?, shared: PoolShared, workers: Int,
@@ -61,30 +55,20 @@ final class MapJob<Element: Sendable, T: Sendable>: SharedJob, @unchecked Sendab
     /// Claims and runs chunks until none is left, the map has failed or the pool is terminating.
     @inlinable
     func runChunksInline() {
-        var claim = 1
+        var claim = AdaptiveClaim()
         while !hasFailed {
             if shared.terminating.load(ordering: .relaxed) {
                 // Chunks not claimed yet are dropped, as queued tasks are.
                 if nextChunk.load(ordering: .relaxed) < chunkCount { recordFailure(ThreadPoolError.cancelled) }
                 return
             }
-            let first = nextChunk.wrappingAdd(claim, ordering: .relaxed).oldValue
+            let first = nextChunk.wrappingAdd(claim.size, ordering: .relaxed).oldValue
             guard first < chunkCount else { return }
-            let end = min(first + claim, chunkCount)
-            let started = monotonicNanoseconds()
+            let end = min(first + claim.size, chunkCount)
             for chunk in first..<end {
                 guard runChunk(chunk) else { return }
             }
-            // Double the claim while claims are short, halve it when they run long; near the end,
-            // claim no more than a fair share of what is left.
-            let elapsed = monotonicNanoseconds() &- started
-            if elapsed < Self.claimTargetNanoseconds / 2 {
-                claim *= 2
-            } else if elapsed > Self.claimTargetNanoseconds * 2 && claim > 1 {
-                claim /= 2
-            }
-            let fairShare = max(1, (chunkCount - end) / (2 * entries))
-            claim = min(claim, fairShare)
+            claim.update(end: end, chunkCount: chunkCount, runners: entries)
         }
     }
 

@@ -105,7 +105,8 @@ public final class ThreadPool: Sendable {
     /// Starts the C pool for a configuration already validated.
     init(validated configuration: Configuration, initializer: (@Sendable () throws -> Void)?,
          finalizer: (@Sendable () -> Void)?) throws(ThreadPoolError) {
-        let shared = PoolShared(name: configuration.name, initializer: initializer, finalizer: finalizer)
+        let shared = PoolShared(name: configuration.name, initializer: initializer, finalizer: finalizer,
+                                observer: configuration.observer)
         let cPool = try CPool.start(configuration, runsInitializer: initializer != nil,
                                     runsFinalizer: finalizer != nil, shared: shared)
         self.cPool = cPool
@@ -117,6 +118,10 @@ public final class ThreadPool: Sendable {
     }
 
     deinit {
+        if let observer = shared.observer, isRunning {
+            let queued = cPool.counters().queued
+            if queued > 0 { observer.poolDropped(pool: shared.observedName, queuedTasks: queued) }
+        }
         close() // lets imap iterators finish their input, as an explicit close() would
         cPool.destroy()
     }

@@ -41,6 +41,11 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     @usableFromInline static var ready: UInt8 { 2 }
     @usableFromInline static var waiting: UInt8 { 4 }
     @usableFromInline static var cancelling: UInt8 { 8 }
+    // Set with `claimed` by a worker that runs the task while waiting for it (runInlineIfOnOwnPool),
+    // and after the run if it threw: the worker that later takes the queue's entry tells the pool's
+    // observer how the task ended rather than reporting it cancelled.
+    @usableFromInline static var ranInline: UInt8 { 16 }
+    @usableFromInline static var ranInlineFailed: UInt8 { 32 }
     @usableFromInline let word = Atomic<UInt8>(0)
     /// The callbacks, as one closure (nil without callbacks: the common case costs 16 bytes, not 32).
     @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) var callbacks: (@Sendable (Result<T, any Error>) -> Void)?
@@ -69,7 +74,17 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
         self.continuations = [] // here, not as a default value: that is a call into the library
         self.outcomeStorage = OutcomeStorage()
         self.shared = shared
-        self.specialized = { result, step in
+        self.specialized = Self.specializedSteps
+        super.init()
+        initializeOutcome()
+    }
+
+    /// The steps of ``specialized``, made in the client's code for `T` (see there). One closure for
+    /// every result: one made with ``init(resolvedLater:errorCallback:shared:)`` is claimed from the
+    /// start and never run, so only its `reset` and `destroy` are used.
+    @inlinable
+    static var specializedSteps: (AsyncResult<T>, SpecializedStep) -> Void {
+        { result, step in
             switch step {
             case .run: result.runBody()
             case .runUnobserved: result.runBodyUnobserved()
@@ -77,8 +92,6 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
             case .destroy: result.destroyOutcome()
             }
         }
-        super.init()
-        initializeOutcome()
     }
 
     deinit {
@@ -203,13 +216,7 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
         self.continuations = []
         self.outcomeStorage = OutcomeStorage()
         self.shared = shared
-        self.specialized = { result, step in
-            switch step {
-            case .run, .runUnobserved: break
-            case .reset: result.outcome = nil
-            case .destroy: result.destroyOutcome()
-            }
-        }
+        self.specialized = Self.specializedSteps
         super.init()
         initializeOutcome()
         word.store(Self.claimed, ordering: .relaxed)
@@ -238,7 +245,12 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     func declineCancelled() {
         // Acquiring: pairs with cancel()'s releasing clear of `cancelling`, after its last use of `shared`.
         SpinThenYield.wait(until: { word.load(ordering: .acquiring) & Self.cancelling == 0 })
-        PoolShared.declineCurrentTask()
+        let state = word.load(ordering: .acquiring)
+        if state & Self.ranInline != 0 {
+            CPool.declineRanInlineTask(failed: state & Self.ranInlineFailed != 0)
+        } else {
+            PoolShared.declineCurrentTask()
+        }
     }
 
     /// A result that nothing but the queue references any more (its caller dropped it before it ran):
@@ -268,6 +280,7 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
             _ = try body()
         } catch {
             shared?.recordFailure()
+            shared?.reportUnobserved(error)
         }
     }
 
@@ -294,10 +307,27 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     @usableFromInline
     func runInlineIfOnOwnPool() -> Bool {
         guard word.load(ordering: .relaxed) & Self.claimed == 0, let shared,
-              shared === PoolShared.current, claim() else { return false }
+              shared === PoolShared.current, claimToRunInline() else { return false }
+        // The failure flag for the pool's observer belongs to the task this worker is running: the
+        // inline task's own goes into the word instead.
+        let outerFailed = CPool.takeTaskFailed()
         specialized(self, .run)
+        if CPool.takeTaskFailed() { word.bitwiseOr(Self.ranInlineFailed, ordering: .relaxed) }
+        if outerFailed { CPool.markTaskFailed() }
         shared.recordInlineRun()
         return isReady
+    }
+
+    /// ``claim()``, marking the task as run by a waiting worker in the same step.
+    func claimToRunInline() -> Bool {
+        var old = word.load(ordering: .relaxed)
+        while old & Self.claimed == 0 {
+            let (exchanged, original) = word.compareExchange(
+                expected: old, desired: old | Self.claimed | Self.ranInline, ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            old = original
+        }
+        return false
     }
 
     /// Takes ownership of the task; false when someone else already did.

@@ -31,19 +31,45 @@ enum SpinThenYield {
     /// than a plain sleep; a wait that parks and is woken within the window turns polling back on.
     private static let pollingPays = Atomic<Bool>(true)
 
+    /// A yield that kept this thread off the CPU this long gave it to a thread that does not block
+    /// (a time slice is milliseconds): the CPUs are oversubscribed.
+    static let lostSliceNanoseconds: UInt64 = 100_000
+    /// For how long after such a yield waits park at once (process-wide).
+    static let oversubscribedNanoseconds: UInt64 = 20_000_000
+    /// Until when (a ``monotonicNanoseconds()`` reading) waits do not poll; 0: they may.
+    private static let pollAgainAt = Atomic<UInt64>(0)
+
     /// Polls `done()` for up to ``pollNanoseconds`` if recent waits show that it pays, yielding the
     /// CPU every 64 polls. Returns true if `done()` became true; false means: park now. Call
     /// ``noteParkedWait(startedAt:)`` after the parked wait ends.
+    ///
+    /// Next to a thread that keeps its CPU busy (more runnable threads than CPUs), a yield can hand
+    /// the CPU over for the rest of a time slice, so that a result that came in microseconds is
+    /// seen a millisecond later, on every wait. A yield that took that long stops polling, for this
+    /// wait and every wait of the next ``oversubscribedNanoseconds``: they park at once, as a
+    /// semaphore would, and the result's wake reaches them in microseconds.
     static func pollBeforeParking(until done: () -> Bool) -> Bool {
         guard pollingPays.load(ordering: .relaxed) else { return false }
-        let deadline = monotonicNanoseconds() &+ pollNanoseconds
+        var now = monotonicNanoseconds()
+        let quietUntil = pollAgainAt.load(ordering: .relaxed)
+        if quietUntil != 0 {
+            if now < quietUntil { return false }
+            pollAgainAt.store(0, ordering: .relaxed)
+        }
+        let deadline = now &+ pollNanoseconds
         var polls: UInt32 = 0
         while true {
             if done() { return true }
             polls &+= 1
             if polls & 63 == 0 {
-                if monotonicNanoseconds() >= deadline { break }
+                if now >= deadline { break }
                 sched_yield()
+                let before = now
+                now = monotonicNanoseconds()
+                if now &- before >= lostSliceNanoseconds {
+                    pollAgainAt.store(now &+ oversubscribedNanoseconds, ordering: .relaxed)
+                    return done()
+                }
             }
         }
         if pollingPays.load(ordering: .relaxed) { pollingPays.store(false, ordering: .relaxed) }

@@ -78,4 +78,7 @@ int64_t cbench_load_i64(const int64_t *slot);          /* acquire */
 }
 #endif
 
+/* Workload 6 round trips, the busy third thread and the process CPU clock. */
+#include "CBenchRoundTrip.h"
+
 #endif /* CBENCHSUPPORT_H */
