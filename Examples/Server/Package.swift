@@ -15,7 +15,8 @@ let package = Package(
         .executable(name: "orders-server", targets: ["orders-server"])
     ],
     dependencies: [
-        .package(name: "ThreadPoolKit", path: "../.."),
+        // The trait ServiceLifecycle makes ThreadPool a swift-service-lifecycle Service.
+        .package(name: "ThreadPoolKit", path: "../..", traits: ["ServiceLifecycle"]),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),

@@ -100,9 +100,9 @@ final class PerWorkerStore: OrdersStore {
         return try await pool.applyAsync { [sessions] in try body(sessions.current) }.value
     }
 
-    // With ThreadPoolKit's package trait `ServiceLifecycle`, ThreadPool is a Service itself and this
-    // line becomes `var service: any Service { pool }` (see ThreadPoolService.swift).
-    var service: any Service { ThreadPoolService(pool: pool) }
+    // ThreadPool is a Service (ThreadPoolKit's package trait ServiceLifecycle): graceful shutdown
+    // closes and joins it, so queued queries still run; cancellation terminates and joins it.
+    var service: any Service { pool }
 }
 
 // MARK: NIOThreadPool, a connection per request

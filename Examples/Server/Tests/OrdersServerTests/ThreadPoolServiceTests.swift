@@ -1,12 +1,12 @@
-// The example's stand-in for ThreadPoolKit's Service conformance behaves as that conformance does:
-// graceful shutdown runs the queued work and joins; cancellation drops it and joins.
+// What the server relies on from ThreadPoolKit's Service conformance (trait ServiceLifecycle), checked
+// as the example uses it: graceful shutdown runs the queued work and joins; cancellation drops it and
+// joins.
 import Logging
 import ServiceLifecycle
 import Synchronization
 import Testing
 import ThreadPoolKit
 
-@testable import OrdersServer
 
 #if canImport(Glibc)
 import Glibc
@@ -33,7 +33,7 @@ struct ThreadPoolServiceTests {
         }
         let group = ServiceGroup(
             configuration: .init(
-                services: [ThreadPoolService(pool: pool)],
+                services: [pool],
                 logger: Logger(label: "test")))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -57,7 +57,7 @@ struct ThreadPoolServiceTests {
         }
         let group = ServiceGroup(
             configuration: .init(
-                services: [ThreadPoolService(pool: pool)],
+                services: [pool],
                 logger: Logger(label: "test")))
         let running = Task { try await group.run() }
         running.cancel()
