@@ -7,7 +7,6 @@ import Synchronization
 import Testing
 import ThreadPoolKit
 
-
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
