@@ -18,7 +18,8 @@ help:
 	@echo "make fuzz      libFuzzer on random C API operation sequences (FUZZ_SECONDS, default 60)"
 	@echo "make model-check  spin on the Promela models of the inbox and the wake handshake (Tests/Models)"
 	@echo "make docs      build the DocC documentation (docs-check: fail on any warning)"
-	@echo "make examples  the SQLite and zlib per-worker examples (examples-test: their tests)"
+	@echo "make examples  the SQLite and zlib per-worker examples, a short load of the HTTP server (examples-test: their tests)"
+	@echo "make server-bench  the HTTP server example under wrk: each pool, 3 rounds of 10 s"
 	@echo "make bench     the benchmarks against NIO, Dispatch and Swift concurrency (bench-quick: short)"
 	@echo "make format    format the Swift sources in place with swift format (.swift-format)"
 	@echo "make lint      swift format lint --strict: what format would change, and the lint rules' findings"
@@ -143,6 +144,8 @@ clean:
 # Examples with real per-worker resources (SQLite, zlib; their own package, Examples/PerWorker):
 # examples, examples-test.
 -include scripts/examples.mk
+# The HTTP server example (Examples/Server): server-load, server-test; part of examples, examples-test.
+-include scripts/server.mk
 -include scripts/models.mk
 # Formatting (swift format, configured by .swift-format): format, lint.
 -include scripts/format.mk
