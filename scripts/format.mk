@@ -20,11 +20,8 @@
 #                                        line: `withLock { r in r.accepting = false; return r.items }`
 #   OnlyOneTrailingClosureArgument off   a closure argument followed by a trailing closure, as in the
 #                                        tests' `expectPoolError({ ... }) { try result.get() }`
-# What lint still reports on the code as it is comes almost entirely from two habits swift-format
-# cannot express: wrapped parameter and argument lists aligned under the opening parenthesis, and
-# closures passed as arguments other than the last; `make format` rewrites both to one indentation
-# step.
-
+# The tree is formatted with this configuration, and .ci/run runs `make lint` before the tests: a
+# change that `make format` would rewrite fails CI. Run `make format` before committing.
 SWIFT ?= swift
 FORMAT_PATHS ?= Package.swift Sources Tests Examples Benchmarks
 

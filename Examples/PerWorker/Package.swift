@@ -18,7 +18,7 @@ let package = Package(
         .executable(name: "PerWorkerCompression", targets: ["PerWorkerCompression"]),
     ],
     dependencies: [
-        .package(name: "ThreadPoolKit", path: "../.."),
+        .package(name: "ThreadPoolKit", path: "../..")
     ],
     targets: [
         // The system's C libraries, through module maps (no copy of their sources).
@@ -33,7 +33,9 @@ let package = Package(
         .executableTarget(name: "PerWorkerCompression", dependencies: ["CompressionExample"]),
         .testTarget(
             name: "ExamplesTests",
-            dependencies: ["DatabaseExample", "CompressionExample", "ExampleSupport", "CSQLite", "CZlib", threadPoolKit]),
+            dependencies: [
+                "DatabaseExample", "CompressionExample", "ExampleSupport", "CSQLite", "CZlib", threadPoolKit,
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

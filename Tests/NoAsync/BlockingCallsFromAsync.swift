@@ -5,7 +5,8 @@
 // The script checks each line that ends in an "expect" comment naming the API.
 import ThreadPoolKit
 
-func blockingCallsFromAsyncCode(pool: ThreadPool, result: AsyncResult<Int>, iterator: ResultIterator<Int>) async throws {
+func blockingCallsFromAsyncCode(pool: ThreadPool, result: AsyncResult<Int>, iterator: ResultIterator<Int>) async throws
+{
     _ = try result.get() // expect: get
     _ = result.wait() // expect: wait
     _ = try pool.apply { 1 } // expect: apply

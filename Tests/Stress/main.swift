@@ -28,7 +28,7 @@ final class RunCounts: @unchecked Sendable {
 /// cancelled (ran at most once).
 struct Ledger {
     var mustHaveRun: [Range<Int>] = []
-    var mayHaveRun: [Range<Int>] = []   // reported cancelled
+    var mayHaveRun: [Range<Int>] = [] // reported cancelled
     var refused = 0
 }
 
@@ -61,29 +61,42 @@ func submit(pool: ThreadPool, counts: RunCounts, items: Range<Int>, seed: UInt64
             case 0:
                 for item in range {
                     let result = try pool.applyAsync { counts.ran(item) }
-                    pending.append((item..<item + 1, {
-                        do { try result.get(timeout: limit); return true } catch { return lost(error) }
-                    }))
+                    pending.append(
+                        (
+                            item..<item + 1,
+                            {
+                                do { try result.get(timeout: limit); return true } catch { return lost(error) }
+                            }
+                        ))
                     next = item + 1
                     accepted.wrappingAdd(1, ordering: .relaxed)
                 }
             case 1:
                 let result = try pool.mapAsync(range, chunkSize: Int(generator.next() % 4) + 1) { counts.ran($0) }
-                pending.append((range, {
-                    do { _ = try result.get(timeout: limit); return true } catch { return lost(error) }
-                }))
+                pending.append(
+                    (
+                        range,
+                        {
+                            do { _ = try result.get(timeout: limit); return true } catch { return lost(error) }
+                        }
+                    ))
             default:
-                let iterator = try pool.imapUnordered(range, chunkSize: Int(generator.next() % 3) + 1) { (item: Int) -> Int in
+                let iterator = try pool.imapUnordered(range, chunkSize: Int(generator.next() % 3) + 1) {
+                    (item: Int) -> Int in
                     counts.ran(item)
                     return item
                 }
-                pending.append((range, {
-                    var received = 0
-                    do {
-                        while try iterator.next(timeout: limit) != nil { received += 1 }
-                    } catch { return lost(error) }
-                    return received == range.count ? true : nil
-                }))
+                pending.append(
+                    (
+                        range,
+                        {
+                            var received = 0
+                            do {
+                                while try iterator.next(timeout: limit) != nil { received += 1 }
+                            } catch { return lost(error) }
+                            return received == range.count ? true : nil
+                        }
+                    ))
             }
             if next != range.upperBound { accepted.wrappingAdd(range.upperBound - next, ordering: .relaxed) }
             next = range.upperBound
@@ -111,7 +124,10 @@ struct SplitMix {
 }
 
 let start = Date()
-var rounds = 0, ranOnce = 0, cancelled = 0, refused = 0
+var rounds = 0
+var ranOnce = 0
+var cancelled = 0
+var refused = 0
 var generator = SplitMix(seed: UInt64(ProcessInfo.processInfo.environment["STRESS_SEED"] ?? "") ?? 42)
 do {
     var done = 0
@@ -130,7 +146,7 @@ do {
             }
         }
         accepted.store(0, ordering: .relaxed)
-        threads.forEach { $0.start() }
+        for thread in threads { thread.start() }
         // Shut down once 50-100% of the round was accepted (or every submitter is done).
         let target = round / 2 + Int(generator.next() % UInt64(round / 2 + 1))
         while accepted.load(ordering: .relaxed) < target && ledgers.withLock({ $0.count }) < submitters {
@@ -159,14 +175,18 @@ do {
             refused += ledger.refused
             accounted += ledger.refused
         }
-        guard accounted == round else { throw Failure.check("round \(rounds): \(accounted) of \(round) items accounted for") }
+        guard accounted == round else {
+            throw Failure.check("round \(rounds): \(accounted) of \(round) items accounted for")
+        }
         let stats = pool.stats
         guard stats.queued == 0, stats.running == 0 else { throw Failure.check("round \(rounds): stats \(stats)") }
         done += round
         rounds += 1
     }
     let seconds = Date().timeIntervalSince(start)
-    print("stress: \(rounds) pools, \(totalItems) items: \(ranOnce) ran exactly once, \(cancelled) reported cancelled (none ran twice), \(refused) refused after shutdown; \(String(format: "%.1f", seconds)) s")
+    print(
+        "stress: \(rounds) pools, \(totalItems) items: \(ranOnce) ran exactly once, \(cancelled) reported cancelled (none ran twice), \(refused) refused after shutdown; \(String(format: "%.1f", seconds)) s"
+    )
 } catch {
     print("stress FAILED: \(error)")
     exit(1)

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import ThreadPoolKit
 
 @Suite("apply, applyAsync and AsyncResult")
@@ -16,10 +17,11 @@ struct ApplyTests {
         var results: [AsyncResult<Int>] = []
         results.reserveCapacity(count)
         for i in 0..<count {
-            results.append(try pool.applyAsync {
-                slots[i].wrappingAdd(1, ordering: .relaxed)
-                return i
-            })
+            results.append(
+                try pool.applyAsync {
+                    slots[i].wrappingAdd(1, ordering: .relaxed)
+                    return i
+                })
         }
         pool.close()
         try pool.join()
@@ -92,10 +94,11 @@ struct ApplyTests {
         let values = Recorder<Int>()
         let errors = Recorder<Int>()
         let results = try (0..<1000).map { i in
-            try pool.applyAsync({ () throws -> Int in
-                if i % 3 == 0 { throw TestError(code: i) }
-                return i
-            }, callback: { values.append($0) }, errorCallback: { errors.append(($0 as! TestError).code) })
+            try pool.applyAsync(
+                { () throws -> Int in
+                    if i % 3 == 0 { throw TestError(code: i) }
+                    return i
+                }, callback: { values.append($0) }, errorCallback: { errors.append(($0 as! TestError).code) })
         }
         for (i, result) in results.enumerated() {
             _ = result.wait()
@@ -114,12 +117,18 @@ struct ApplyTests {
         let gate = Gate()
         let ran = Counter()
         let cancelledCallbacks = Counter()
-        let blockers = try (0..<2).map { _ in try pool.applyAsync { gate.pass(); ran.increment() } }
+        let blockers = try (0..<2).map { _ in
+            try pool.applyAsync {
+                gate.pass(); ran.increment()
+            }
+        }
         #expect(eventually { gate.arrived == 2 })
         let queued = try (0..<1000).map { _ in
-            try pool.applyAsync({ ran.increment() }, errorCallback: { error in
-                if case ThreadPoolError.cancelled = error { cancelledCallbacks.increment() }
-            })
+            try pool.applyAsync(
+                { ran.increment() },
+                errorCallback: { error in
+                    if case ThreadPoolError.cancelled = error { cancelledCallbacks.increment() }
+                })
         }
         let withoutCallbacks = try (0..<1000).map { _ in try pool.applyAsync { ran.increment() } }
         pool.terminate()
@@ -229,8 +238,10 @@ struct OutcomeStorageTests {
 
     /// Runs 2,000 tasks making values with `make` (every third throws instead), half of them read and
     /// half dropped (and so reused), and checks every value made was destroyed exactly once.
-    private func valuesDestroyedOnce<V: Sendable>(_ make: @escaping @Sendable (Tracked, Int) -> V,
-                                                  number: @escaping @Sendable (V) -> Int) throws {
+    private func valuesDestroyedOnce<V: Sendable>(
+        _ make: @escaping @Sendable (Tracked, Int) -> V,
+        number: @escaping @Sendable (V) -> Int
+    ) throws {
         let made = Counter()
         let deinits = Counter()
         do {
@@ -266,7 +277,8 @@ struct OutcomeStorageTests {
 
     @Test("a boxed outcome is destroyed exactly once, whether the result is read, dropped or reused")
     func boxedOutcome() throws {
-        try valuesDestroyedOnce({ LargeValue(tracked: $0, numbers: ($1, $1, $1, $1)) },
-                                number: { $0.numbers.0 + $0.numbers.3 - $0.numbers.1 })
+        try valuesDestroyedOnce(
+            { LargeValue(tracked: $0, numbers: ($1, $1, $1, $1)) },
+            number: { $0.numbers.0 + $0.numbers.3 - $0.numbers.1 })
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import ThreadPoolKit
 
 /// The async counterparts of the blocking calls: they suspend, and never hold a cooperative thread.
@@ -11,7 +12,11 @@ struct AsyncWaitsTests {
         let name = uniqueName("ajn")
         let pool = try ThreadPool(threads: 2, name: name)
         let ran = Counter()
-        for _ in 0..<100 { try pool.execute { usleep(1_000); ran.increment() } }
+        for _ in 0..<100 {
+            try pool.execute {
+                usleep(1_000); ran.increment()
+            }
+        }
         await #expect(throws: ThreadPoolError.self) { try await pool.join() } // still running
         pool.close()
         try await pool.join()
@@ -25,7 +30,11 @@ struct AsyncWaitsTests {
         let ran = Counter()
         let name = uniqueName("awt")
         let total = try await withThreadPool(threads: 2, name: name) { pool in
-            for _ in 0..<50 { try pool.execute { usleep(500); ran.increment() } }
+            for _ in 0..<50 {
+                try pool.execute {
+                    usleep(500); ran.increment()
+                }
+            }
             var sum = 0
             for try await value in try pool.imap(1...100, { $0 * 2 }) { sum += value }
             return sum
@@ -60,7 +69,9 @@ struct AsyncWaitsTests {
         let indices = try await pool.broadcast { $0.index }
         #expect(indices == [0, 1, 2])
         await #expect(throws: TestError.self) {
-            _ = try await pool.map(0..<100) { i -> Int in if i == 42 { throw TestError(code: i) }; return i }
+            _ = try await pool.map(0..<100) { i -> Int in
+                if i == 42 { throw TestError(code: i) }; return i
+            }
         }
         pool.close()
         try await pool.join()

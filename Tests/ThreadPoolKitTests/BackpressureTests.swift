@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import ThreadPoolKit
 
 /// A bounded queue's backpressure for async callers: `run`, async `map` and `concurrentPerform`
@@ -9,7 +10,8 @@ import Testing
 struct BackpressureTests {
     /// A pool of `threads` workers with a queue of `capacity`, and a gate holding worker 0.
     private func heldPool(threads: Int = 1, capacity: Int, whenFull: ThreadPool.FullQueuePolicy = .wait)
-        async throws -> (ThreadPool, Gate) {
+        async throws -> (ThreadPool, Gate)
+    {
         var configuration = ThreadPool.Configuration()
         configuration.threads = threads
         configuration.queueCapacity = capacity
@@ -21,7 +23,9 @@ struct BackpressureTests {
         return (pool, gate)
     }
 
-    @Test("100 async producers suspend while the queue is full and the cooperative pool keeps running other work meanwhile")
+    @Test(
+        "100 async producers suspend while the queue is full and the cooperative pool keeps running other work meanwhile"
+    )
     func producersSuspend() async throws {
         let (pool, gate) = try await heldPool(capacity: 4)
         let ran = Counter()
@@ -48,7 +52,8 @@ struct BackpressureTests {
                 }
             }
             // 4 producers hold the queue's room, 96 wait for it, suspended: no thread is theirs.
-            #expect(await eventuallyAsync { entered.value == 100 && pool.shared.roomWaits.load(ordering: .relaxed) == 96 })
+            #expect(
+                await eventuallyAsync { entered.value == 100 && pool.shared.roomWaits.load(ordering: .relaxed) == 96 })
             #expect(pool.stats.queued == 4)
             // Meanwhile the cooperative pool runs other work: a plain task of 1,000 steps, each a
             // suspension point, finishes while every producer still waits (the gate is closed).
@@ -77,7 +82,9 @@ struct BackpressureTests {
         #expect(pool.stats.completed == 101)
     }
 
-    @Test("a suspended producer that is cancelled throws CancellationError; its body never runs; the others go on (200 rounds)")
+    @Test(
+        "a suspended producer that is cancelled throws CancellationError; its body never runs; the others go on (200 rounds)"
+    )
     func cancelSuspended() async throws {
         for round in 0..<200 {
             let (pool, gate) = try await heldPool(capacity: 1)
@@ -122,7 +129,8 @@ struct BackpressureTests {
         }
     }
 
-    @Test("run: .fail throws queueFull, .runOnCaller runs the body in the calling task; a worker never waits for itself")
+    @Test(
+        "run: .fail throws queueFull, .runOnCaller runs the body in the calling task; a worker never waits for itself")
     func runPolicies() async throws {
         let (failing, gate) = try await heldPool(capacity: 1, whenFull: .fail)
         try failing.execute {}
@@ -160,11 +168,15 @@ struct BackpressureTests {
         try await pool.join()
     }
 
-    @Test("races: async producers waiting for room while the pool grows, retires, closes or terminates and joins (10,000 rounds)")
+    @Test(
+        "races: async producers waiting for room while the pool grows, retires, closes or terminates and joins (10,000 rounds)"
+    )
     func racesWhileWaiting() async throws {
         // THREADPOOLKIT_RACE_ROUNDS overrides the count (sanitized runs are tens of times slower).
         let rounds = ProcessInfo.processInfo.environment["THREADPOOLKIT_RACE_ROUNDS"].flatMap(Int.init) ?? 10_000
-        var ranTotal = 0, refusedTotal = 0, grown = 0
+        var ranTotal = 0
+        var refusedTotal = 0
+        var grown = 0
         for round in 0..<rounds {
             var configuration = ThreadPool.Configuration()
             configuration.threads = 1

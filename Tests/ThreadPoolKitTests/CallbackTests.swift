@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import ThreadPoolKit
 
 @Suite("Callbacks, references and stats")
@@ -13,19 +14,22 @@ struct CallbackTests {
         let threadNames = Recorder<String>()
         let calls = Counter()
         let results = try (0..<2000).map { i in
-            try pool.applyAsync({ () throws -> Int in
-                if i % 5 == 0 { throw TestError(code: i) }
-                return i
-            }, callback: { _ in
-                if inside.wrappingAdd(1, ordering: .relaxed).newValue > 1 { overlaps.increment() }
-                calls.increment()
-                if calls.value % 100 == 0 { threadNames.append(ThreadPool.currentWorker?.name ?? "?") }
-                inside.wrappingSubtract(1, ordering: .relaxed)
-            }, errorCallback: { _ in
-                if inside.wrappingAdd(1, ordering: .relaxed).newValue > 1 { overlaps.increment() }
-                calls.increment()
-                inside.wrappingSubtract(1, ordering: .relaxed)
-            })
+            try pool.applyAsync(
+                { () throws -> Int in
+                    if i % 5 == 0 { throw TestError(code: i) }
+                    return i
+                },
+                callback: { _ in
+                    if inside.wrappingAdd(1, ordering: .relaxed).newValue > 1 { overlaps.increment() }
+                    calls.increment()
+                    if calls.value % 100 == 0 { threadNames.append(ThreadPool.currentWorker?.name ?? "?") }
+                    inside.wrappingSubtract(1, ordering: .relaxed)
+                },
+                errorCallback: { _ in
+                    if inside.wrappingAdd(1, ordering: .relaxed).newValue > 1 { overlaps.increment() }
+                    calls.increment()
+                    inside.wrappingSubtract(1, ordering: .relaxed)
+                })
         }
         for result in results { _ = result.wait() }
         #expect(calls.value == 2000) // every callback ran before its result became ready
@@ -62,8 +66,9 @@ struct CallbackTests {
         _ = try pool.applyAsync { gate.pass() }
         #expect(eventually { gate.arrived == 1 })
         let results = try (0..<100).map { _ in
-            try pool.applyAsync({ 0 }, callback: { _ in successes.increment() },
-                                errorCallback: { _ in failures.increment() })
+            try pool.applyAsync(
+                { 0 }, callback: { _ in successes.increment() },
+                errorCallback: { _ in failures.increment() })
         }
         for result in results[..<50] { result.cancel() }
         pool.terminate()
@@ -87,10 +92,11 @@ struct CallbackTests {
         do {
             let capture = Payload()
             weakCapture = capture
-            let result = try pool.applyAsync({ () -> Payload in
-                _ = capture
-                return Payload()
-            }, callback: { _ in })
+            let result = try pool.applyAsync(
+                { () -> Payload in
+                    _ = capture
+                    return Payload()
+                }, callback: { _ in })
             weakValue = try result.get()
         }
         #expect(eventually { weakCapture == nil && weakValue == nil })

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ThreadPoolKit
 
 /// Reads a thread-local from synchronous code (ThreadLocal.value is unavailable from async code).
@@ -17,9 +18,11 @@ struct ConcurrencyTests {
 
     @Test("withTaskExecutorPreference runs async code on the pool's workers, with their thread-locals")
     func executorPreference() async throws {
-        let pool = try ThreadPool(threads: 2, name: "exec", initializer: {
-            Self.tag.value = "initialized on \(ThreadPool.currentWorker!.name)"
-        })
+        let pool = try ThreadPool(
+            threads: 2, name: "exec",
+            initializer: {
+                Self.tag.value = "initialized on \(ThreadPool.currentWorker!.name)"
+            })
         let seen = await withTaskExecutorPreference(pool) { () -> [String?] in
             var names: [String?] = []
             for _ in 0..<20 {

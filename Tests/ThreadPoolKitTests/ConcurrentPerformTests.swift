@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import ThreadPoolKit
 
 /// One atomic count per index, for checking that every iteration ran exactly once.
@@ -62,7 +63,9 @@ struct ConcurrentPerformTests {
         try pool.join()
     }
 
-    @Test("the async overload runs every index exactly once", arguments: [0, 1, 7, 1000, 100_000], [nil, 1, 3, 1000] as [Int?])
+    @Test(
+        "the async overload runs every index exactly once", arguments: [0, 1, 7, 1000, 100_000],
+        [nil, 1, 3, 1000] as [Int?])
     func exactlyOnceAsync(iterations: Int, chunkSize: Int?) async throws {
         let pool = try ThreadPool(threads: 2)
         let counts = IndexCounts(iterations)
@@ -79,7 +82,9 @@ struct ConcurrentPerformTests {
         for run in 0..<300 {
             let iterations = 1 + (run * 7919) % 3000
             let counts = IndexCounts(iterations)
-            try pool.concurrentPerform(iterations: iterations, chunkSize: run % 4 == 0 ? nil : run % 4) { counts.hit($0) }
+            try pool.concurrentPerform(iterations: iterations, chunkSize: run % 4 == 0 ? nil : run % 4) {
+                counts.hit($0)
+            }
             #expect(counts.eachOnce)
         }
         pool.close()
@@ -186,8 +191,9 @@ struct ConcurrentPerformTests {
         try pool.join()
     }
 
-    @Test("nested in its own iterations on 1 and 2 workers, including from every worker at once",
-          arguments: [1, 2])
+    @Test(
+        "nested in its own iterations on 1 and 2 workers, including from every worker at once",
+        arguments: [1, 2])
     func nested(threads: Int) throws {
         let pool = try ThreadPool(threads: threads)
         let counts = IndexCounts(8 * 500)
@@ -357,7 +363,8 @@ struct ConcurrentPerformTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for task in 0..<50 {
                 group.addTask {
-                    try await pool.concurrentPerform(iterations: 2_000, chunkSize: [nil, 1, 3, 1000][task % 4]) { index in
+                    try await pool.concurrentPerform(iterations: 2_000, chunkSize: [nil, 1, 3, 1000][task % 4]) {
+                        index in
                         counts.hit(task * 2_000 + index)
                     }
                 }

@@ -19,8 +19,9 @@ struct DefaultThreadCountTests {
         try pool.join()
     }
 
-    @Test("no more than the CPUs of the machine",
-          .enabled(if: ProcessInfo.processInfo.environment["THREADPOOLKIT_THREADS"] == nil))
+    @Test(
+        "no more than the CPUs of the machine",
+        .enabled(if: ProcessInfo.processInfo.environment["THREADPOOLKIT_THREADS"] == nil))
     func atMostTheMachinesCPUs() {
         #expect(ThreadPool.defaultThreadCount <= ProcessInfo.processInfo.processorCount)
     }

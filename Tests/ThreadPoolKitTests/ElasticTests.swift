@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import ThreadPoolKit
 
 /// ThreadPool.Configuration: elastic workers, a bounded queue and its full-queue policies, and
@@ -16,7 +17,8 @@ struct ElasticTests {
         configuration.name = uniqueName("ela")
         let initialized = Counter()
         let finalized = Counter()
-        let pool = try ThreadPool(configuration, initializer: { initialized.increment() }, finalizer: { finalized.increment() })
+        let pool = try ThreadPool(
+            configuration, initializer: { initialized.increment() }, finalizer: { finalized.increment() })
         #expect(pool.threadCount == 2 && pool.maxThreadCount == 64)
         let names = Recorder<String>()
         let results = try (0..<64).map { _ in
@@ -58,7 +60,11 @@ struct ElasticTests {
             }
         }
         sampler.start()
-        for _ in 0..<2_000 { try pool.execute { usleep(50); ran.increment() } }
+        for _ in 0..<2_000 {
+            try pool.execute {
+                usleep(50); ran.increment()
+            }
+        }
         pool.close()
         try pool.join()
         stop.value = true
@@ -112,7 +118,10 @@ struct ElasticTests {
             }
         }
         expectInvalid({ $0.threads = 0 }, mentioning: "threads")
-        expectInvalid({ $0.threads = 4; $0.maxThreads = 2 }, mentioning: "maxThreads")
+        expectInvalid(
+            {
+                $0.threads = 4; $0.maxThreads = 2
+            }, mentioning: "maxThreads")
         expectInvalid({ $0.maxThreads = 5000 }, mentioning: "maxThreads")
         expectInvalid({ $0.keepAlive = .zero }, mentioning: "keepAlive")
         expectInvalid({ $0.queueCapacity = 0 }, mentioning: "queueCapacity")
@@ -149,7 +158,8 @@ struct ElasticTests {
         let seen = try pool.broadcast { _ -> (String, Int32) in
             // On Linux, PRIO_PROCESS with 0 is the calling thread; its allowed CPUs are in its status.
             let status = (try? String(contentsOfFile: "/proc/thread-self/status", encoding: .utf8)) ?? ""
-            let cpus = status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }
+            let cpus =
+                status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }
                 .map { $0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces) } ?? ""
             return (cpus, getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0))
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import ThreadPoolKit
 
 extension ResultIterator {
@@ -50,7 +51,9 @@ struct ImapTests {
             if x == 0 { gate.pass() }
             return x
         }
-        expectPoolError({ if case .timeout = $0 { true } else { false } }) { _ = try iterator.next(timeout: .milliseconds(20)) }
+        expectPoolError({ if case .timeout = $0 { true } else { false } }) {
+            _ = try iterator.next(timeout: .milliseconds(20))
+        }
         gate.open()
         #expect(try iterator.collect() == [0, 1, 2])
         pool.close()
@@ -61,10 +64,12 @@ struct ImapTests {
     func boundedWindow() throws {
         let pool = try ThreadPool(threads: 2)
         let pulled = Counter()
-        let iterator = try pool.imap(from: { () -> Int? in
-            pulled.increment()
-            return pulled.value
-        }, bufferSize: 8) { $0 }
+        let iterator = try pool.imap(
+            from: { () -> Int? in
+                pulled.increment()
+                return pulled.value
+            }, bufferSize: 8
+        ) { $0 }
         for consumed in 1...200 {
             _ = try iterator.next()
             #expect(pulled.value <= consumed + 8)
@@ -159,8 +164,10 @@ struct ImapTests {
                 if next.value == 6 { throw TestError(code: 99) }
                 return next.value
             }
-            let iterator = ordered ? try pool.imap(from: producer) { $0 * 10 }
-                                   : try pool.imapUnordered(from: producer) { $0 * 10 }
+            let iterator =
+                ordered
+                ? try pool.imap(from: producer) { $0 * 10 }
+                : try pool.imapUnordered(from: producer) { $0 * 10 }
             var values: [Int] = []
             #expect(throws: TestError(code: 99)) {
                 while let value = try iterator.next() { values.append(value) }
@@ -214,9 +221,15 @@ struct ImapTests {
     @Test("invalid chunk and buffer sizes, and imap after close")
     func invalid() throws {
         let pool = try ThreadPool(threads: 1)
-        expectPoolError({ if case .invalidChunkSize(0) = $0 { true } else { false } }) { _ = try pool.imap(0..<3, chunkSize: 0) { $0 } }
-        expectPoolError({ if case .invalidBufferSize(-1) = $0 { true } else { false } }) { _ = try pool.imap(0..<3, bufferSize: -1) { $0 } }
-        expectPoolError({ if case .invalidBufferSize(0) = $0 { true } else { false } }) { _ = try pool.imapUnordered(0..<3, bufferSize: 0) { $0 } }
+        expectPoolError({ if case .invalidChunkSize(0) = $0 { true } else { false } }) {
+            _ = try pool.imap(0..<3, chunkSize: 0) { $0 }
+        }
+        expectPoolError({ if case .invalidBufferSize(-1) = $0 { true } else { false } }) {
+            _ = try pool.imap(0..<3, bufferSize: -1) { $0 }
+        }
+        expectPoolError({ if case .invalidBufferSize(0) = $0 { true } else { false } }) {
+            _ = try pool.imapUnordered(0..<3, bufferSize: 0) { $0 }
+        }
         pool.close()
         expectPoolError({ if case .notRunning = $0 { true } else { false } }) { _ = try pool.imap(0..<3) { $0 } }
         try pool.join()

@@ -1,11 +1,14 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import ThreadPoolKit
 
 @Suite("Pool creation and lifecycle")
 struct LifecycleTests {
-    @Test("thread counts 0, -1 and absurd are rejected", arguments: [0, -1, Int.min, ThreadPool.maximumThreadCount + 1, 1_000_000])
+    @Test(
+        "thread counts 0, -1 and absurd are rejected",
+        arguments: [0, -1, Int.min, ThreadPool.maximumThreadCount + 1, 1_000_000])
     func invalidThreadCounts(threads: Int) {
         expectPoolError({ if case .invalidThreadCount(threads) = $0 { true } else { false } }) {
             _ = try ThreadPool(threads: threads)
@@ -25,9 +28,11 @@ struct LifecycleTests {
         for _ in 0..<200 {
             let initialized = Recorder<Int>()
             let firstTaskSawInit = Recorder<Bool>()
-            let pool = try ThreadPool(threads: 3, initializer: {
-                initialized.append(ThreadPool.currentWorker!.index)
-            })
+            let pool = try ThreadPool(
+                threads: 3,
+                initializer: {
+                    initialized.append(ThreadPool.currentWorker!.index)
+                })
             #expect(initialized.elements.count == 3) // the start barrier: init returns after every initializer
             let results = try (0..<30).map { _ in
                 try pool.applyAsync { () -> Int in
@@ -61,11 +66,15 @@ struct LifecycleTests {
             expectPoolError({
                 if case .initializerFailed(let worker, let underlying) = $0 {
                     worker == failing && (underlying as? TestError) == TestError(code: 7)
-                } else { false }
+                } else {
+                    false
+                }
             }) {
-                _ = try ThreadPool(threads: 4, name: name, initializer: {
-                    if ThreadPool.currentWorker!.index == failing { throw TestError(code: 7) }
-                }, finalizer: { finalized.increment() })
+                _ = try ThreadPool(
+                    threads: 4, name: name,
+                    initializer: {
+                        if ThreadPool.currentWorker!.index == failing { throw TestError(code: 7) }
+                    }, finalizer: { finalized.increment() })
             }
             #expect(eventually { threadsNamed(name) == 0 }) // the kernel reaps a joined thread a moment later
             #expect(finalized.value == 3) // the workers whose initializer succeeded were finalized
@@ -76,7 +85,8 @@ struct LifecycleTests {
     func noThreadLeftAfterJoin() throws {
         let name = uniqueName("left")
         let pool = try ThreadPool(threads: 4, name: name)
-        #expect(eventually { threadsNamed(name) == 4 }) // /proc readdir may miss entries while other tests start threads
+        // /proc readdir may miss entries while other tests start threads.
+        #expect(eventually { threadsNamed(name) == 4 })
         for _ in 0..<100 { _ = try pool.applyAsync { 1 } }
         pool.close()
         try pool.join()

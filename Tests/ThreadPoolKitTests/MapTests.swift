@@ -1,12 +1,14 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import ThreadPoolKit
 
 @Suite("map, mapAsync and broadcast")
 struct MapTests {
-    @Test("map returns results in input order, each item transformed exactly once",
-          arguments: [nil, 1, 7, 1000, 100_000] as [Int?])
+    @Test(
+        "map returns results in input order, each item transformed exactly once",
+        arguments: [nil, 1, 7, 1000, 100_000] as [Int?])
     func mapOrder(chunkSize: Int?) throws {
         let count = 20_000
         let calls = Counter()
@@ -48,10 +50,14 @@ struct MapTests {
         for bad in [0, -3] {
             let calls = Counter()
             expectPoolError({ if case .invalidChunkSize(bad) = $0 { true } else { false } }) {
-                _ = try pool.map(0..<10, chunkSize: bad) { calls.increment(); return $0 }
+                _ = try pool.map(0..<10, chunkSize: bad) {
+                    calls.increment(); return $0
+                }
             }
             expectPoolError({ if case .invalidChunkSize(bad) = $0 { true } else { false } }) {
-                _ = try pool.mapAsync(0..<10, chunkSize: bad) { calls.increment(); return $0 }
+                _ = try pool.mapAsync(0..<10, chunkSize: bad) {
+                    calls.increment(); return $0
+                }
             }
             #expect(calls.value == 0)
         }
@@ -72,8 +78,10 @@ struct MapTests {
         let pool = try ThreadPool(threads: 2)
         let errors = Counter()
         let successes = Counter()
-        let result = try pool.mapAsync(0..<1000, chunkSize: 10, callback: { _ in successes.increment() },
-                                       errorCallback: { _ in errors.increment() }) { (x: Int) throws -> Tracked in
+        let result = try pool.mapAsync(
+            0..<1000, chunkSize: 10, callback: { _ in successes.increment() },
+            errorCallback: { _ in errors.increment() }
+        ) { (x: Int) throws -> Tracked in
             if x == 555 { throw TestError(code: x) }
             return Tracked(x)
         }
@@ -312,7 +320,7 @@ struct BatchTests {
                     seenByJoiners.append(callbacks.value)
                 }
             }
-            threads.forEach { $0.start() }
+            for thread in threads { thread.start() }
             try pool.join()
             #expect(callbacks.value == 200)
             #expect(eventually { seenByJoiners.elements.count == 2 })

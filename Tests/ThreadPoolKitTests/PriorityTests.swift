@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ThreadPoolKit
 
 /// Task priorities: applyAsync(priority:), execute(priority:), run(priority:) and jobs enqueued by
@@ -103,8 +104,11 @@ struct PriorityTests {
     /// Starts one task per priority, each making `enqueue` queue one job on the pool, and waits for
     /// each job to be queued before starting the next, so that the queue's order is known. Then lets
     /// the worker go and returns the order in which the tasks reached the worker.
-    static func taskOrder(_ makeTask: (ThreadPool, TaskPriority, @escaping @Sendable () -> Void) -> Task<Void, any Error>)
-        async throws -> [Int] {
+    static func taskOrder(
+        _ makeTask: (ThreadPool, TaskPriority, @escaping @Sendable () -> Void) -> Task<Void, any Error>
+    )
+        async throws -> [Int]
+    {
         let (pool, gate) = try await heldPool()
         let started = Recorder<Int>()
         var tasks: [Task<Void, any Error>] = []
@@ -232,8 +236,9 @@ struct PriorityTests {
         for priority in Self.mixed {
             let body: @Sendable () -> Void = { ran.increment() }
             let onError: @Sendable (any Error) -> Void = { _ in failed.increment() }
-            results.append(try priority.map { try pool.applyAsync(priority: $0, body, errorCallback: onError) }
-                ?? pool.applyAsync(body, errorCallback: onError))
+            results.append(
+                try priority.map { try pool.applyAsync(priority: $0, body, errorCallback: onError) }
+                    ?? pool.applyAsync(body, errorCallback: onError))
         }
         for priority in Self.taskPriorities { try pool.execute(priority: priority) { ran.increment() } }
         let queued = Self.mixed.count + Self.taskPriorities.count
@@ -245,7 +250,9 @@ struct PriorityTests {
         try pool.join()
         #expect(ran.value == 0 && failed.value == Self.mixed.count)
         for result in results {
-            expectPoolError({ if case .cancelled = $0 { true } else { false } }) { try result.get(timeout: .seconds(10)) }
+            expectPoolError({ if case .cancelled = $0 { true } else { false } }) {
+                try result.get(timeout: .seconds(10))
+            }
         }
         #expect(pool.stats.completed == 1 && pool.stats.cancelled == queued)
         let notRunning: (ThreadPoolError) -> Bool = { if case .notRunning = $0 { true } else { false } }

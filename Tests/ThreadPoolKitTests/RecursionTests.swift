@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ThreadPoolKit
 
 /// Recursion that waits on the pool: a waiting worker runs the subtask it waits for itself (when no
@@ -29,7 +30,8 @@ struct RecursionTests {
     func treeSums(workers: Int) throws {
         let name = uniqueName("tre")
         let pool = try ThreadPool(threads: workers, name: name)
-        let small = 1_000_000 / Self.scale, large = 10_000_000 / Self.scale
+        let small = 1_000_000 / Self.scale
+        let large = 10_000_000 / Self.scale
         #expect(try pool.apply { try Self.treeSum(pool, 0..<small, leaf: 16) } == (small - 1) * small / 2)
         #expect(try pool.apply { try Self.treeSum(pool, 0..<large, leaf: 1_000) } == (large - 1) * large / 2)
         #expect(eventually { threadsNamed(name) == workers }) // stand-ins retire once not needed

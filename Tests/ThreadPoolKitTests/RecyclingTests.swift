@@ -1,5 +1,6 @@
 import Synchronization
 import Testing
+
 @testable import ThreadPoolKit
 
 /// A result type for each test (`Tag`), so that the recycler's jobs of that kind come from that test
@@ -58,7 +59,11 @@ struct RecyclingTests {
         var dropped: Set<ObjectIdentifier> = []
         for i in 0..<10 {
             // The queue still references each result, so the ten identifiers are ten live objects.
-            dropped.insert(ObjectIdentifier(try pool.applyAsync { ran.increment(); return P(value: i) }))
+            dropped.insert(
+                ObjectIdentifier(
+                    try pool.applyAsync {
+                        ran.increment(); return P(value: i)
+                    }))
         }
         gate.open()
         // One worker runs tasks in order: when this runs, the ten before it have run and been kept.
@@ -111,7 +116,8 @@ struct RecyclingTests {
         try pool.join()
     }
 
-    @Test("results dropped before they run: each body runs once, errors and cancellations are counted, callbacks called")
+    @Test(
+        "results dropped before they run: each body runs once, errors and cancellations are counted, callbacks called")
     func droppedResultsRunUnobserved() throws {
         let pool = try ThreadPool(threads: 1)
         let gate = Gate()
@@ -127,8 +133,11 @@ struct RecyclingTests {
         }
         for _ in 0..<5 {
             _ = try pool.applyAsync({ ran.increment() }, callback: { _ in called.increment() })
-            _ = try pool.applyAsync({ () throws -> Void in ran.increment(); throw TestError(code: -1) },
-                                    errorCallback: { _ in called.increment() })
+            _ = try pool.applyAsync(
+                { () throws -> Void in
+                    ran.increment(); throw TestError(code: -1)
+                },
+                errorCallback: { _ in called.increment() })
         }
         for _ in 0..<4 {
             let result = try pool.applyAsync { ran.increment() }
@@ -185,7 +194,11 @@ struct RecyclingTests {
             // Results nobody keeps, so that the next ones can be reused ones.
             var dropped: Set<ObjectIdentifier> = []
             for i in 0..<100 {
-                dropped.insert(ObjectIdentifier(try pool.applyAsync { ran.increment(); return P(value: -i) }))
+                dropped.insert(
+                    ObjectIdentifier(
+                        try pool.applyAsync {
+                            ran.increment(); return P(value: -i)
+                        }))
             }
             let gate = Gate()
             for _ in 0..<workers { try pool.execute { gate.pass() } }
@@ -199,8 +212,10 @@ struct RecyclingTests {
                     return P(value: n)
                 }
                 if n % 4 == 0 {
-                    results.append(try pool.applyAsync(body, callback: { value in callbacks.append(value.value) },
-                                                       errorCallback: { _ in errorCallbacks.append(n) }))
+                    results.append(
+                        try pool.applyAsync(
+                            body, callback: { value in callbacks.append(value.value) },
+                            errorCallback: { _ in errorCallbacks.append(n) }))
                 } else {
                     results.append(try pool.applyAsync(body))
                 }
@@ -255,19 +270,24 @@ struct RecyclingTests {
         let ran = Counter()
         let executed = Counter()
         let wrong = Counter()
-        let submitters = 4, perSubmitter = 40_000
+        let submitters = 4
+        let perSubmitter = 40_000
         try withThreadPool(threads: submitters) { submitPool in
             _ = try submitPool.broadcast { worker in
                 for i in 0..<perSubmitter {
                     let n = worker.index * perSubmitter + i
                     switch i % 10 {
                     case 0:
-                        let result = try pool.applyAsync { ran.increment(); return P(value: n) }
+                        let result = try pool.applyAsync {
+                            ran.increment(); return P(value: n)
+                        }
                         if try result.get() != P(value: n) { wrong.increment() }
                     case 1:
                         try pool.execute { executed.increment() }
                     default:
-                        _ = try pool.applyAsync { ran.increment(); return P(value: n) }
+                        _ = try pool.applyAsync {
+                            ran.increment(); return P(value: n)
+                        }
                     }
                 }
             }

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import ThreadPoolKit
 
 /// The races a review of the pool's protocols found: cancel() while the pool goes away, stats that
@@ -70,10 +71,12 @@ struct ReliabilityTests {
             var cancelledByCaller = 0
             for i in 0..<20_000 {
                 if round == 3 && i == 10_000 { pool.terminate() }
-                guard let result = try? pool.applyAsync({ () throws -> Int in
-                    if i % 7 == 0 { throw TestError(code: i) }
-                    return i
-                }) else { continue }
+                guard
+                    let result = try? pool.applyAsync({ () throws -> Int in
+                        if i % 7 == 0 { throw TestError(code: i) }
+                        return i
+                    })
+                else { continue }
                 accepted.increment()
                 if i % 3 == 0 && result.cancel() { cancelledByCaller += 1 }
                 results.append(result)

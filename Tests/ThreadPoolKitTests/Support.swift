@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import ThreadPoolKit
 
 /// Waits (bounded) until `condition` holds; tests use it where a thread exits asynchronously.
@@ -75,8 +76,10 @@ private final class NameCounter: Sendable {
 }
 
 /// Asserts that `body` throws a ThreadPoolError for which `matches` is true.
-func expectPoolError(_ matches: (ThreadPoolError) -> Bool, sourceLocation: SourceLocation = #_sourceLocation,
-                     _ body: () throws -> Void) {
+func expectPoolError(
+    _ matches: (ThreadPoolError) -> Bool, sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () throws -> Void
+) {
     do {
         try body()
         Issue.record("expected a ThreadPoolError, nothing was thrown", sourceLocation: sourceLocation)
@@ -114,8 +117,10 @@ func currentOSThreadName() -> String {
 /// Runs the ThreadPoolExitProbe program (built beside the tests) with `arguments` and `environment`
 /// (nil: this process's) and returns its standard output; records an issue unless it exits with 0
 /// within 10 s.
-func runExitProbe(arguments: [String], environment: [String: String]? = nil,
-                  sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+func runExitProbe(
+    arguments: [String], environment: [String: String]? = nil,
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws -> String {
     let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable).deletingLastPathComponent()

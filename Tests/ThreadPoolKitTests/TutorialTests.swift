@@ -10,8 +10,9 @@ struct TutorialTests {
         let directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
             .deletingLastPathComponent()
         let executable = directory.appendingPathComponent(program)
-        try #require(FileManager.default.isExecutableFile(atPath: executable.path),
-                     "build the examples first (swift build): \(executable.path)")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: executable.path),
+            "build the examples first (swift build): \(executable.path)")
         let process = Process()
         process.executableURL = executable
         let pipe = Pipe()
@@ -26,8 +27,9 @@ struct TutorialTests {
     @Test("InitializeWorkers prints the first example's six lines")
     func initializeWorkers() throws {
         let lines = try run("InitializeWorkers")
-        #expect(lines == Array(repeating: "Initializing worker...", count: 2)
-            + Array(repeating: "Worker executing task...", count: 4))
+        #expect(
+            lines == Array(repeating: "Initializing worker...", count: 2)
+                + Array(repeating: "Worker executing task...", count: 4))
     }
 
     @Test("WorkerNames: initializers on Thread-1 and Thread-2 first, then two tasks on each")

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import ThreadPoolKit
 
 /// Where a call on an actor ran: the worker (index and name) and that thread's `WorkerBound.tag`.
@@ -81,8 +82,9 @@ struct WorkerExecutorTests {
                 return await group.reduce(into: []) { $0.append($1) }
             }
             #expect(placements.count == 50)
-            #expect(placements.allSatisfy { $0.index == k && $0.name != nil && $0.tag == "set by \($0.name!)" },
-                    "\(placements.filter { $0.index != k })")
+            #expect(
+                placements.allSatisfy { $0.index == k && $0.name != nil && $0.tag == "set by \($0.name!)" },
+                "\(placements.filter { $0.index != k })")
         }
         pool.close()
         try await pool.join()

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import ThreadPoolKit
 
 @Suite("Worker names, indices and thread-local state")
@@ -9,15 +10,20 @@ struct WorkerTests {
     func namedWorkers() throws {
         let seen = Recorder<WorkerInfo>()
         let osNames = Recorder<String>()
-        let pool = try ThreadPool(threads: 3, name: "fetch", initializer: {
-            seen.append(ThreadPool.currentWorker!)
-            osNames.append(currentOSThreadName())
-        })
+        let pool = try ThreadPool(
+            threads: 3, name: "fetch",
+            initializer: {
+                seen.append(ThreadPool.currentWorker!)
+                osNames.append(currentOSThreadName())
+            })
         pool.close()
         try pool.join()
         let workers = seen.elements.sorted { $0.index < $1.index }
-        #expect(workers == [WorkerInfo(index: 0, name: "fetch-1"), WorkerInfo(index: 1, name: "fetch-2"),
-                            WorkerInfo(index: 2, name: "fetch-3")])
+        #expect(
+            workers == [
+                WorkerInfo(index: 0, name: "fetch-1"), WorkerInfo(index: 1, name: "fetch-2"),
+                WorkerInfo(index: 2, name: "fetch-3"),
+            ])
         #expect(osNames.elements.sorted() == ["fetch-1", "fetch-2", "fetch-3"])
     }
 
@@ -25,9 +31,11 @@ struct WorkerTests {
     func longNames() throws {
         let prefix = "données-rapides-é" // the 15th byte falls inside "é"
         let seen = Recorder<[String]>()
-        let pool = try ThreadPool(threads: 1, name: prefix, initializer: {
-            seen.append([ThreadPool.currentWorker!.name, currentOSThreadName()])
-        })
+        let pool = try ThreadPool(
+            threads: 1, name: prefix,
+            initializer: {
+                seen.append([ThreadPool.currentWorker!.name, currentOSThreadName()])
+            })
         pool.close()
         try pool.join()
         let names = try #require(seen.elements.first)
@@ -78,9 +86,11 @@ struct WorkerTests {
     @Test("a ThreadLocal set in the initializer is seen by every task on that worker and freed at exit")
     func threadLocalPerWorker() throws {
         let threads = 4
-        let pool = try ThreadPool(threads: threads, initializer: {
-            Self.connection.value = Connection(worker: ThreadPool.currentWorker!.index)
-        })
+        let pool = try ThreadPool(
+            threads: threads,
+            initializer: {
+                Self.connection.value = Connection(worker: ThreadPool.currentWorker!.index)
+            })
         #expect(Connection.opened.value == threads)
         let results = try (0..<10_000).map { _ in
             try pool.applyAsync { () -> Bool in
@@ -96,7 +106,9 @@ struct WorkerTests {
     @Test("a ThreadLocal makes its value lazily, once per thread")
     func threadLocalLazy() throws {
         let made = Counter()
-        let local = ThreadLocal<Int> { made.increment(); return 5 }
+        let local = ThreadLocal<Int> {
+            made.increment(); return 5
+        }
         #expect(made.value == 0)
         #expect(local.value == 5)
         local.value = 6

@@ -90,7 +90,8 @@ func registerActorCalls() {
         try! await pool.join()
     }
 
-    Benchmark("W7 offload ThreadPoolKit.run(priority: .high) w2", configuration: actorCallsConfig()) { benchmark async in
+    Benchmark("W7 offload ThreadPoolKit.run(priority: .high) w2", configuration: actorCallsConfig()) {
+        benchmark async in
         let pool = try! ThreadPool(threads: 2)
         let done = Countdown(total)
         await measureAsync(benchmark, tasks: total) {
@@ -109,7 +110,8 @@ func registerActorCalls() {
     // `run` from tasks already on the pool: each task's loop inside withTaskExecutorPreference(pool),
     // so that no call hops (the task stays on a worker between calls): what `run` costs without the
     // two executor switches of each call above.
-    Benchmark("W7 offload ThreadPoolKit.run in withTaskExecutorPreference(pool) w2", configuration: actorCallsConfig()) { benchmark async in
+    Benchmark("W7 offload ThreadPoolKit.run in withTaskExecutorPreference(pool) w2", configuration: actorCallsConfig())
+    { benchmark async in
         let pool = try! ThreadPool(threads: 2)
         let done = Countdown(total)
         await measureAsync(benchmark, tasks: total) {
@@ -140,7 +142,8 @@ func registerActorCalls() {
         }
     }
 
-    Benchmark("W7 offload Dispatch concurrent queue + continuation", configuration: actorCallsConfig()) { benchmark async in
+    Benchmark("W7 offload Dispatch concurrent queue + continuation", configuration: actorCallsConfig()) {
+        benchmark async in
         let queue = DispatchQueue(label: "w7", attributes: .concurrent)
         let done = Countdown(total)
         await measureAsync(benchmark, tasks: total) {
@@ -149,7 +152,9 @@ func registerActorCalls() {
                     group.addTask {
                         for _ in 0..<calls {
                             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                                queue.async { done.hit(); continuation.resume() }
+                                queue.async {
+                                    done.hit(); continuation.resume()
+                                }
                             }
                         }
                     }

@@ -25,12 +25,15 @@ extension Metrics {
     /// W11: the most tasks queued that the producer saw.
     static var peakQueued: BenchmarkMetric { .custom("peakQueued", polarity: .prefersSmaller, useScalingFactor: false) }
     /// W11: how far the process's peak resident set rose during the iteration, in KiB.
-    static var peakRSS: BenchmarkMetric { .custom("peakRSS growth KiB", polarity: .prefersSmaller, useScalingFactor: false) }
+    static var peakRSS: BenchmarkMetric {
+        .custom("peakRSS growth KiB", polarity: .prefersSmaller, useScalingFactor: false)
+    }
 }
 
 private func backpressureConfig() -> Benchmark.Configuration {
-    var configuration = throughputConfig(maxDuration: 4, quickIterations: 3, fullIterations: 20,
-                                         mallocTolerance: .relative(25))
+    var configuration = throughputConfig(
+        maxDuration: 4, quickIterations: 3, fullIterations: 20,
+        mallocTolerance: .relative(25))
     configuration.metrics += [Metrics.peakQueued, Metrics.peakRSS]
     return configuration
 }
@@ -39,7 +42,7 @@ private func backpressureConfig() -> Benchmark.Configuration {
 @inline(never)
 func microsecondOfWork(_ seed: Int) -> Int {
     var x = seed
-    for _ in 0..<400 { x = x &* 6364136223846793005 &+ 1442695040888963407 }
+    for _ in 0..<400 { x = x &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407 }
     return x
 }
 
@@ -69,8 +72,8 @@ func peakRSSKiB() -> Int {
     return 0
 }
 
-private extension StringProtocol {
-    func trimmingCharacters(in characters: String) -> String {
+extension StringProtocol {
+    fileprivate func trimmingCharacters(in characters: String) -> String {
         String(self.filter { !characters.contains($0) })
     }
 }
@@ -108,7 +111,8 @@ func registerBackpressure() {
 
     for capacity in [nil, backpressureCapacity] {
         let label = capacity.map { "cap\($0)" } ?? "unbounded"
-        Benchmark("W11 backpressure ThreadPoolKit.execute \(label) w2", configuration: backpressureConfig()) { benchmark in
+        Benchmark("W11 backpressure ThreadPoolKit.execute \(label) w2", configuration: backpressureConfig()) {
+            benchmark in
             let pool = try backpressurePool(capacity: capacity)
             let counter = Countdown(n)
             let baseRSS = resetPeakRSS()
@@ -125,8 +129,10 @@ func registerBackpressure() {
         }
     }
 
-    Benchmark("W11 backpressure ThreadPoolKit.run cap\(backpressureCapacity) \(backpressureProducers) async producers w2",
-              configuration: backpressureConfig()) { benchmark async throws in
+    Benchmark(
+        "W11 backpressure ThreadPoolKit.run cap\(backpressureCapacity) \(backpressureProducers) async producers w2",
+        configuration: backpressureConfig()
+    ) { benchmark async throws in
         let pool = try backpressurePool(capacity: backpressureCapacity)
         let tally = Tally()
         let baseRSS = resetPeakRSS()
@@ -144,8 +150,9 @@ func registerBackpressure() {
                                 let queued = pool.stats.queued
                                 var seen = tally.peak.load(ordering: .relaxed)
                                 while queued > seen {
-                                    let (exchanged, original) = tally.peak.compareExchange(expected: seen, desired: queued,
-                                                                                     ordering: .relaxed)
+                                    let (exchanged, original) = tally.peak.compareExchange(
+                                        expected: seen, desired: queued,
+                                        ordering: .relaxed)
                                     if exchanged { break }
                                     seen = original
                                 }

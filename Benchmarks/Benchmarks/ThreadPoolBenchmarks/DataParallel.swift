@@ -61,15 +61,18 @@ func registerDataParallel() {
     let big = dataParallelBigItems
 
     func checkArray(_ values: [Int], _ buffers: Buffers) {
-        check(values.count == buffers.input.count && values.reduce(0, &+) == buffers.expectedSum,
-              "wrong results: \(values.count) items")
+        check(
+            values.count == buffers.input.count && values.reduce(0, &+) == buffers.expectedSum,
+            "wrong results: \(values.count) items")
     }
 
     // MARK: 100,000 items, chunk size 1
 
     for workers in [1, 2] {
-        Benchmark("W8 items ThreadPoolKit.concurrentPerform chunk1 w\(workers)",
-                  configuration: throughputConfig(mallocTolerance: .absolute(16))) { benchmark in
+        Benchmark(
+            "W8 items ThreadPoolKit.concurrentPerform chunk1 w\(workers)",
+            configuration: throughputConfig(mallocTolerance: .absolute(16))
+        ) { benchmark in
             let pool = try ThreadPool(threads: workers)
             let buffers = itemBuffers
             let input = buffers.input
@@ -93,7 +96,8 @@ func registerDataParallel() {
         buffers.checkAndClear()
     }
 
-    Benchmark("W8 items ThreadPoolKit.map chunk1 w2", configuration: throughputConfig(mallocTolerance: .absolute(16))) { benchmark in
+    Benchmark("W8 items ThreadPoolKit.map chunk1 w2", configuration: throughputConfig(mallocTolerance: .absolute(16))) {
+        benchmark in
         let pool = try ThreadPool(threads: 2)
         let buffers = itemBuffers
         let items = Array(UnsafeBufferPointer(start: buffers.input.base, count: n))
@@ -119,8 +123,10 @@ func registerDataParallel() {
     // MARK: 10,000,000 items, chunked
 
     for workers in [1, 2] {
-        Benchmark("W8 10M ThreadPoolKit.concurrentPerform default chunk w\(workers)",
-                  configuration: throughputConfig(mallocTolerance: .absolute(16))) { benchmark in
+        Benchmark(
+            "W8 10M ThreadPoolKit.concurrentPerform default chunk w\(workers)",
+            configuration: throughputConfig(mallocTolerance: .absolute(16))
+        ) { benchmark in
             let pool = try ThreadPool(threads: workers)
             let buffers = bigBuffers
             let input = buffers.input
@@ -140,8 +146,10 @@ func registerDataParallel() {
     // closure once per item.
     for chunks in [8, 48] {
         for workers in [1, 2] {
-            Benchmark("W8 10M ThreadPoolKit.concurrentPerform chunked \(chunks) w\(workers)",
-                      configuration: throughputConfig(mallocTolerance: .absolute(16))) { benchmark in
+            Benchmark(
+                "W8 10M ThreadPoolKit.concurrentPerform chunked \(chunks) w\(workers)",
+                configuration: throughputConfig(mallocTolerance: .absolute(16))
+            ) { benchmark in
                 let pool = try ThreadPool(threads: workers)
                 let buffers = bigBuffers
                 let input = buffers.input
@@ -158,7 +166,8 @@ func registerDataParallel() {
             }
         }
 
-        Benchmark("W8 10M Dispatch.concurrentPerform chunked \(chunks)", configuration: throughputConfig()) { benchmark in
+        Benchmark("W8 10M Dispatch.concurrentPerform chunked \(chunks)", configuration: throughputConfig()) {
+            benchmark in
             let buffers = bigBuffers
             let input = buffers.input
             let output = buffers.output
@@ -172,7 +181,9 @@ func registerDataParallel() {
         }
     }
 
-    Benchmark("W8 10M ThreadPoolKit.map default chunk w2", configuration: throughputConfig(mallocTolerance: .absolute(16))) { benchmark in
+    Benchmark(
+        "W8 10M ThreadPoolKit.map default chunk w2", configuration: throughputConfig(mallocTolerance: .absolute(16))
+    ) { benchmark in
         let pool = try ThreadPool(threads: 2)
         let buffers = bigBuffers
         let items = Array(UnsafeBufferPointer(start: buffers.input.base, count: big))

@@ -114,7 +114,8 @@ func registerForkJoin() {
         let leaves = forkJoinCount / cutoff
         let name = "W9 forkjoin sum cutoff\(cutoff)"
 
-        Benchmark("\(name) ThreadPoolKit.applyAsync+get w\(forkJoinWorkers)", configuration: forkJoinConfig()) { benchmark in
+        Benchmark("\(name) ThreadPoolKit.applyAsync+get w\(forkJoinWorkers)", configuration: forkJoinConfig()) {
+            benchmark in
             let pool = try ThreadPool(threads: forkJoinWorkers)
             try measure(benchmark, tasks: leaves) {
                 let total = try pool.apply { try sumApply(pool, 0, forkJoinCount, cutoff: cutoff) }
@@ -159,7 +160,8 @@ func registerForkJoin() {
     let fibName = "W9 forkjoin fib\(fibN) cutoff\(fibCutoff)"
     let fibLeaves = fibSequential(fibN - fibCutoff + 1) // calls that reach the cutoff, about
 
-    Benchmark("\(fibName) ThreadPoolKit.applyAsync+get w\(forkJoinWorkers)", configuration: forkJoinConfig()) { benchmark in
+    Benchmark("\(fibName) ThreadPoolKit.applyAsync+get w\(forkJoinWorkers)", configuration: forkJoinConfig()) {
+        benchmark in
         let pool = try ThreadPool(threads: forkJoinWorkers)
         try measure(benchmark, tasks: fibLeaves) {
             let value = try pool.apply { try fibApply(pool, fibN) }

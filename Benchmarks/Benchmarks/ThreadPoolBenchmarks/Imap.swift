@@ -27,7 +27,8 @@ func registerImap() {
 
     for workers in [2, 4] {
         for chunkSize in [1, 64] {
-            Benchmark("W3 imap ThreadPoolKit.imap chunk\(chunkSize) w\(workers)", configuration: imapConfig()) { benchmark in
+            Benchmark("W3 imap ThreadPoolKit.imap chunk\(chunkSize) w\(workers)", configuration: imapConfig()) {
+                benchmark in
                 let pool = try ThreadPool(threads: workers)
                 var inOrder = true
                 var count = 0

@@ -32,18 +32,21 @@ let latencyWarmupSamples = 200
 let latencyGapNanoseconds: Int64 = 100_000
 
 private func latencyConfig() -> Benchmark.Configuration {
-    .init(metrics: standardMetrics + [Metrics.submitToStart],
-          timeUnits: .microseconds,
-          warmupIterations: 0,
-          maxDuration: .seconds(60),
-          maxIterations: 1)
+    .init(
+        metrics: standardMetrics + [Metrics.submitToStart],
+        timeUnits: .microseconds,
+        warmupIterations: 0,
+        maxDuration: .seconds(60),
+        maxIterations: 1)
 }
 
 /// Runs `submit(probe, index)` for warm-up + recorded samples; `submit` must arrange for
 /// `probe.started(index)` to be called first thing on the worker. With `waitForStart`, the submitting
 /// thread waits for that call before it sleeps for the gap.
-private func sampleLatency(_ benchmark: Benchmark, waitForStart: Bool = true,
-                           _ submit: (LatencyProbe, Int) throws -> Void) rethrows {
+private func sampleLatency(
+    _ benchmark: Benchmark, waitForStart: Bool = true,
+    _ submit: (LatencyProbe, Int) throws -> Void
+) rethrows {
     let total = latencyWarmupSamples + latencySamples
     let probe = LatencyProbe(count: total, acknowledges: waitForStart)
     defer { probe.deallocate() }
@@ -63,8 +66,10 @@ private func sampleLatency(_ benchmark: Benchmark, waitForStart: Bool = true,
 
 /// Runs a C latency loop (`run` fills one sample per submit, warm-up first) as the measured region,
 /// and records its samples after the warm-up ones.
-private func sampleLatencyInC(_ benchmark: Benchmark, _ function: String,
-                              _ run: (Int32, UnsafeMutablePointer<Int64>) -> Int32) {
+private func sampleLatencyInC(
+    _ benchmark: Benchmark, _ function: String,
+    _ run: (Int32, UnsafeMutablePointer<Int64>) -> Int32
+) {
     let total = latencyWarmupSamples + latencySamples
     var samples = [Int64](repeating: 0, count: total)
     measure(benchmark, tasks: latencySamples) {

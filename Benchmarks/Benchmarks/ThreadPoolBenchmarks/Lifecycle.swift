@@ -20,21 +20,27 @@ private let initializedWorkers = Atomic<Int>(0)
 func registerLifecycle() {
     let pools = lifecyclePools
 
-    Benchmark("W6 lifecycle ThreadPoolKit init+close+join w2",
-              configuration: throughputConfig(mallocTolerance: .absolute(48))) { benchmark in
+    Benchmark(
+        "W6 lifecycle ThreadPoolKit init+close+join w2",
+        configuration: throughputConfig(mallocTolerance: .absolute(48))
+    ) { benchmark in
         try measure(benchmark, tasks: pools) {
             for _ in 0..<pools {
-                let pool = try ThreadPool(threads: 2, initializer: {
-                    initializedWorkers.wrappingAdd(1, ordering: .relaxed)
-                })
+                let pool = try ThreadPool(
+                    threads: 2,
+                    initializer: {
+                        initializedWorkers.wrappingAdd(1, ordering: .relaxed)
+                    })
                 pool.close()
                 try pool.join()
             }
         }
     }
 
-    Benchmark("W6 lifecycle CThreadPool create+close+join w2",
-              configuration: throughputConfig(mallocTolerance: .absolute(24))) { benchmark in
+    Benchmark(
+        "W6 lifecycle CThreadPool create+close+join w2",
+        configuration: throughputConfig(mallocTolerance: .absolute(24))
+    ) { benchmark in
         measure(benchmark, tasks: pools) {
             checkC(cbench_lifecycle_ctp(Int32(pools), 2), "cbench_lifecycle_ctp")
         }

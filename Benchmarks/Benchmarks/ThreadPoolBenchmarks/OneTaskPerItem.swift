@@ -31,8 +31,10 @@ func registerOneTaskPerItem() {
     }
 
     for workers in [2, 4] {
-        Benchmark("W2 items ThreadPoolKit.map chunk1 w\(workers)",
-                  configuration: throughputConfig(mallocTolerance: .absolute(16))) { benchmark in
+        Benchmark(
+            "W2 items ThreadPoolKit.map chunk1 w\(workers)",
+            configuration: throughputConfig(mallocTolerance: .absolute(16))
+        ) { benchmark in
             let pool = try ThreadPool(threads: workers)
             let items = Array(0..<n)
             var output: [Int] = []
@@ -62,7 +64,8 @@ func registerOneTaskPerItem() {
             try pool.join()
         }
 
-        Benchmark("W2 items ThreadPoolKit.applyAsync per item w\(workers)", configuration: throughputConfig()) { benchmark in
+        Benchmark("W2 items ThreadPoolKit.applyAsync per item w\(workers)", configuration: throughputConfig()) {
+            benchmark in
             let pool = try ThreadPool(threads: workers)
             let items = Array(0..<n)
             var output: [Int] = []
@@ -79,8 +82,10 @@ func registerOneTaskPerItem() {
             try pool.join()
         }
 
-        Benchmark("W2 items CThreadPool.ctp_pool_submit per item w\(workers)",
-                  configuration: throughputConfig(mallocTolerance: .absolute(24))) { benchmark in
+        Benchmark(
+            "W2 items CThreadPool.ctp_pool_submit per item w\(workers)",
+            configuration: throughputConfig(mallocTolerance: .absolute(24))
+        ) { benchmark in
             guard let pool = cbench_pool_create(UInt32(workers)) else { fatalError("ctp_pool_create failed") }
             let input = (0..<Int64(n)).map { $0 }
             var output: [Int] = []
@@ -97,7 +102,8 @@ func registerOneTaskPerItem() {
             cbench_pool_destroy(pool)
         }
 
-        Benchmark("W2 items NIOThreadPool.runIfActive per item w\(workers)", configuration: throughputConfig()) { benchmark in
+        Benchmark("W2 items NIOThreadPool.runIfActive per item w\(workers)", configuration: throughputConfig()) {
+            benchmark in
             let pool = NIOThreadPool(numberOfThreads: workers)
             pool.start()
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -117,7 +123,8 @@ func registerOneTaskPerItem() {
             try group.syncShutdownGracefully()
         }
 
-        Benchmark("W2 items NIOThreadPool.submit per item w\(workers)", configuration: throughputConfig()) { benchmark in
+        Benchmark("W2 items NIOThreadPool.submit per item w\(workers)", configuration: throughputConfig()) {
+            benchmark in
             let pool = NIOThreadPool(numberOfThreads: workers)
             pool.start()
             let items = Array(0..<n)
@@ -252,8 +259,10 @@ func registerOneTaskPerItem() {
     }
 
     for workers in [2, 4] {
-        Benchmark("W2 10M ThreadPoolKit.map default chunk w\(workers)",
-                  configuration: throughputConfig(mallocTolerance: .absolute(16))) { benchmark in
+        Benchmark(
+            "W2 10M ThreadPoolKit.map default chunk w\(workers)",
+            configuration: throughputConfig(mallocTolerance: .absolute(16))
+        ) { benchmark in
             let pool = try ThreadPool(threads: workers)
             let items = Array(0..<big)
             var output: [Int] = []

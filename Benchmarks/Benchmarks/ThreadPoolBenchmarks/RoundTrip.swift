@@ -70,8 +70,10 @@ func registerRoundTrip() {
             try pool.join()
         }
 
-        Benchmark("\(prefix) CThreadPool.ctp_pool_submit+sem_wait w2",
-                  configuration: roundTripConfig(mallocTolerance: .absolute(16))) { benchmark in
+        Benchmark(
+            "\(prefix) CThreadPool.ctp_pool_submit+sem_wait w2",
+            configuration: roundTripConfig(mallocTolerance: .absolute(16))
+        ) { benchmark in
             guard let pool = cbench_pool_create(2) else { fatalError("ctp_pool_create failed") }
             measureRoundTrips(benchmark, tasks: n, busy: busy) {
                 checkC(cbench_roundtrip_ctp(pool, n), "cbench_roundtrip_ctp")

@@ -35,15 +35,23 @@ enum Metrics {
     static var cpu: BenchmarkMetric { .custom("cpu ns", polarity: .prefersSmaller, useScalingFactor: false) }
     /// Voluntary + involuntary context switches of the whole process during the measured region
     /// (getrusage(RUSAGE_SELF)); package-benchmark's own `contextSwitches` is macOS-only.
-    static var contextSwitches: BenchmarkMetric { .custom("ctxSwitches", polarity: .prefersSmaller, useScalingFactor: false) }
+    static var contextSwitches: BenchmarkMetric {
+        .custom("ctxSwitches", polarity: .prefersSmaller, useScalingFactor: false)
+    }
     /// W4 only: one sample per submitted task, in nanoseconds, from just before the submit call to
     /// the first instruction of the task on the worker (clock_gettime(CLOCK_MONOTONIC) on both sides).
-    static var submitToStart: BenchmarkMetric { .custom("submitToStart ns", polarity: .prefersSmaller, useScalingFactor: false) }
+    static var submitToStart: BenchmarkMetric {
+        .custom("submitToStart ns", polarity: .prefersSmaller, useScalingFactor: false)
+    }
     /// W1 paired only: each half of a pair, in ns per task, and the pair's ratio (NIOThreadPool's time
     /// over ThreadPoolKit's, x100).
-    static var pairedThreadPoolKit: BenchmarkMetric { .custom("TPK ns/task", polarity: .prefersSmaller, useScalingFactor: false) }
+    static var pairedThreadPoolKit: BenchmarkMetric {
+        .custom("TPK ns/task", polarity: .prefersSmaller, useScalingFactor: false)
+    }
     static var pairedNIO: BenchmarkMetric { .custom("NIO ns/task", polarity: .prefersSmaller, useScalingFactor: false) }
-    static var pairedRatio: BenchmarkMetric { .custom("NIO/TPK x100", polarity: .prefersLarger, useScalingFactor: false) }
+    static var pairedRatio: BenchmarkMetric {
+        .custom("NIO/TPK x100", polarity: .prefersLarger, useScalingFactor: false)
+    }
 }
 
 /// The metrics every benchmark reports.
@@ -55,8 +63,10 @@ enum Metrics {
 ///   which halves the Dispatch and Swift-concurrency peers (measured: 64 x 10 ms on a TaskGroup took
 ///   646 ms with it, ~320 ms without).
 var standardMetrics: [BenchmarkMetric] {
-    [.wallClock, .cpuTotal, .throughput, .mallocCountTotal,
-     Metrics.tasks, Metrics.nsPerTask, Metrics.cpu, Metrics.contextSwitches]
+    [
+        .wallClock, .cpuTotal, .throughput, .mallocCountTotal,
+        Metrics.tasks, Metrics.nsPerTask, Metrics.cpu, Metrics.contextSwitches,
+    ]
 }
 
 /// How far a benchmark's p90 malloc count may move from its recorded threshold before
@@ -77,14 +87,17 @@ enum MallocTolerance {
 }
 
 /// A configuration for throughput-style benchmarks (one iteration = one run of the workload).
-func throughputConfig(maxDuration seconds: Int = 4, quickIterations: Int = 5, fullIterations: Int = 1_000,
-                      warmup: Int = 1, mallocTolerance: MallocTolerance = .relative(3)) -> Benchmark.Configuration {
-    .init(metrics: standardMetrics,
-          timeUnits: .microseconds,
-          warmupIterations: warmup,
-          maxDuration: quick ? .seconds(1) : .seconds(seconds),
-          maxIterations: quick ? quickIterations : fullIterations,
-          thresholds: mallocTolerance.thresholds)
+func throughputConfig(
+    maxDuration seconds: Int = 4, quickIterations: Int = 5, fullIterations: Int = 1_000,
+    warmup: Int = 1, mallocTolerance: MallocTolerance = .relative(3)
+) -> Benchmark.Configuration {
+    .init(
+        metrics: standardMetrics,
+        timeUnits: .microseconds,
+        warmupIterations: warmup,
+        maxDuration: quick ? .seconds(1) : .seconds(seconds),
+        maxIterations: quick ? quickIterations : fullIterations,
+        thresholds: mallocTolerance.thresholds)
 }
 
 // MARK: Measuring
@@ -106,8 +119,9 @@ func measure(_ benchmark: Benchmark, tasks: Int, hog: OpaquePointer? = nil, _ bo
     try body()
     let end = cbench_now_ns()
     benchmark.stopMeasurement()
-    record(benchmark, tasks: tasks, nanoseconds: end - start, cpu: cpuNanoseconds(excluding: hog) - cpu,
-           switches: contextSwitches() - switches)
+    record(
+        benchmark, tasks: tasks, nanoseconds: end - start, cpu: cpuNanoseconds(excluding: hog) - cpu,
+        switches: contextSwitches() - switches)
 }
 
 func measureAsync(_ benchmark: Benchmark, tasks: Int, _ body: () async throws -> Void) async rethrows {
@@ -118,8 +132,9 @@ func measureAsync(_ benchmark: Benchmark, tasks: Int, _ body: () async throws ->
     try await body()
     let end = cbench_now_ns()
     benchmark.stopMeasurement()
-    record(benchmark, tasks: tasks, nanoseconds: end - start, cpu: cpuNanoseconds(excluding: nil) - cpu,
-           switches: contextSwitches() - switches)
+    record(
+        benchmark, tasks: tasks, nanoseconds: end - start, cpu: cpuNanoseconds(excluding: nil) - cpu,
+        switches: contextSwitches() - switches)
 }
 
 private func cpuNanoseconds(excluding hog: OpaquePointer?) -> Int64 {

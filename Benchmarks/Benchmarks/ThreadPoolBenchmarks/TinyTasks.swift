@@ -14,7 +14,6 @@ import ThreadPoolKit
 /// run". The pool is created before and shut down after the measured region.
 let tinyTaskCount = 200_000
 
-
 func registerTinyTasks() {
     let n = tinyTaskCount
 
@@ -68,8 +67,10 @@ func registerTinyTasks() {
         }
 
         // The C API alone: a C loop of ctp_pool_submit with a C function incrementing a C11 atomic.
-        Benchmark("W1 tiny CThreadPool.ctp_pool_submit w\(workers)",
-                  configuration: throughputConfig(mallocTolerance: .absolute(16))) { benchmark in
+        Benchmark(
+            "W1 tiny CThreadPool.ctp_pool_submit w\(workers)",
+            configuration: throughputConfig(mallocTolerance: .absolute(16))
+        ) { benchmark in
             guard let pool = cbench_pool_create(UInt32(workers)) else { fatalError("ctp_pool_create failed") }
             measure(benchmark, tasks: n) {
                 checkC(cbench_tiny_ctp(pool, n), "cbench_tiny_ctp")
@@ -120,11 +121,14 @@ func registerTinyTasks() {
     // pairs' ratios is what the drift cannot skew. Nothing here is a malloc or wall-clock threshold.
     for workers in [2, 4] {
         let pairs = Mutex(0)
-        Benchmark("W1 paired ThreadPoolKit.applyAsync/NIOThreadPool.submit w\(workers)",
-                  configuration: .init(metrics: [.wallClock, Metrics.pairedThreadPoolKit, Metrics.pairedNIO, Metrics.pairedRatio],
-                                       timeUnits: .microseconds, warmupIterations: 1,
-                                       maxDuration: quick ? .seconds(1) : .seconds(8),
-                                       maxIterations: quick ? 3 : 1_000)) { benchmark in
+        Benchmark(
+            "W1 paired ThreadPoolKit.applyAsync/NIOThreadPool.submit w\(workers)",
+            configuration: .init(
+                metrics: [.wallClock, Metrics.pairedThreadPoolKit, Metrics.pairedNIO, Metrics.pairedRatio],
+                timeUnits: .microseconds, warmupIterations: 1,
+                maxDuration: quick ? .seconds(1) : .seconds(8),
+                maxIterations: quick ? 3 : 1_000)
+        ) { benchmark in
             // Each half as its benchmark above, which runs in a process of its own: a pool of its own,
             // made and shut down outside the timing, and a heap without the other half's free lists.
             // Without the trim, applyAsync after NIO took 153 against 97 ns/task after itself (medians,
@@ -232,8 +236,10 @@ func registerTinyTasks() {
     }
 
     // The floor: one detached pthread_create per task (C), same completion wait.
-    Benchmark("W1 tiny pthread_create per task",
-              configuration: throughputConfig(quickIterations: 1, fullIterations: 5, warmup: 0)) { benchmark in
+    Benchmark(
+        "W1 tiny pthread_create per task",
+        configuration: throughputConfig(quickIterations: 1, fullIterations: 5, warmup: 0)
+    ) { benchmark in
         measure(benchmark, tasks: n) {
             checkC(cbench_tiny_pthread(n), "cbench_tiny_pthread")
         }

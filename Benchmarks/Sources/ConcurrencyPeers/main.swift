@@ -31,7 +31,8 @@ final class Countdown: Sendable {
 
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2]
+    return sorted.count % 2 == 1
+        ? sorted[sorted.count / 2]
         : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
@@ -39,7 +40,9 @@ func report(_ name: String, tasks: Int, _ samples: [Double]) {
     let ms = median(samples) / 1e6
     let perTask = median(samples) / Double(tasks)
     let padded = name + String(repeating: " ", count: max(0, 48 - name.count))
-    print("\(padded) \(String(tasks).leftPad(8)) \(format(ms, 1).leftPad(10)) ms \(format(perTask, 0).leftPad(12)) ns/task")
+    print(
+        "\(padded) \(String(tasks).leftPad(8)) \(format(ms, 1).leftPad(10)) ms \(format(perTask, 0).leftPad(12)) ns/task"
+    )
 }
 
 func format(_ value: Double, _ decimals: Int) -> String {
@@ -64,12 +67,13 @@ print("Outside package-benchmark, from the main thread; median of \(runs) runs")
 var samples: [Double] = []
 for _ in 0..<runs {
     let counter = Countdown(tinyTasks)
-    samples.append(await time {
-        await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<tinyTasks { group.addTask { counter.hit() } }
-            await group.waitForAll()
-        }
-    })
+    samples.append(
+        await time {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<tinyTasks { group.addTask { counter.hit() } }
+                await group.waitForAll()
+            }
+        })
     precondition(counter.isComplete)
 }
 report("W1 tiny withTaskGroup", tasks: tinyTasks, samples)
@@ -77,11 +81,12 @@ report("W1 tiny withTaskGroup", tasks: tinyTasks, samples)
 samples = []
 for _ in 0..<runs {
     let counter = Countdown(tinyTasks)
-    samples.append(await time {
-        await withDiscardingTaskGroup { group in
-            for _ in 0..<tinyTasks { group.addTask { counter.hit() } }
-        }
-    })
+    samples.append(
+        await time {
+            await withDiscardingTaskGroup { group in
+                for _ in 0..<tinyTasks { group.addTask { counter.hit() } }
+            }
+        })
     precondition(counter.isComplete)
 }
 report("W1 tiny withDiscardingTaskGroup", tasks: tinyTasks, samples)
@@ -91,11 +96,12 @@ for _ in 0..<runs {
     let pool = try ThreadPool(threads: 2)
     let counter = Countdown(tinyTasks)
     var last: AsyncResult<Void>?
-    samples.append(try await time {
-        for _ in 0..<tinyTasks { last = try pool.applyAsync { counter.hit() } }
-        try waitBlocking(last!)
-        while !counter.isComplete { sched_yield() } // the others started earlier: a few µs at most
-    })
+    samples.append(
+        try await time {
+            for _ in 0..<tinyTasks { last = try pool.applyAsync { counter.hit() } }
+            try waitBlocking(last!)
+            while !counter.isComplete { sched_yield() } // the others started earlier: a few µs at most
+        })
     pool.close()
     try joinBlocking(pool)
 }
@@ -103,12 +109,13 @@ report("W1 tiny ThreadPoolKit.applyAsync w2", tasks: tinyTasks, samples)
 
 samples = []
 for _ in 0..<runs {
-    samples.append(await time {
-        await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<64 { group.addTask { usleep(10_000) } }
-            await group.waitForAll()
-        }
-    })
+    samples.append(
+        await time {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<64 { group.addTask { usleep(10_000) } }
+                await group.waitForAll()
+            }
+        })
 }
 report("W5 blocking withTaskGroup (64 x 10 ms)", tasks: 64, samples)
 

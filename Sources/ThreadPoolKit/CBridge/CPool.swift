@@ -26,8 +26,10 @@ struct CPool: @unchecked Sendable { // the C pool is thread-safe on its own: a m
     /// Starts `threads` workers (nil: ``defaultThreadCount``). `shared` is the pool's
     /// context: the C pool holds one reference to it and releases it when it frees the pool.
     /// `name` prefixes the workers' names; the initializer and finalizer run through `shared`.
-    static func start(_ configuration: ThreadPool.Configuration, runsInitializer: Bool, runsFinalizer: Bool,
-                      shared: PoolShared) throws(ThreadPoolError) -> CPool {
+    static func start(
+        _ configuration: ThreadPool.Configuration, runsInitializer: Bool, runsFinalizer: Bool,
+        shared: PoolShared
+    ) throws(ThreadPoolError) -> CPool {
         var options = ctp_options()
         ctp_options_init(&options)
         options.threads = UInt32(configuration.threads ?? 0)
@@ -106,10 +108,13 @@ struct CPool: @unchecked Sendable { // the C pool is thread-safe on its own: a m
     /// nothing runs. The job runs through ``runJob``. A bounded queue that is full blocks the caller;
     /// with `mayBlock` false, the job runs at once on the calling thread if `runHereWhenFull`, else
     /// this throws ``ThreadPoolError/queueFull``.
-    func submit(queueReference job: Unmanaged<_ThreadPoolJob>, mayBlock: Bool = true,
-                runHereWhenFull: Bool = false) throws(ThreadPoolError) {
+    func submit(
+        queueReference job: Unmanaged<_ThreadPoolJob>, mayBlock: Bool = true,
+        runHereWhenFull: Bool = false
+    ) throws(ThreadPoolError) {
         let argument = job.toOpaque()
-        let status = mayBlock ? ctp_pool_submit(pointer, runJob, argument) : ctp_pool_try_submit(pointer, runJob, argument)
+        let status =
+            mayBlock ? ctp_pool_submit(pointer, runJob, argument) : ctp_pool_try_submit(pointer, runJob, argument)
         if status == 0 { return }
         if status == CTP_EAGAIN && runHereWhenFull {
             runJob(argument, 0) // as a worker would, with the queue's reference
@@ -138,10 +143,12 @@ struct CPool: @unchecked Sendable { // the C pool is thread-safe on its own: a m
     /// ``waitForRoom(_:shared:)``), which are given back on failure.
     func submitShared(_ job: SharedJob, entries: Int, broadcast: Bool, reserved: Bool = false) throws(ThreadPoolError) {
         let argument = Unmanaged.passRetained(job).toOpaque()
-        let status = broadcast
+        let status =
+            broadcast
             ? ctp_pool_broadcast(pointer, runSharedJob, argument)
-            : reserved ? ctp_pool_submit_many_reserved(pointer, runSharedJob, argument, entries)
-                       : ctp_pool_submit_many(pointer, runSharedJob, argument, entries)
+            : reserved
+                ? ctp_pool_submit_many_reserved(pointer, runSharedJob, argument, entries)
+                : ctp_pool_submit_many(pointer, runSharedJob, argument, entries)
         if status != 0 {
             Unmanaged<SharedJob>.fromOpaque(argument).release()
             if status == CTP_EAGAIN { throw .queueFull } // more entries than the bounded queue has room for
@@ -155,8 +162,9 @@ struct CPool: @unchecked Sendable { // the C pool is thread-safe on its own: a m
     /// for it (`reserved`, given back on failure), or beyond the capacity (see `ctp_pool_submit_job`).
     func submit(_ job: UnownedJob, priority: UInt8, reserved: Bool) -> Bool {
         let argument = unsafeBitCast(job, to: UnsafeMutableRawPointer.self)
-        return reserved ? ctp_pool_submit_reserved(pointer, runExecutorJob, argument, Int32(priority)) == 0
-                        : ctp_pool_submit_job(pointer, runExecutorJob, argument, Int32(priority)) == 0
+        return reserved
+            ? ctp_pool_submit_reserved(pointer, runExecutorJob, argument, Int32(priority)) == 0
+            : ctp_pool_submit_job(pointer, runExecutorJob, argument, Int32(priority)) == 0
     }
 
     /// Queues a drain of `executor`'s jobs on worker `worker` only (ahead of the shared queue), with a
@@ -168,8 +176,9 @@ struct CPool: @unchecked Sendable { // the C pool is thread-safe on its own: a m
         let status = ctp_pool_submit_to_worker(pointer, UInt32(worker), drainWorkerExecutor, argument)
         if status == 0 { return true }
         Unmanaged<ThreadPool.WorkerExecutor>.fromOpaque(argument).release()
-        precondition(status == CTP_ECLOSED,
-                     "ctp_pool_submit_to_worker failed: \(String(cString: ctp_strerror(status)))")
+        precondition(
+            status == CTP_ECLOSED,
+            "ctp_pool_submit_to_worker failed: \(String(cString: ctp_strerror(status)))")
         return false
     }
 
@@ -214,11 +223,12 @@ struct CPool: @unchecked Sendable { // the C pool is thread-safe on its own: a m
     func counters() -> CPoolCounters {
         var stats = ctp_stats()
         _ = ctp_pool_stats(pointer, &stats)
-        return CPoolCounters(threads: Int(stats.threads), idle: Int(stats.idle), queued: Int(stats.queued),
-                             running: Int(stats.running), completed: Int(stats.completed),
-                             cancelled: Int(stats.cancelled), declined: Int(stats.declined),
-                             peakThreads: Int(stats.peak_threads), threadsStarted: Int(stats.threads_started),
-                             threadsRetired: Int(stats.threads_retired), growFailures: Int(stats.grow_failures))
+        return CPoolCounters(
+            threads: Int(stats.threads), idle: Int(stats.idle), queued: Int(stats.queued),
+            running: Int(stats.running), completed: Int(stats.completed),
+            cancelled: Int(stats.cancelled), declined: Int(stats.declined),
+            peakThreads: Int(stats.peak_threads), threadsStarted: Int(stats.threads_started),
+            threadsRetired: Int(stats.threads_retired), growFailures: Int(stats.grow_failures))
     }
 
     // MARK: The calling thread
@@ -410,9 +420,10 @@ private let observeTaskFinished: @convention(c) (UnsafeMutableRawPointer?, Int32
     case CTP_TASK_FAILED: taskOutcome = .failed
     default: taskOutcome = .cancelled // dropped by terminate, or declined: cancelled by its caller
     }
-    shared.observer?.taskFinished(pool: shared.observedName, outcome: taskOutcome,
-                                  wait: .nanoseconds(Int64(clamping: wait)),
-                                  run: outcome == CTP_TASK_CANCELLED ? nil : .nanoseconds(Int64(clamping: run)))
+    shared.observer?.taskFinished(
+        pool: shared.observedName, outcome: taskOutcome,
+        wait: .nanoseconds(Int64(clamping: wait)),
+        run: outcome == CTP_TASK_CANCELLED ? nil : .nanoseconds(Int64(clamping: run)))
 }
 
 private let observeWorkerStarted: @convention(c) (UnsafeMutableRawPointer?, UInt32, UnsafePointer<CChar>?) -> Void = {
@@ -422,12 +433,13 @@ private let observeWorkerStarted: @convention(c) (UnsafeMutableRawPointer?, UInt
     shared.observer?.workerStarted(pool: shared.observedName, worker: worker)
 }
 
-private let observeWorkerExited: @convention(c) (UnsafeMutableRawPointer?, UInt32, UnsafePointer<CChar>?, Int32)
-    -> Void = { context, index, name, retired in
-    let shared = observedShared(context)
-    let worker = WorkerInfo(index: Int(index), name: name.map { String(cString: $0) } ?? "")
-    shared.observer?.workerExited(pool: shared.observedName, worker: worker, retired: retired != 0)
-}
+private let observeWorkerExited:
+    @convention(c) (UnsafeMutableRawPointer?, UInt32, UnsafePointer<CChar>?, Int32)
+        -> Void = { context, index, name, retired in
+            let shared = observedShared(context)
+            let worker = WorkerInfo(index: Int(index), name: name.map { String(cString: $0) } ?? "")
+            shared.observer?.workerExited(pool: shared.observedName, worker: worker, retired: retired != 0)
+        }
 
 private let observeFailure: @convention(c) (UnsafeMutableRawPointer?, Int32, UInt32, Int32) -> Void = {
     context, kind, index, code in
@@ -436,7 +448,8 @@ private let observeFailure: @convention(c) (UnsafeMutableRawPointer?, Int32, UIn
     let failure: ThreadPoolFailure
     if kind == CTP_FAILURE_GROW_INIT {
         let error = shared.grownInitializerErrors?.withLock { $0.removeValue(forKey: worker) }
-        failure = .initializerFailed(worker: worker, error: error ?? ThreadPoolError.systemError(function: "initializer", code: code))
+        failure = .initializerFailed(
+            worker: worker, error: error ?? ThreadPoolError.systemError(function: "initializer", code: code))
     } else {
         failure = .threadCreationFailed(worker: worker, code: Int(code))
     }

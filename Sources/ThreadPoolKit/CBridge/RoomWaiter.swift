@@ -82,16 +82,19 @@ final class RoomWaiter: @unchecked Sendable { // `state` is guarded by its lock;
     /// Blocks the calling thread until the wait ends; returns 0 (reserved) or `CTP_ECLOSED`.
     func block() -> Int32 {
         var status: Int32 = 0
-        _ = state.wait(until: nil, begin: { state in
-            status = reserveOrQueue()
-            state = status == 1 ? .blocked : .finished(status)
-        }, for: { state in
-            if case .finished(let final) = state {
-                status = final
-                return true
-            }
-            return false
-        }, end: { _ in })
+        _ = state.wait(
+            until: nil,
+            begin: { state in
+                status = reserveOrQueue()
+                state = status == 1 ? .blocked : .finished(status)
+            },
+            for: { state in
+                if case .finished(let final) = state {
+                    status = final
+                    return true
+                }
+                return false
+            }, end: { _ in })
         return status
     }
 

@@ -42,8 +42,9 @@ extension ThreadPool {
     /// - Returns: the worker's executor. After ``close()`` the worker still runs its jobs until it
     ///   exits; after that, or after ``terminate()``, see ``WorkerExecutor``.
     public func serialExecutor(worker: Int) -> WorkerExecutor {
-        precondition((0..<threadCount).contains(worker),
-                     "serialExecutor(worker: \(worker)): no such worker; the index must be in 0..<\(threadCount)")
+        precondition(
+            (0..<threadCount).contains(worker),
+            "serialExecutor(worker: \(worker)): no such worker; the index must be in 0..<\(threadCount)")
         return workerExecutor(worker) { WorkerExecutor(pool: self, worker: worker) }
     }
 
@@ -144,7 +145,9 @@ extension ThreadPool {
         /// runtime when code checks that it is isolated to an actor on this executor, as
         /// `assumeIsolated` does).
         public func checkIsolated() {
-            precondition(isOnWorker, """
+            precondition(
+                isOnWorker,
+                """
                 not isolated to \(self): the calling thread is \
                 \(ThreadPool.currentWorker.map { "worker \($0.index) (\($0.name))" } ?? "not one of a pool's workers")
                 """)
@@ -182,8 +185,9 @@ extension ThreadPool {
             // Only the drain's owner starts the thread, so no other thread can be starting one too.
             var fallback = queue.withLock { $0.fallback }
             if fallback == nil {
-                fallback = CPool.startSerial(name: "\(pool.shared.name ?? "pool")-\(worker + 1)-fallback",
-                                             joinedAtExit: false)
+                fallback = CPool.startSerial(
+                    name: "\(pool.shared.name ?? "pool")-\(worker + 1)-fallback",
+                    joinedAtExit: false)
                 queue.withLock { $0.fallback = fallback }
             }
             // A fallback thread stops only in deinit, and runs every drain queued before that.

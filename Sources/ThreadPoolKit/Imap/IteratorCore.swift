@@ -48,20 +48,20 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
     struct State {
         /// The input; nil once it has ended (or the iteration was cancelled).
         @usableFromInline var input: (() throws -> Element?)?
-        @usableFromInline var pulled = 0                          // items pulled so far: the next input index
+        @usableFromInline var pulled = 0 // items pulled so far: the next input index
         @usableFromInline var inputEnded = false
-        @usableFromInline var inputError: (any Error)?            // the input threw: reported after every pulled item
-        @usableFromInline var running = 0                         // items pulled whose batches are not settled yet
-        @usableFromInline var inFlight: [PulledBatch<T>] = []     // batches being run, not settled yet
-        @usableFromInline var waiting = 0                         // consumers blocked in next(deadline:)
+        @usableFromInline var inputError: (any Error)? // the input threw: reported after every pulled item
+        @usableFromInline var running = 0 // items pulled whose batches are not settled yet
+        @usableFromInline var inFlight: [PulledBatch<T>] = [] // batches being run, not settled yet
+        @usableFromInline var waiting = 0 // consumers blocked in next(deadline:)
         @usableFromInline var activeRunners = 0
-        @usableFromInline var delivered = 0                       // results handed out (imap: the next index to hand out)
-        @usableFromInline var results = ResultQueue<T>()          // results not yet read, in reading order
-        @usableFromInline var draining = false                    // the pool is closing: ignore the window
-        @usableFromInline var cancelled = false                   // cancel(): pull nothing more
-        @usableFromInline var terminated = false                  // the pool terminated (or refused runners)
+        @usableFromInline var delivered = 0 // results handed out (imap: the next index to hand out)
+        @usableFromInline var results = ResultQueue<T>() // results not yet read, in reading order
+        @usableFromInline var draining = false // the pool is closing: ignore the window
+        @usableFromInline var cancelled = false // cancel(): pull nothing more
+        @usableFromInline var terminated = false // the pool terminated (or refused runners)
         @usableFromInline var reportedCancellation = false
-        @usableFromInline var generation = 0                      // bumped on every change a consumer may wait for
+        @usableFromInline var generation = 0 // bumped on every change a consumer may wait for
         @usableFromInline var asyncWaiters: [UnsafeContinuation<Void, Never>] = []
 
         @usableFromInline
@@ -89,8 +89,10 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
     @usableFromInline let runLoopEntry: (IteratorCore<Element, T>) -> Void
 
     @inlinable
-    init(pool: ThreadPool, ordered: Bool, chunkSize: Int, bufferSize: Int,
-         input: @escaping () throws -> Element?, transform: @escaping @Sendable (Element) throws -> T) {
+    init(
+        pool: ThreadPool, ordered: Bool, chunkSize: Int, bufferSize: Int,
+        input: @escaping () throws -> Element?, transform: @escaping @Sendable (Element) throws -> T
+    ) {
         self.pool = pool
         isOrdered = ordered
         self.chunkSize = chunkSize
@@ -367,7 +369,8 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
             // The slot reserved for it in the queue stays empty: the batch's runner skips the
             // results taken when it settles.
             guard let batch = headBatch(s), batch.firstIndex + batch.taken == s.results.headIndex,
-                  let result = batch.takeNext() else { return nil }
+                let result = batch.takeNext()
+            else { return nil }
             s.results.skipReserved()
             return result
         }
@@ -466,14 +469,18 @@ final class IteratorCore<Element: Sendable, T: Sendable>: ResultSource<T>, @unch
             // While results are flowing the next one is usually a fraction of a microsecond away:
             // poll for it briefly rather than pay for sleeping and being woken.
             if spinForResult(in: running, position: position) { continue }
-            let woken = state.wait(until: deadline, begin: { s in
-                s.waiting += 1
-                watch(s)
-            }, for: { s in
-                s.generation != generation || hasResult(s)
-            }, end: { s in
-                s.waiting -= 1
-            })
+            let woken = state.wait(
+                until: deadline,
+                begin: { s in
+                    s.waiting += 1
+                    watch(s)
+                },
+                for: { s in
+                    s.generation != generation || hasResult(s)
+                },
+                end: { s in
+                    s.waiting -= 1
+                })
             if !woken { throw ThreadPoolError.timeout }
         }
     }

@@ -68,4 +68,3 @@ public final class ResultIterator<T: Sendable>: AsyncSequence, Sendable {
         AsyncIterator(iterator: self)
     }
 }
-

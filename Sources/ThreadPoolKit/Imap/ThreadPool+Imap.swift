@@ -12,21 +12,29 @@ extension ThreadPool {
     ///   ``ThreadPoolError/invalidBufferSize(_:)`` for a buffer size below 1;
     ///   ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()``.
     @inlinable
-    public func imap<S: Sequence, T: Sendable>(_ items: sending S, chunkSize: Int = 1, bufferSize: Int? = nil,
-                                               _ transform: @escaping @Sendable (S.Element) throws -> T)
-        throws(ThreadPoolError) -> ResultIterator<T> where S.Element: Sendable {
-        try makeIterator(ordered: true, input: sequenceInput(items), chunkSize: chunkSize,
-                         bufferSize: bufferSize, transform: transform)
+    public func imap<S: Sequence, T: Sendable>(
+        _ items: sending S, chunkSize: Int = 1, bufferSize: Int? = nil,
+        _ transform: @escaping @Sendable (S.Element) throws -> T
+    )
+        throws(ThreadPoolError) -> ResultIterator<T> where S.Element: Sendable
+    {
+        try makeIterator(
+            ordered: true, input: sequenceInput(items), chunkSize: chunkSize,
+            bufferSize: bufferSize, transform: transform)
     }
 
     /// As ``imap(_:chunkSize:bufferSize:_:)``, with results in the order they complete (input order
     /// with one worker): Python's `imap_unordered`.
     @inlinable
-    public func imapUnordered<S: Sequence, T: Sendable>(_ items: sending S, chunkSize: Int = 1, bufferSize: Int? = nil,
-                                                        _ transform: @escaping @Sendable (S.Element) throws -> T)
-        throws(ThreadPoolError) -> ResultIterator<T> where S.Element: Sendable {
-        try makeIterator(ordered: false, input: sequenceInput(items), chunkSize: chunkSize,
-                         bufferSize: bufferSize, transform: transform)
+    public func imapUnordered<S: Sequence, T: Sendable>(
+        _ items: sending S, chunkSize: Int = 1, bufferSize: Int? = nil,
+        _ transform: @escaping @Sendable (S.Element) throws -> T
+    )
+        throws(ThreadPoolError) -> ResultIterator<T> where S.Element: Sendable
+    {
+        try makeIterator(
+            ordered: false, input: sequenceInput(items), chunkSize: chunkSize,
+            bufferSize: bufferSize, transform: transform)
     }
 
     /// As ``imap(_:chunkSize:bufferSize:_:)``, pulling items from `producer` until it returns nil. If
@@ -34,22 +42,30 @@ extension ThreadPool {
     /// items before it; the pool stays usable. `producer` is called on the pool's workers, one call at a
     /// time, so it is handed over (`sending`): the caller must not share its state with other threads.
     @inlinable
-    public func imap<Element: Sendable, T: Sendable>(from producer: sending @escaping () throws -> Element?,
-                                                     chunkSize: Int = 1, bufferSize: Int? = nil,
-                                                     _ transform: @escaping @Sendable (Element) throws -> T)
-        throws(ThreadPoolError) -> ResultIterator<T> {
-        try makeIterator(ordered: true, input: producer, chunkSize: chunkSize, bufferSize: bufferSize,
-                         transform: transform)
+    public func imap<Element: Sendable, T: Sendable>(
+        from producer: sending @escaping () throws -> Element?,
+        chunkSize: Int = 1, bufferSize: Int? = nil,
+        _ transform: @escaping @Sendable (Element) throws -> T
+    )
+        throws(ThreadPoolError) -> ResultIterator<T>
+    {
+        try makeIterator(
+            ordered: true, input: producer, chunkSize: chunkSize, bufferSize: bufferSize,
+            transform: transform)
     }
 
     /// As ``imap(from:chunkSize:bufferSize:_:)``, with results in completion order.
     @inlinable
-    public func imapUnordered<Element: Sendable, T: Sendable>(from producer: sending @escaping () throws -> Element?,
-                                                              chunkSize: Int = 1, bufferSize: Int? = nil,
-                                                              _ transform: @escaping @Sendable (Element) throws -> T)
-        throws(ThreadPoolError) -> ResultIterator<T> {
-        try makeIterator(ordered: false, input: producer, chunkSize: chunkSize, bufferSize: bufferSize,
-                         transform: transform)
+    public func imapUnordered<Element: Sendable, T: Sendable>(
+        from producer: sending @escaping () throws -> Element?,
+        chunkSize: Int = 1, bufferSize: Int? = nil,
+        _ transform: @escaping @Sendable (Element) throws -> T
+    )
+        throws(ThreadPoolError) -> ResultIterator<T>
+    {
+        try makeIterator(
+            ordered: false, input: producer, chunkSize: chunkSize, bufferSize: bufferSize,
+            transform: transform)
     }
 
     /// The window of an imap when no `bufferSize` is given: 2 × threads × chunkSize items, and at
@@ -74,8 +90,9 @@ extension ThreadPool {
         if chunkSize < 1 { throw .invalidChunkSize(chunkSize) }
         if let bufferSize, bufferSize < 1 { throw .invalidBufferSize(bufferSize) }
         let window = max(bufferSize ?? defaultBufferSize(chunkSize: chunkSize), chunkSize)
-        let core = IteratorCore(pool: self, ordered: ordered, chunkSize: chunkSize, bufferSize: window,
-                                input: input, transform: transform)
+        let core = IteratorCore(
+            pool: self, ordered: ordered, chunkSize: chunkSize, bufferSize: window,
+            input: input, transform: transform)
         try register(core)
         core.start(on: self)
         return ResultIterator(core: core)

@@ -51,8 +51,10 @@ final class PoolShared: Sendable {
         case closed(CPool?) // joinCallbacks() began; freed in deinit
     }
 
-    init(name: String?, initializer: (@Sendable () throws -> Void)?, finalizer: (@Sendable () -> Void)?,
-         observer: (any ThreadPoolObserver)? = nil) {
+    init(
+        name: String?, initializer: (@Sendable () throws -> Void)?, finalizer: (@Sendable () -> Void)?,
+        observer: (any ThreadPoolObserver)? = nil
+    ) {
         self.name = name
         self.observer = observer
         self.grownInitializerErrors = observer != nil ? Locked([:]) : nil

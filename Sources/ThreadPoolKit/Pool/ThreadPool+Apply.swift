@@ -15,10 +15,13 @@ extension ThreadPool {
     /// thread: callbacks run one at a time, in completion order (see ``AsyncResult``).
     /// - Throws: ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()``.
     @inlinable
-    public func applyAsync<T: Sendable>(_ body: consuming @escaping @Sendable () throws -> T,
-                                        callback: (@Sendable (T) -> Void)? = nil,
-                                        errorCallback: (@Sendable (any Error) -> Void)? = nil)
-        throws(ThreadPoolError) -> AsyncResult<T> {
+    public func applyAsync<T: Sendable>(
+        _ body: consuming @escaping @Sendable () throws -> T,
+        callback: (@Sendable (T) -> Void)? = nil,
+        errorCallback: (@Sendable (any Error) -> Void)? = nil
+    )
+        throws(ThreadPoolError) -> AsyncResult<T>
+    {
         // `body` is taken consuming: the caller's reference to the closure moves into the result, where
         // a borrowed one would be retained here and released by the caller, two atomic operations on
         // the reference count of whatever the closure captured, which the worker releases too.
@@ -50,11 +53,14 @@ extension ThreadPool {
     /// the other lanes are queued under the pool's lock.
     /// - Throws: ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()``.
     @inlinable
-    public func applyAsync<T: Sendable>(priority: TaskPriority,
-                                        _ body: consuming @escaping @Sendable () throws -> T,
-                                        callback: (@Sendable (T) -> Void)? = nil,
-                                        errorCallback: (@Sendable (any Error) -> Void)? = nil)
-        throws(ThreadPoolError) -> AsyncResult<T> {
+    public func applyAsync<T: Sendable>(
+        priority: TaskPriority,
+        _ body: consuming @escaping @Sendable () throws -> T,
+        callback: (@Sendable (T) -> Void)? = nil,
+        errorCallback: (@Sendable (any Error) -> Void)? = nil
+    )
+        throws(ThreadPoolError) -> AsyncResult<T>
+    {
         let result = AsyncResult.make(body, callback: callback, errorCallback: errorCallback, shared: shared)
         try submit(queueReference: Unmanaged.passUnretained(result), priority: priority)
         return result
@@ -90,8 +96,10 @@ extension ThreadPool {
     /// - Throws: the task's error, `CancellationError`, ``ThreadPoolError/notRunning`` after
     ///   ``close()``, ``ThreadPoolError/cancelled`` if ``terminate()`` dropped the task's turn,
     ///   ``ThreadPoolError/queueFull`` (``FullQueuePolicy/fail``).
-    public func run<T: Sendable>(priority: TaskPriority? = nil,
-                                 _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    public func run<T: Sendable>(
+        priority: TaskPriority? = nil,
+        _ body: @escaping @Sendable () throws -> T
+    ) async throws -> T {
         try Task.checkCancellation()
         guard isRunning else { throw ThreadPoolError.notRunning }
         var reserved = false
@@ -182,7 +190,9 @@ extension ThreadPool {
     /// queue's lane for `priority` (see ``applyAsync(priority:_:callback:errorCallback:)`` for the
     /// order it gives). A `.medium` task costs what ``execute(_:)`` costs.
     /// - Throws: ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()``.
-    public func execute(priority: TaskPriority, _ body: consuming @escaping @Sendable () -> Void) throws(ThreadPoolError) {
+    public func execute(priority: TaskPriority, _ body: consuming @escaping @Sendable () -> Void)
+        throws(ThreadPoolError)
+    {
         try submit(queueReference: ExecuteJob.make(body), priority: priority)
     }
 }

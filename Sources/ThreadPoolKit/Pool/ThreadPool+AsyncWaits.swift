@@ -49,16 +49,19 @@ extension ThreadPool {
             guard isRunning else { throw ThreadPoolError.notRunning } // as Python, even for no items
             return []
         }
-        let job = MapJob(items: items, chunkSize: chunkSize ?? defaultChunkSize(for: items.count),
-                         output: nil, shared: shared, workers: sharedEntryLimit, transform: transform,
-                         callback: nil, errorCallback: nil)
+        let job = MapJob(
+            items: items, chunkSize: chunkSize ?? defaultChunkSize(for: items.count),
+            output: nil, shared: shared, workers: sharedEntryLimit, transform: transform,
+            callback: nil, errorCallback: nil)
         try await submitSharedSuspending(job, entries: job.entries)
         return try await job.result.value
     }
 
     /// ``broadcast(_:)`` for async code: suspends until every worker has run `body`.
-    public func broadcast<T: Sendable>(isolation: isolated (any Actor)? = #isolation,
-                                       _ body: @escaping @Sendable (WorkerInfo) throws -> T) async throws -> [T] {
+    public func broadcast<T: Sendable>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: @escaping @Sendable (WorkerInfo) throws -> T
+    ) async throws -> [T] {
         let job = BroadcastJob(threads: threadCount, body: body)
         try submitShared(job, entries: threadCount, broadcast: true)
         return try await job.result.value
@@ -70,11 +73,13 @@ extension ThreadPool {
 /// The same rules as the synchronous ``withThreadPool(threads:name:initializer:finalizer:_:)``: a
 /// normal exit closes the pool and joins it, so every submitted task finishes before this returns; a
 /// thrown error terminates and joins it, then is rethrown. The joins suspend rather than block.
-public func withThreadPool<R>(threads: Int? = nil, name: String? = nil,
-                              initializer: (@Sendable () throws -> Void)? = nil,
-                              finalizer: (@Sendable () -> Void)? = nil,
-                              isolation: isolated (any Actor)? = #isolation,
-                              _ body: (ThreadPool) async throws -> R) async throws -> R {
+public func withThreadPool<R>(
+    threads: Int? = nil, name: String? = nil,
+    initializer: (@Sendable () throws -> Void)? = nil,
+    finalizer: (@Sendable () -> Void)? = nil,
+    isolation: isolated (any Actor)? = #isolation,
+    _ body: (ThreadPool) async throws -> R
+) async throws -> R {
     let pool = try ThreadPool(threads: threads, name: name, initializer: initializer, finalizer: finalizer)
     let result: R
     do {
@@ -102,10 +107,12 @@ enum BlockingThread {
         }
         defer { pthread_attr_destroy(&attributes) }
         pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
-        let status = pthread_create(&thread, &attributes, { argument in
-            Unmanaged<BodyBox>.fromOpaque(argument!).takeRetainedValue().body()
-            return nil
-        }, box.toOpaque())
+        let status = pthread_create(
+            &thread, &attributes,
+            { argument in
+                Unmanaged<BodyBox>.fromOpaque(argument!).takeRetainedValue().body()
+                return nil
+            }, box.toOpaque())
         if status != 0 { box.takeRetainedValue().body() }
     }
 

@@ -63,8 +63,10 @@ final class PerformJob: SharedJob, @unchecked Sendable {
     /// runs out of chunks are about one claim long.
     static var spinNanoseconds: UInt64 { 20_000 }
 
-    init(iterations: Int, chunkSize: Int, runners: Int, entries: Int, shared: PoolShared,
-         body: @escaping @Sendable (Int) throws -> Void) {
+    init(
+        iterations: Int, chunkSize: Int, runners: Int, entries: Int, shared: PoolShared,
+        body: @escaping @Sendable (Int) throws -> Void
+    ) {
         self.body = body
         self.iterations = iterations
         self.chunkSize = chunkSize
@@ -289,11 +291,14 @@ extension ThreadPool {
     /// Makes the shared context of a call whose caller takes part, and queues it for the workers:
     /// one entry fewer than there are chunks (the caller takes one), at most one per worker.
     @usableFromInline
-    func startPerform(iterations: Int, chunks: (size: Int, count: Int),
-                      body: @escaping @Sendable (Int) throws -> Void) throws(ThreadPoolError) -> PerformJob {
+    func startPerform(
+        iterations: Int, chunks: (size: Int, count: Int),
+        body: @escaping @Sendable (Int) throws -> Void
+    ) throws(ThreadPoolError) -> PerformJob {
         let entries = min(chunks.count - 1, sharedEntryLimit)
-        let job = PerformJob(iterations: iterations, chunkSize: chunks.size, runners: entries + 1, entries: entries,
-                             shared: shared, body: body)
+        let job = PerformJob(
+            iterations: iterations, chunkSize: chunks.size, runners: entries + 1, entries: entries,
+            shared: shared, body: body)
         try submitShared(job, entries: entries)
         return job
     }
@@ -335,8 +340,10 @@ extension ThreadPool {
     // Disfavoured, not `noasync`: async functions and top-level code pick the async overload, and the
     // compiler asks them for `await`; top-level code inside a loop body still resolves to this one.
     @_disfavoredOverload
-    public func concurrentPerform(iterations: Int, chunkSize: Int? = nil,
-                                  _ body: @escaping @Sendable (Int) throws -> Void) throws {
+    public func concurrentPerform(
+        iterations: Int, chunkSize: Int? = nil,
+        _ body: @escaping @Sendable (Int) throws -> Void
+    ) throws {
         guard let chunks = try performChunks(iterations: iterations, chunkSize: chunkSize) else { return }
         if chunks.count == 1 {
             // One chunk: the caller runs it; there is nothing to share and nothing to queue.
@@ -371,12 +378,15 @@ extension ThreadPool {
     ///   `chunkSize < 1` and ``ThreadPoolError/notRunning`` after ``close()`` or ``terminate()`` (both
     ///   before any iteration runs); ``ThreadPoolError/cancelled`` if ``terminate()`` was called during
     ///   the loop and chunks were left unrun.
-    public func concurrentPerform(iterations: Int, chunkSize: Int? = nil,
-                                  _ body: @escaping @Sendable (Int) throws -> Void) async throws {
+    public func concurrentPerform(
+        iterations: Int, chunkSize: Int? = nil,
+        _ body: @escaping @Sendable (Int) throws -> Void
+    ) async throws {
         guard let chunks = try performChunks(iterations: iterations, chunkSize: chunkSize) else { return }
         let entries = min(chunks.count, sharedEntryLimit)
-        let job = PerformJob(iterations: iterations, chunkSize: chunks.size, runners: entries, entries: entries,
-                             shared: shared, body: body)
+        let job = PerformJob(
+            iterations: iterations, chunkSize: chunks.size, runners: entries, entries: entries,
+            shared: shared, body: body)
         try await submitSharedSuspending(job, entries: entries)
         await job.completion()
         try job.checkOutcome()

@@ -62,9 +62,11 @@ extension ThreadPool {
     /// - Throws: ``ThreadPoolError/invalidConfiguration(_:)`` for a count, capacity, stack size, CPU
     ///   or nice value out of range (saying which); ``ThreadPoolError/initializerFailed(worker:underlying:)``;
     ///   ``ThreadPoolError/systemError(function:code:)`` if a thread could not be created.
-    public convenience init(_ configuration: Configuration,
-                            initializer: (@Sendable () throws -> Void)? = nil,
-                            finalizer: (@Sendable () -> Void)? = nil) throws(ThreadPoolError) {
+    public convenience init(
+        _ configuration: Configuration,
+        initializer: (@Sendable () throws -> Void)? = nil,
+        finalizer: (@Sendable () -> Void)? = nil
+    ) throws(ThreadPoolError) {
         try configuration.validate()
         try self.init(validated: configuration, initializer: initializer, finalizer: finalizer)
     }

@@ -30,9 +30,11 @@ final class MapJob<Element: Sendable, T: Sendable>: SharedJob, @unchecked Sendab
     @usableFromInline let runChunks: (MapJob<Element, T>) -> Void
 
     @inlinable
-    init(items: [Element], chunkSize: Int, output: UnsafeMutablePointer<T>?, shared: PoolShared, workers: Int,
-         transform: @escaping @Sendable (Element) throws -> T,
-         callback: (@Sendable ([T]) -> Void)?, errorCallback: (@Sendable (any Error) -> Void)?) {
+    init(
+        items: [Element], chunkSize: Int, output: UnsafeMutablePointer<T>?, shared: PoolShared, workers: Int,
+        transform: @escaping @Sendable (Element) throws -> T,
+        callback: (@Sendable ([T]) -> Void)?, errorCallback: (@Sendable (any Error) -> Void)?
+    ) {
         self.items = items
         self.transform = transform
         self.chunkSize = chunkSize
@@ -148,9 +150,11 @@ extension ThreadPool {
     // (ThreadPool+AsyncWaits.swift), and the compiler asks them for `await`; top-level code inside
     // a loop body still resolves to this one, which `noasync` would then reject.
     @_disfavoredOverload
-    public func map<S: Sequence, T: Sendable>(_ items: S, chunkSize: Int? = nil,
-                                              _ transform: @escaping @Sendable (S.Element) throws -> T) throws -> [T]
-        where S.Element: Sendable {
+    public func map<S: Sequence, T: Sendable>(
+        _ items: S, chunkSize: Int? = nil,
+        _ transform: @escaping @Sendable (S.Element) throws -> T
+    ) throws -> [T]
+    where S.Element: Sendable {
         if let chunkSize, chunkSize < 1 { throw ThreadPoolError.invalidChunkSize(chunkSize) }
         let items = Array(items)
         if items.isEmpty {
@@ -158,8 +162,10 @@ extension ThreadPool {
             return []
         }
         return try [T](unsafeUninitializedCapacity: items.count) { buffer, initialized in
-            let job = MapJob(items: items, chunkSize: chunkSize ?? defaultChunkSize(for: items.count),
-                             output: buffer.baseAddress!, shared: shared, workers: sharedEntryLimit, transform: transform, callback: nil, errorCallback: nil)
+            let job = MapJob(
+                items: items, chunkSize: chunkSize ?? defaultChunkSize(for: items.count),
+                output: buffer.baseAddress!, shared: shared, workers: sharedEntryLimit, transform: transform,
+                callback: nil, errorCallback: nil)
             // On one of this pool's workers the caller is one of the entries, run here rather than
             // queued: its own map then never waits behind other queued work (which the caller would
             // run meanwhile, nesting unrelated work on its stack), and with one worker nothing is queued.
@@ -175,11 +181,14 @@ extension ThreadPool {
     /// `callback` or `errorCallback` runs exactly once, on the pool's callback thread, before the result
     /// becomes ready.
     @inlinable
-    public func mapAsync<S: Sequence, T: Sendable>(_ items: S, chunkSize: Int? = nil,
-                                                   callback: (@Sendable ([T]) -> Void)? = nil,
-                                                   errorCallback: (@Sendable (any Error) -> Void)? = nil,
-                                                   _ transform: @escaping @Sendable (S.Element) throws -> T)
-        throws(ThreadPoolError) -> AsyncResult<[T]> where S.Element: Sendable {
+    public func mapAsync<S: Sequence, T: Sendable>(
+        _ items: S, chunkSize: Int? = nil,
+        callback: (@Sendable ([T]) -> Void)? = nil,
+        errorCallback: (@Sendable (any Error) -> Void)? = nil,
+        _ transform: @escaping @Sendable (S.Element) throws -> T
+    )
+        throws(ThreadPoolError) -> AsyncResult<[T]> where S.Element: Sendable
+    {
         if let chunkSize, chunkSize < 1 { throw .invalidChunkSize(chunkSize) }
         let items = Array(items)
         if items.isEmpty {
@@ -188,8 +197,10 @@ extension ThreadPool {
             result.resolve(.success([]))
             return result
         }
-        let job = MapJob(items: items, chunkSize: chunkSize ?? defaultChunkSize(for: items.count),
-                         output: nil, shared: shared, workers: sharedEntryLimit, transform: transform, callback: callback, errorCallback: errorCallback)
+        let job = MapJob(
+            items: items, chunkSize: chunkSize ?? defaultChunkSize(for: items.count),
+            output: nil, shared: shared, workers: sharedEntryLimit, transform: transform, callback: callback,
+            errorCallback: errorCallback)
         try submitShared(job, entries: job.entries)
         return job.result
     }

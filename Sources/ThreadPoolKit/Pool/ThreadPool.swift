@@ -92,9 +92,11 @@ public final class ThreadPool: Sendable {
     /// - Throws: ``ThreadPoolError/invalidThreadCount(_:)`` for `threads` outside
     ///   `1...maximumThreadCount`; ``ThreadPoolError/systemError(function:code:)`` if a thread could
     ///   not be created.
-    public convenience init(threads: Int? = nil, name: String? = nil,
-                            initializer: (@Sendable () throws -> Void)? = nil,
-                            finalizer: (@Sendable () -> Void)? = nil) throws(ThreadPoolError) {
+    public convenience init(
+        threads: Int? = nil, name: String? = nil,
+        initializer: (@Sendable () throws -> Void)? = nil,
+        finalizer: (@Sendable () -> Void)? = nil
+    ) throws(ThreadPoolError) {
         if let threads, !(1...Self.maximumThreadCount).contains(threads) {
             throw .invalidThreadCount(threads)
         }
@@ -105,12 +107,16 @@ public final class ThreadPool: Sendable {
     }
 
     /// Starts the C pool for a configuration already validated.
-    init(validated configuration: Configuration, initializer: (@Sendable () throws -> Void)?,
-         finalizer: (@Sendable () -> Void)?) throws(ThreadPoolError) {
-        let shared = PoolShared(name: configuration.name, initializer: initializer, finalizer: finalizer,
-                                observer: configuration.observer)
-        let cPool = try CPool.start(configuration, runsInitializer: initializer != nil,
-                                    runsFinalizer: finalizer != nil, shared: shared)
+    init(
+        validated configuration: Configuration, initializer: (@Sendable () throws -> Void)?,
+        finalizer: (@Sendable () -> Void)?
+    ) throws(ThreadPoolError) {
+        let shared = PoolShared(
+            name: configuration.name, initializer: initializer, finalizer: finalizer,
+            observer: configuration.observer)
+        let cPool = try CPool.start(
+            configuration, runsInitializer: initializer != nil,
+            runsFinalizer: finalizer != nil, shared: shared)
         self.cPool = cPool
         self.shared = shared
         self.threadCount = cPool.threadCount
@@ -136,12 +142,15 @@ public final class ThreadPool: Sendable {
     public func close() {
         // Iterators first, while the pool still accepts their runners: their remaining input counts
         // as queued work.
-        for iterator in registry.withLock({ r in r.accepting = false; return Array(r.iterators.values) }) {
+        for iterator in registry.withLock({ r in
+            r.accepting = false; return Array(r.iterators.values)
+        }) {
             iterator.drain(via: self)
         }
         if cPool.close() {
-            _ = lifecycle.compareExchange(expected: Lifecycle.running.rawValue, desired: Lifecycle.closed.rawValue,
-                                      ordering: .relaxed)
+            _ = lifecycle.compareExchange(
+                expected: Lifecycle.running.rawValue, desired: Lifecycle.closed.rawValue,
+                ordering: .relaxed)
         }
     }
 

@@ -41,7 +41,8 @@ extension ThreadPoolError: CustomStringConvertible {
         case .invalidThreadCount(let count):
             return "invalid thread count \(count): use 1...\(ThreadPool.maximumThreadCount), or nil for the CPU count"
         case .invalidChunkSize(let size): return "invalid chunk size \(size): it must be at least 1"
-        case .invalidBufferSize(let size): return "invalid buffer size \(size): it must be at least 1, or nil for the default"
+        case .invalidBufferSize(let size):
+            return "invalid buffer size \(size): it must be at least 1, or nil for the default"
         case .invalidConfiguration(let problem): return "invalid configuration: \(problem)"
         case .queueFull: return "the pool's queue is full"
         case .notRunning: return "the pool is closed or terminated and accepts no new work"

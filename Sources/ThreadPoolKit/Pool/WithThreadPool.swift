@@ -9,10 +9,12 @@
 // (ThreadPool+AsyncWaits.swift), and the compiler asks them for `await`; top-level code inside
 // a loop body still resolves to this one, which `noasync` would then reject.
 @_disfavoredOverload
-public func withThreadPool<R>(threads: Int? = nil, name: String? = nil,
-                              initializer: (@Sendable () throws -> Void)? = nil,
-                              finalizer: (@Sendable () -> Void)? = nil,
-                              _ body: (ThreadPool) throws -> R) throws -> R {
+public func withThreadPool<R>(
+    threads: Int? = nil, name: String? = nil,
+    initializer: (@Sendable () throws -> Void)? = nil,
+    finalizer: (@Sendable () -> Void)? = nil,
+    _ body: (ThreadPool) throws -> R
+) throws -> R {
     let pool = try ThreadPool(threads: threads, name: name, initializer: initializer, finalizer: finalizer)
     let result: R
     do {

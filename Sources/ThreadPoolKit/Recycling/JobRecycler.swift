@@ -1,4 +1,5 @@
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -74,7 +75,9 @@ enum JobRecycler {
 
     /// Makes the calling thread's magazine and registers it for freeing when the thread exits.
     @inline(never)
-    private static func makeMagazine(_ slot: UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> UnsafeMutablePointer<Magazine>? {
+    private static func makeMagazine(_ slot: UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> UnsafeMutablePointer<
+        Magazine
+    >? {
         guard let key else { return nil }
         let magazine = UnsafeMutablePointer<Magazine>.allocate(capacity: 1)
         magazine.initialize(to: Magazine())
@@ -146,7 +149,9 @@ enum JobRecycler {
 
     /// Slow path of `take`: swaps the thread's magazine (empty, or of another kind) for a full one of
     /// `kind` from the depot, if it has one.
-    private static func refill(_ magazine: UnsafeMutablePointer<Magazine>, _ kind: ObjectIdentifier) -> Unmanaged<_ThreadPoolJob>? {
+    private static func refill(_ magazine: UnsafeMutablePointer<Magazine>, _ kind: ObjectIdentifier) -> Unmanaged<
+        _ThreadPoolJob
+    >? {
         var leftovers: [JobBuffer] = []
         let old = magazine.pointee.jobs
         let oldKind = magazine.pointee.kind

@@ -48,7 +48,8 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     @usableFromInline static var ranInlineFailed: UInt8 { 32 }
     @usableFromInline let word = Atomic<UInt8>(0)
     /// The callbacks, as one closure (nil without callbacks: the common case costs 16 bytes, not 32).
-    @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) var callbacks: (@Sendable (Result<T, any Error>) -> Void)?
+    @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) var callbacks:
+        (@Sendable (Result<T, any Error>) -> Void)?
     // The outcome (see ``outcome``): a `Result<T, any Error>?` in these bytes when it fits, else in a
     // box they point to. Untyped, so that freeing a result needs no runtime metadata: the destroyer
     // the compiler makes for a generic field looks up the field's type on every free (two lookups for
@@ -65,10 +66,12 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     @usableFromInline let specialized: (AsyncResult<T>, SpecializedStep) -> Void
 
     @inlinable
-    init(_ body: @escaping @Sendable () throws -> T,
-         callback: (@Sendable (T) -> Void)?,
-         errorCallback: (@Sendable (any Error) -> Void)?,
-         shared: PoolShared) {
+    init(
+        _ body: @escaping @Sendable () throws -> T,
+        callback: (@Sendable (T) -> Void)?,
+        errorCallback: (@Sendable (any Error) -> Void)?,
+        shared: PoolShared
+    ) {
         self.body = body
         self.callbacks = Self.combine(callback, errorCallback)
         self.continuations = [] // here, not as a default value: that is a call into the library
@@ -158,10 +161,12 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     /// A result for `body`: a finished one kept by ``JobRecycler`` if there is one, else a new one;
     /// with the queue's reference taken too, for ``ThreadPool/submit(queueReference:)``.
     @inlinable
-    static func make(_ body: consuming @escaping @Sendable () throws -> T,
-                     callback: (@Sendable (T) -> Void)?,
-                     errorCallback: (@Sendable (any Error) -> Void)?,
-                     shared: PoolShared) -> AsyncResult<T> {
+    static func make(
+        _ body: consuming @escaping @Sendable () throws -> T,
+        callback: (@Sendable (T) -> Void)?,
+        errorCallback: (@Sendable (any Error) -> Void)?,
+        shared: PoolShared
+    ) -> AsyncResult<T> {
         guard let kept = JobRecycler.take(ObjectIdentifier(AsyncResult<T>.self)) else {
             let result = AsyncResult(body, callback: callback, errorCallback: errorCallback, shared: shared)
             _ = Unmanaged.passUnretained(result).retain() // the queue's
@@ -196,8 +201,10 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
 
     /// One closure calling `callback` or `errorCallback`, or nil when both are nil.
     @inlinable
-    static func combine(_ callback: (@Sendable (T) -> Void)?,
-                        _ errorCallback: (@Sendable (any Error) -> Void)?) -> (@Sendable (Result<T, any Error>) -> Void)? {
+    static func combine(
+        _ callback: (@Sendable (T) -> Void)?,
+        _ errorCallback: (@Sendable (any Error) -> Void)?
+    ) -> (@Sendable (Result<T, any Error>) -> Void)? {
         if callback == nil && errorCallback == nil { return nil }
         return { outcome in
             switch outcome {
@@ -210,8 +217,10 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     /// A result completed by someone else (a map, a broadcast) through ``resolve(_:)``. It is claimed
     /// from the start, so `cancel()` returns false and it is never run as a job.
     @usableFromInline
-    init(resolvedLater callback: (@Sendable (T) -> Void)?, errorCallback: (@Sendable (any Error) -> Void)?,
-         shared: PoolShared?) {
+    init(
+        resolvedLater callback: (@Sendable (T) -> Void)?, errorCallback: (@Sendable (any Error) -> Void)?,
+        shared: PoolShared?
+    ) {
         self.callbacks = Self.combine(callback, errorCallback)
         self.continuations = []
         self.outcomeStorage = OutcomeStorage()
@@ -307,7 +316,8 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
     @usableFromInline
     func runInlineIfOnOwnPool() -> Bool {
         guard word.load(ordering: .relaxed) & Self.claimed == 0, let shared,
-              shared === PoolShared.current, claimToRunInline() else { return false }
+            shared === PoolShared.current, claimToRunInline()
+        else { return false }
         // The failure flag for the pool's observer belongs to the task this worker is running: the
         // inline task's own goes into the word instead.
         let outerFailed = CPool.takeTaskFailed()
@@ -410,7 +420,8 @@ public final class AsyncResult<T: Sendable>: _ThreadPoolJob {
         // without the worker having to wake this thread; see SpinThenYield.
         // (Not for a timeout shorter than the polling window, which the polling would overshoot.)
         if timeout.map({ $0 >= SpinThenYield.pollWindow }) ?? true,
-           SpinThenYield.pollBeforeParking(until: { isReady }) {
+            SpinThenYield.pollBeforeParking(until: { isReady })
+        {
             return true
         }
         let parkedAt = monotonicNanoseconds()

@@ -61,7 +61,7 @@ final class ParkingLot {
     }
 }
 
-extension ParkingLot: @unchecked Sendable {}  // The stripes are only used under their own mutexes.
+extension ParkingLot: @unchecked Sendable {} // The stripes are only used under their own mutexes.
 
 /// The monotonic clock in nanoseconds, for measuring how long work takes (a vDSO call, no syscall).
 @inlinable
@@ -106,8 +106,10 @@ struct Deadline: Sendable {
 
     /// Waits on `condition` (created with CLOCK_MONOTONIC) until woken or until this deadline.
     /// Returns false once the deadline has passed.
-    func wait(on condition: UnsafeMutablePointer<pthread_cond_t>,
-              mutex: UnsafeMutablePointer<pthread_mutex_t>) -> Bool {
+    func wait(
+        on condition: UnsafeMutablePointer<pthread_cond_t>,
+        mutex: UnsafeMutablePointer<pthread_mutex_t>
+    ) -> Bool {
         #if canImport(Darwin)
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)

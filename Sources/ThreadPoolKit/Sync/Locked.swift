@@ -38,8 +38,9 @@ final class Locked<Value> {
         // Critical sections here are short and taken from several threads at once (an imap's
         // consumer and runners): spinning briefly on a held lock is much cheaper than sleeping on
         // its futex and being woken.
-        precondition(pthread: pthread_mutexattr_settype(&mutexAttributes, Int32(PTHREAD_MUTEX_ADAPTIVE_NP)),
-                     "pthread_mutexattr_settype")
+        precondition(
+            pthread: pthread_mutexattr_settype(&mutexAttributes, Int32(PTHREAD_MUTEX_ADAPTIVE_NP)),
+            "pthread_mutexattr_settype")
         #endif
         precondition(pthread: pthread_mutex_init(mutex, &mutexAttributes), "pthread_mutex_init")
         pthread_mutexattr_destroy(&mutexAttributes)
@@ -69,8 +70,10 @@ final class Locked<Value> {
     /// With the lock held: runs `begin`, waits until `isDone` returns true or `deadline` passes, then
     /// runs `end` either way. Returns false when the deadline passed first.
     @inlinable
-    func wait(until deadline: Deadline?, begin: (inout Value) -> Void, for isDone: (inout Value) -> Bool,
-              end: (inout Value) -> Void) -> Bool {
+    func wait(
+        until deadline: Deadline?, begin: (inout Value) -> Void, for isDone: (inout Value) -> Bool,
+        end: (inout Value) -> Void
+    ) -> Bool {
         assert(pthread: pthread_mutex_lock(mutex), "pthread_mutex_lock")
         defer { assert(pthread: pthread_mutex_unlock(mutex), "pthread_mutex_unlock") }
         begin(&value)

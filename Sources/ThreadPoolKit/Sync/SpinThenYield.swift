@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,7 +7,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
 
 /// Polling another thread's progress, giving the CPU away between polls so that the thread waited
 /// for can run if it shares this CPU. Two uses: waiting for a thread that is a few instructions from

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ThreadPoolKit
 
 // Port of CPython's `ExecutorShutdownTest` (Lib/test/test_concurrent_futures/test_shutdown.py), the

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ThreadPoolKit
 
 // Port of CPython's `ExecutorTest` (Lib/test/test_concurrent_futures/executor.py, the version with
@@ -147,7 +148,8 @@ struct CPythonExecutorTest {
         try withThreadPool(threads: Self.workerCount) { (executor: ThreadPool) throws -> Void in
             let gate = Gate()
             let calls = Counter()
-            let i = try executor.imap(zip([5, 5, 5, 5], [2, 0, 3, 5]), bufferSize: 1) { (x: Int, y: Int) throws -> Py.DivMod in
+            let i = try executor.imap(zip([5, 5, 5, 5], [2, 0, 3, 5]), bufferSize: 1) {
+                (x: Int, y: Int) throws -> Py.DivMod in
                 calls.increment()
                 if y == 0 { gate.pass() }
                 return try Py.divmod(x, y)
@@ -259,11 +261,13 @@ struct CPythonExecutorTest {
         // count what was fetched (a sequence is handed over to imap).
         let executor = try ThreadPool(threads: Self.workerCount)
         let fetched = Counter()
-        let res = try executor.imap(from: { () -> Int? in
-            guard fetched.value < 4 else { return nil }
-            defer { fetched.increment() }
-            return fetched.value
-        }, bufferSize: 2) { String($0) }
+        let res = try executor.imap(
+            from: { () -> Int? in
+                guard fetched.value < 4 else { return nil }
+                defer { fetched.increment() }
+                return fetched.value
+            }, bufferSize: 2
+        ) { String($0) }
         // While the pool runs, exactly `buffersize` elements are fetched ahead of the consumer.
         #expect(eventually { Py.isIdle(executor) })
         #expect(fetched.value == 2)

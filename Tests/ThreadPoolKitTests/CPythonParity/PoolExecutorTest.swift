@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ThreadPoolKit
 
 // Port of CPython's `PoolExecutorTest` (Lib/test/test_concurrent_futures/test_pool.py), for its
@@ -31,7 +32,10 @@ struct CPythonPoolExecutorTest {
                 #expect(eventually { Py.isIdle(pool) })
                 #expect(processedElements.elements.sorted() == Array(0..<min(bufferSize, iterableSize)))
                 _ = try iterator.next()
-                #expect(eventually { Py.isIdle(pool) && processedElements.elements.count == min(bufferSize + 1, iterableSize) })
+                #expect(
+                    eventually {
+                        Py.isIdle(pool) && processedElements.elements.count == min(bufferSize + 1, iterableSize)
+                    })
                 #expect(processedElements.elements.sorted() == Array(0..<min(bufferSize + 1, iterableSize)))
                 iterator.cancel()
             }

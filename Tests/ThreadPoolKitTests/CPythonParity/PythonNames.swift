@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ThreadPoolKit
 
 // Not a port of its own: the functions and exceptions that CPython's pool tests share
@@ -123,12 +124,12 @@ extension Py {
     static func isPoolError(_ error: ThreadPoolError, _ expected: ThreadPoolError) -> Bool {
         switch (error, expected) {
         case (.notRunning, .notRunning), (.stillRunning, .stillRunning), (.notReady, .notReady),
-             (.timeout, .timeout), (.cancelled, .cancelled), (.wouldDeadlock, .wouldDeadlock),
-             (.initializerFailed, .initializerFailed), (.systemError, .systemError):
+            (.timeout, .timeout), (.cancelled, .cancelled), (.wouldDeadlock, .wouldDeadlock),
+            (.initializerFailed, .initializerFailed), (.systemError, .systemError):
             return true
         case (.invalidThreadCount(let a), .invalidThreadCount(let b)),
-             (.invalidChunkSize(let a), .invalidChunkSize(let b)),
-             (.invalidBufferSize(let a), .invalidBufferSize(let b)):
+            (.invalidChunkSize(let a), .invalidChunkSize(let b)),
+            (.invalidBufferSize(let a), .invalidBufferSize(let b)):
             return a == b
         default:
             return false

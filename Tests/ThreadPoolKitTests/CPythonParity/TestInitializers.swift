@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ThreadPoolKit
 
 // Port of CPython's `TestInitializers` (Lib/test/_test_multiprocessing.py, issue 5585: the pool's

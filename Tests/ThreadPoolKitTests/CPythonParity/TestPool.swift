@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ThreadPoolKit
 
 // Port of CPython's `_TestPool` (Lib/test/_test_multiprocessing.py), as CPython runs it for threads
@@ -74,16 +75,20 @@ struct CPythonTestPool {
         try withThreadPool(threads: 4) { (pool: ThreadPool) throws in
             let callArgs = Recorder<Call>()
             // The callback has returned before the result is ready, so wait() is enough.
-            _ = try pool.mapAsync(["1"], callback: { callArgs.append(.value($0)) },
-                                  errorCallback: { callArgs.append(.error($0)) }) { try Py.int($0) }.wait()
+            _ = try pool.mapAsync(
+                ["1"], callback: { callArgs.append(.value($0)) },
+                errorCallback: { callArgs.append(.error($0)) }
+            ) { try Py.int($0) }.wait()
             #expect(callArgs.elements.count == 1)
             if case .value(let values) = callArgs.elements.first {
                 #expect(values == [1])
             } else {
                 Issue.record("expected the callback with [1], got \(callArgs.elements)")
             }
-            _ = try pool.mapAsync(["a"], callback: { callArgs.append(.value($0)) },
-                                  errorCallback: { callArgs.append(.error($0)) }) { try Py.int($0) }.wait()
+            _ = try pool.mapAsync(
+                ["a"], callback: { callArgs.append(.value($0)) },
+                errorCallback: { callArgs.append(.error($0)) }
+            ) { try Py.int($0) }.wait()
             #expect(callArgs.elements.count == 2)
             if case .error(let error) = callArgs.elements.last {
                 #expect(error is Py.ValueError)
@@ -152,7 +157,9 @@ struct CPythonTestPool {
         try withThreadPool(threads: 4) { (pool: ThreadPool) throws in
             // SayWhenError seen at the very first of the iterable; again, to make sure it's reentrant.
             for _ in 0..<2 {
-                let it = try pool.imap(from: Py.exceptionThrowingGenerator(total: 1, when: -1), chunkSize: 1) { Py.sqr($0) }
+                let it = try pool.imap(from: Py.exceptionThrowingGenerator(total: 1, when: -1), chunkSize: 1) {
+                    Py.sqr($0)
+                }
                 #expect(throws: Py.SayWhenError()) { try it.next() }
             }
 
@@ -181,7 +188,8 @@ struct CPythonTestPool {
     func testImapUnordered() throws {
         try withThreadPool(threads: 4) { (pool: ThreadPool) throws in
             #expect(try Py.list(pool.imapUnordered(0..<10) { Py.sqr($0) }).sorted() == (0..<10).map { Py.sqr($0) })
-            #expect(try Py.list(pool.imapUnordered(0..<1000, chunkSize: 100) { Py.sqr($0) }).sorted()
+            #expect(
+                try Py.list(pool.imapUnordered(0..<1000, chunkSize: 100) { Py.sqr($0) }).sorted()
                     == (0..<1000).map { Py.sqr($0) })
         }
     }
@@ -202,8 +210,10 @@ struct CPythonTestPool {
             // one, so the values before it are exactly those (for chunksize 2 that is 7 of them, where
             // CPython would give 6: see test_imap_handle_iterable_exception).
             for (total, when, chunkSize) in [(10, 3, 1), (20, 7, 2)] {
-                let it = try pool.imapUnordered(from: Py.exceptionThrowingGenerator(total: total, when: when),
-                                                chunkSize: chunkSize) { Py.sqr($0) }
+                let it = try pool.imapUnordered(
+                    from: Py.exceptionThrowingGenerator(total: total, when: when),
+                    chunkSize: chunkSize
+                ) { Py.sqr($0) }
                 var values: [Int] = []
                 #expect(throws: Py.SayWhenError()) {
                     for _ in 0..<total {
@@ -221,7 +231,9 @@ struct CPythonTestPool {
     func testMakePool() throws {
         // Python raises ValueError; ours is a typed error (README, "Typed errors").
         for threads in [-1, 0] {
-            expectPoolError({ Py.isPoolError($0, .invalidThreadCount(threads)) }) { _ = try ThreadPool(threads: threads) }
+            expectPoolError({ Py.isPoolError($0, .invalidThreadCount(threads)) }) {
+                _ = try ThreadPool(threads: threads)
+            }
         }
         let name = uniqueName("make")
         let pool = try ThreadPool(threads: 3, name: name)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ThreadPoolKit
 
 // Port of CPython's `TestPoolNotLeakOnFailure` (Lib/test/_test_multiprocessing.py).
@@ -21,11 +22,13 @@ struct CPythonTestPoolNotLeakOnFailure {
         let finalized = Recorder<Int>()
         var thrown: (any Error)?
         do {
-            _ = try ThreadPool(threads: 5, name: name, initializer: {
-                let index = ThreadPool.currentWorker!.index
-                started.append(index)
-                if index == willFailIn { throw Py.RuntimeError(message: "Manually induced OSError") }
-            }, finalizer: { finalized.append(ThreadPool.currentWorker!.index) })
+            _ = try ThreadPool(
+                threads: 5, name: name,
+                initializer: {
+                    let index = ThreadPool.currentWorker!.index
+                    started.append(index)
+                    if index == willFailIn { throw Py.RuntimeError(message: "Manually induced OSError") }
+                }, finalizer: { finalized.append(ThreadPool.currentWorker!.index) })
         } catch {
             thrown = error
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ThreadPoolKit
 
 // Port of CPython's `_TestPoolWorkerErrors` (Lib/test/_test_multiprocessing.py). CPython runs the class
@@ -17,9 +18,10 @@ struct CPythonTestPoolWorkerErrors {
         let pool = try ThreadPool(threads: 2)
         let scratchpad = Recorder<any Error>()
         let successes = Counter()
-        let result = try pool.applyAsync({ () throws -> Int in throw Py.KeyError(key: "key") }, // raising()
-                                         callback: { _ in successes.increment() },
-                                         errorCallback: { scratchpad.append($0) })
+        let result = try pool.applyAsync(
+            { () throws -> Int in throw Py.KeyError(key: "key") }, // raising()
+            callback: { _ in successes.increment() },
+            errorCallback: { scratchpad.append($0) })
         #expect(throws: Py.KeyError(key: "key")) { try result.get() }
         // The error callback has run, exactly once, before the result became ready.
         #expect(scratchpad.elements.count == 1)

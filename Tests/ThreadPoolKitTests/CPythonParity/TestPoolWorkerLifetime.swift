@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ThreadPoolKit
 
 // Port of CPython's `_TestPoolWorkerLifetime` (Lib/test/_test_multiprocessing.py), a process-only class

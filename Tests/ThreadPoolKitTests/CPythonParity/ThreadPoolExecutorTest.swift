@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ThreadPoolKit
 
 // Port of CPython's `ThreadPoolExecutorTest` (Lib/test/test_concurrent_futures/test_thread_pool.py),

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ThreadPoolKit
 
 // Port of CPython's `ThreadPoolFailingInitializerTest` (Lib/test/test_concurrent_futures/test_init.py:
@@ -26,11 +27,13 @@ struct CPythonThreadPoolFailingInitializerTest {
         let ran = Counter()
         var thrown: (any Error)?
         do {
-            _ = try ThreadPool(threads: Self.workerCount, name: name, initializer: {
-                ran.increment()
-                usleep(10_000) // init_fail's sleep, briefer
-                throw Py.ValueError(message: "error in initializer")
-            })
+            _ = try ThreadPool(
+                threads: Self.workerCount, name: name,
+                initializer: {
+                    ran.increment()
+                    usleep(10_000) // init_fail's sleep, briefer
+                    throw Py.ValueError(message: "error in initializer")
+                })
         } catch {
             thrown = error
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ThreadPoolKit
 
 // Port of CPython's `ThreadPoolInitializerTest` (Lib/test/test_concurrent_futures/test_init.py: the

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ThreadPoolKit
 
 // Port of CPython's `ThreadPoolShutdownTest` (Lib/test/test_concurrent_futures/test_shutdown.py), its
@@ -111,7 +112,9 @@ struct CPythonThreadPoolShutdownTest {
         let out = Recorder<String>()
         let executor = try ThreadPool(threads: 1, name: name)
         let gate = Gate()
-        let running = try executor.applyAsync { gate.pass(); out.append("apple") } // sleep_and_print
+        let running = try executor.applyAsync {
+            gate.pass(); out.append("apple")
+        } // sleep_and_print
         let queued = try executor.applyAsync { out.append("pear") }
         #expect(eventually { gate.arrived == 1 })
         executor.terminate() // shutdown(wait=False, cancel_futures=True): no join

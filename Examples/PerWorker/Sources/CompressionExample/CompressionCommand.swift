@@ -27,13 +27,15 @@ public func runCompressionExample(arguments: [String], console: Console = .stand
     var temporary: TemporaryDirectory?
     defer { temporary?.remove() }
     do {
-        let parsed = try Arguments(arguments, valued: ["threads", "input", "megabytes", "block-kib", "level"],
-                                   flags: ["help"])
+        let parsed = try Arguments(
+            arguments, valued: ["threads", "input", "megabytes", "block-kib", "level"],
+            flags: ["help"])
         if parsed.flags.contains("help") {
             console.out(compressionUsage)
             return 0
         }
-        let threads: Int? = parsed.options["threads"] == nil
+        let threads: Int? =
+            parsed.options["threads"] == nil
             ? nil : try parsed.integer("threads", default: 1, in: 1...ThreadPool.maximumThreadCount)
         let megabytes = try parsed.integer("megabytes", default: 8, in: 0...4096)
         let blockSize = try parsed.integer("block-kib", default: 16, in: 1...65536) * 1024
@@ -61,14 +63,17 @@ public func runCompressionExample(arguments: [String], console: Console = .stand
         }
 
         // The example: one stream per worker. Timed a few times; every run writes the same file.
-        var perWorker = try gzipFile(input, to: outputPath, perWorkerStreams: true, blockSize: blockSize,
-                                     threads: threads, level: level)
+        var perWorker = try gzipFile(
+            input, to: outputPath, perWorkerStreams: true, blockSize: blockSize,
+            threads: threads, level: level)
         for _ in 1..<timedCompressionRuns {
-            let again = try gzipFile(input, to: outputPath, perWorkerStreams: true, blockSize: blockSize,
-                                     threads: threads, level: level)
+            let again = try gzipFile(
+                input, to: outputPath, perWorkerStreams: true, blockSize: blockSize,
+                threads: threads, level: level)
             if again.elapsed < perWorker.elapsed { perWorker = again }
         }
-        console.out("""
+        console.out(
+            """
             Compressed \(mebibytes(input.count)) of \(what) in \(counted(perWorker.blocks, "block")) \
             of \(blockSize / 1024) KiB, level \(level), on \(counted(perWorker.streamsEnded.count, "worker")).
             Wrote \(outputPath): \(counted(perWorker.compressedBytes, "byte"))\
@@ -76,9 +81,10 @@ public func runCompressionExample(arguments: [String], console: Console = .stand
             """)
         let uses = perWorker.streamsEnded.sorted { $0.worker < $1.worker }
             .map { "\($0.worker) compressed \(counted($0.blocks, "block"))" }
-        console.out("Streams: \(perWorker.streamsCreated) made by the initializer (zlib allocated "
-            + "\(mebibytes(perWorker.streamMemory)) for them), \(perWorker.streamsEnded.count) ended by the finalizer "
-            + "(\(uses.joined(separator: ", ")))")
+        console.out(
+            "Streams: \(perWorker.streamsCreated) made by the initializer (zlib allocated "
+                + "\(mebibytes(perWorker.streamMemory)) for them), \(perWorker.streamsEnded.count) ended by the finalizer "
+                + "(\(uses.joined(separator: ", ")))")
 
         let written = try readFile(outputPath)
         let check = try gunzipWithZlib(written)
@@ -86,22 +92,26 @@ public func runCompressionExample(arguments: [String], console: Console = .stand
             console.err("error: \(outputPath) does not decompress to the input")
             return 1
         }
-        console.out("Checked with zlib's inflate: \(counted(check.members, "gzip member")), "
-            + "\(counted(check.bytes.count, "byte")), identical to the input.")
+        console.out(
+            "Checked with zlib's inflate: \(counted(check.members, "gzip member")), "
+                + "\(counted(check.bytes.count, "byte")), identical to the input.")
 
         // The same work with a stream per block.
-        var perTask = try gzipFile(input, to: outputPath, perWorkerStreams: false, blockSize: blockSize,
-                                   threads: threads, level: level)
+        var perTask = try gzipFile(
+            input, to: outputPath, perWorkerStreams: false, blockSize: blockSize,
+            threads: threads, level: level)
         for _ in 1..<timedCompressionRuns {
-            let again = try gzipFile(input, to: outputPath, perWorkerStreams: false, blockSize: blockSize,
-                                     threads: threads, level: level)
+            let again = try gzipFile(
+                input, to: outputPath, perWorkerStreams: false, blockSize: blockSize,
+                threads: threads, level: level)
             if again.elapsed < perTask.elapsed { perTask = again }
         }
         guard try readFile(outputPath) == written else {
             console.err("error: the output with a stream per block differs")
             return 1
         }
-        console.out("""
+        console.out(
+            """
 
             Time for pool start, imap and writing the file (\(counted(perWorker.streamsEnded.count, "worker")), \
             best of \(timedCompressionRuns) runs; both ways write the same file):
@@ -122,10 +132,13 @@ public func runCompressionExample(arguments: [String], console: Console = .stand
 }
 
 /// Compresses `input` into the gzip file `path` (created or truncated) with one of the two ways.
-public func gzipFile(_ input: [UInt8], to path: String, perWorkerStreams: Bool, blockSize: Int, threads: Int?,
-                     level: Int32) throws -> CompressionRun {
+public func gzipFile(
+    _ input: [UInt8], to path: String, perWorkerStreams: Bool, blockSize: Int, threads: Int?,
+    level: Int32
+) throws -> CompressionRun {
     let file = try OutputFile(path: path)
-    let run = perWorkerStreams
+    let run =
+        perWorkerStreams
         ? try gzipWithPerWorkerStreams(input, blockSize: blockSize, threads: threads, level: level, write: file.write)
         : try gzipWithStreamPerTask(input, blockSize: blockSize, threads: threads, level: level, write: file.write)
     try file.close()

@@ -110,14 +110,18 @@ public struct CompressionRun: Sendable {
 /// them in input order, as they are ready; `write` gets the gzip file piece by piece, on the calling
 /// thread.
 /// - Parameter level: zlib's compression level, 0...9.
-public func gzipWithPerWorkerStreams(_ input: [UInt8], blockSize: Int, threads: Int?, level: Int32,
-                                     write: (UnsafeRawBufferPointer) throws -> Void) throws -> CompressionRun {
+public func gzipWithPerWorkerStreams(
+    _ input: [UInt8], blockSize: Int, threads: Int?, level: Int32,
+    write: (UnsafeRawBufferPointer) throws -> Void
+) throws -> CompressionRun {
     let compressors = Compressors(level: level)
     let blocks = Block.split(count: input.count, size: blockSize)
     let (size, elapsed) = try timed {
-        try withThreadPool(threads: threads, name: "gzip",
-                           initializer: { try compressors.createForThisWorker() },
-                           finalizer: { compressors.endForThisWorker() }) { pool in
+        try withThreadPool(
+            threads: threads, name: "gzip",
+            initializer: { try compressors.createForThisWorker() },
+            finalizer: { compressors.endForThisWorker() }
+        ) { pool in
             // At most `bufferSize` blocks are compressed ahead of the writer: memory stays bounded
             // however large the input.
             let compressed = try pool.imap(blocks, bufferSize: 4 * pool.threadCount) { block in
@@ -126,15 +130,18 @@ public func gzipWithPerWorkerStreams(_ input: [UInt8], blockSize: Int, threads: 
             return try writeGzipMember(compressed, write: write)
         }
     }
-    return CompressionRun(compressedBytes: size, blocks: blocks.count, elapsed: elapsed,
-                          streamsCreated: compressors.created, streamsEnded: compressors.ended,
-                          streamMemory: compressors.memory.bytes)
+    return CompressionRun(
+        compressedBytes: size, blocks: blocks.count, elapsed: elapsed,
+        streamsCreated: compressors.created, streamsEnded: compressors.ended,
+        streamMemory: compressors.memory.bytes)
 }
 
 /// The same work without worker state: every task makes a deflate stream and its buffer, compresses
 /// its block, and frees them.
-public func gzipWithStreamPerTask(_ input: [UInt8], blockSize: Int, threads: Int?, level: Int32,
-                                  write: (UnsafeRawBufferPointer) throws -> Void) throws -> CompressionRun {
+public func gzipWithStreamPerTask(
+    _ input: [UInt8], blockSize: Int, threads: Int?, level: Int32,
+    write: (UnsafeRawBufferPointer) throws -> Void
+) throws -> CompressionRun {
     let compressors = Compressors(level: level)
     let blocks = Block.split(count: input.count, size: blockSize)
     let (size, elapsed) = try timed {
@@ -145,15 +152,18 @@ public func gzipWithStreamPerTask(_ input: [UInt8], blockSize: Int, threads: Int
             return try writeGzipMember(compressed, write: write)
         }
     }
-    return CompressionRun(compressedBytes: size, blocks: blocks.count, elapsed: elapsed,
-                          streamsCreated: compressors.created, streamsEnded: compressors.ended,
-                          streamMemory: compressors.memory.bytes)
+    return CompressionRun(
+        compressedBytes: size, blocks: blocks.count, elapsed: elapsed,
+        streamsCreated: compressors.created, streamsEnded: compressors.ended,
+        streamMemory: compressors.memory.bytes)
 }
 
 /// Writes the gzip header, each block's data as `blocks` hands it out (in input order), and the
 /// trailer, with the CRCs of the blocks combined in order. Returns the bytes written.
-func writeGzipMember(_ blocks: ResultIterator<CompressedBlock>,
-                     write: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+func writeGzipMember(
+    _ blocks: ResultIterator<CompressedBlock>,
+    write: (UnsafeRawBufferPointer) throws -> Void
+) throws -> Int {
     try Gzip.header.withUnsafeBytes(write)
     var written = Gzip.header.count
     var crc: UInt = 0

@@ -68,8 +68,9 @@ final class BlockCompressor {
         stream.pointee.opaque = Unmanaged.passUnretained(memory).toOpaque()
         // windowBits -15: raw deflate, without zlib's or gzip's wrapper: the program writes one gzip
         // header and trailer around every block. memLevel 8 is zlib's default.
-        let status = deflateInit2_(stream, level, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY,
-                                   ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+        let status = deflateInit2_(
+            stream, level, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY,
+            ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
         guard status == Z_OK else {
             stream.deallocate()
             throw CompressionError("deflateInit2 failed (\(status)): \(Self.message(status))")
@@ -109,8 +110,9 @@ final class BlockCompressor {
             if stream.pointee.avail_out == 0 { reserve(capacity * 2) } // never with the bound above
         }
         let crc = crc32(0, block.baseAddress, uInt(block.count))
-        return CompressedBlock(deflated: Array(UnsafeBufferPointer(start: output, count: produced)), crc: crc,
-                               length: block.count)
+        return CompressedBlock(
+            deflated: Array(UnsafeBufferPointer(start: output, count: produced)), crc: crc,
+            length: block.count)
     }
 
     /// Compresses the bytes of `input` in `block` (see ``compress(_:isLast:)``).

@@ -138,7 +138,8 @@ final class DatabaseSession {
     func summary(of ids: ClosedRange<Int>) throws(DatabaseError) -> RangeSummary {
         queries += 1
         let row = try rangeQuery.single([Int64(ids.lowerBound), Int64(ids.upperBound)], columns: 4)
-        return RangeSummary(ids: ids, orders: Int(row[0]), total: Int(row[1]), smallest: Int(row[2]), largest: Int(row[3]))
+        return RangeSummary(
+            ids: ids, orders: Int(row[0]), total: Int(row[1]), smallest: Int(row[2]), largest: Int(row[3]))
     }
 
     func summary(ofCustomer customer: Int) throws(DatabaseError) -> CustomerSummary {
@@ -168,8 +169,9 @@ public func queryWithOneConnection(path: String, rangeSize: Int) throws(Database
     try byRange.run([Int64(rangeSize)]) { row in
         let index = Int(row[0])
         guard ranges.indices.contains(index) else { return }
-        ranges[index] = RangeSummary(ids: ranges[index].ids, orders: Int(row[1]), total: Int(row[2]),
-                                     smallest: Int(row[3]), largest: Int(row[4]))
+        ranges[index] = RangeSummary(
+            ids: ranges[index].ids, orders: Int(row[1]), total: Int(row[2]),
+            smallest: Int(row[3]), largest: Int(row[4]))
     }
 
     var customers = shape.customerIDs.map { CustomerSummary(customer: $0, orders: 0, total: 0) }

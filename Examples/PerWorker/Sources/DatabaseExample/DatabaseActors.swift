@@ -95,9 +95,10 @@ public func queryWithWorkerActors(path: String, threads: Int?, queries: [Databas
     -> ActorQueryRun
 {
     let connections = Connections(path: path)
-    let pool = try ThreadPool(threads: threads, name: "dbactor",
-                              initializer: { try connections.openForThisWorker() },
-                              finalizer: { connections.closeForThisWorker() })
+    let pool = try ThreadPool(
+        threads: threads, name: "dbactor",
+        initializer: { try connections.openForThisWorker() },
+        finalizer: { connections.closeForThisWorker() })
     let actors = (0..<pool.threadCount).map { WorkerDatabase(pool: pool, worker: $0, connections: connections) }
     let answers: [DatabaseAnswer]
     do {
@@ -119,6 +120,7 @@ public func queryWithWorkerActors(path: String, threads: Int?, queries: [Databas
     for actor in actors { workersSeen.append(await actor.workersSeen) }
     pool.close()
     try await pool.join() // the finalizers have closed the connections
-    return ActorQueryRun(answers: answers, connectionsOpened: connections.opened,
-                         connectionsClosed: connections.closed, workersSeen: workersSeen)
+    return ActorQueryRun(
+        answers: answers, connectionsOpened: connections.opened,
+        connectionsClosed: connections.closed, workersSeen: workersSeen)
 }

@@ -32,7 +32,8 @@ public func runDatabaseExample(arguments: [String], console: Console = .standard
             console.out(databaseUsage)
             return 0
         }
-        let threads: Int? = parsed.options["threads"] == nil
+        let threads: Int? =
+            parsed.options["threads"] == nil
             ? nil : try parsed.integer("threads", default: 1, in: 1...ThreadPool.maximumThreadCount)
         let orders = try parsed.integer("orders", default: 100_000, in: 0...100_000_000)
         guard parsed.positional.count <= 1 else { throw UsageError("give at most one database file") }
@@ -48,8 +49,9 @@ public func runDatabaseExample(arguments: [String], console: Console = .standard
             console.out("Using the existing database \(path).")
         } else {
             let created = try timed { try createDatabase(at: path, orders: orders, customers: customerCount) }
-            console.out("Created \(path): \(grouped(orders)) orders of \(grouped(customerCount)) customers "
-                + "in \(created.elapsed.formatted).")
+            console.out(
+                "Created \(path): \(grouped(orders)) orders of \(grouped(customerCount)) customers "
+                    + "in \(created.elapsed.formatted).")
         }
 
         // The example: one connection per worker. Timed a few times; the answers are the same each time.
@@ -78,7 +80,8 @@ public func runDatabaseExample(arguments: [String], console: Console = .standard
             return 1
         }
         let workers = perWorker.connectionsClosed.count
-        console.out("""
+        console.out(
+            """
 
             Time for pool start, map and imapUnordered (\(counted(workers, "worker")), best of \(timedRuns) runs):
               a connection per worker, opened by the initializer: \(perWorker.elapsed.formatted) \
@@ -109,25 +112,29 @@ func report(_ run: QueryRun, console: Console) {
     let answers = run.answers
     let total = answers.ranges.reduce(0) { $0 + $1.total }
     let orders = answers.ranges.reduce(0) { $0 + $1.orders }
-    console.out("""
+    console.out(
+        """
 
         map over \(counted(answers.ranges.count, "id range")) of \(rangeSize) orders: \
         \(counted(orders, "order")), \(money(total)) in total
         """)
     if let busiest = answers.ranges.max(by: { $0.total < $1.total }) {
-        console.out("  largest range total: ids \(grouped(busiest.ids.lowerBound))-\(grouped(busiest.ids.upperBound)), "
-            + "\(money(busiest.total)) (orders from \(money(busiest.smallest)) to \(money(busiest.largest)))")
+        console.out(
+            "  largest range total: ids \(grouped(busiest.ids.lowerBound))-\(grouped(busiest.ids.upperBound)), "
+                + "\(money(busiest.total)) (orders from \(money(busiest.smallest)) to \(money(busiest.largest)))")
     }
     let top = answers.customers.sorted { ($0.total, $1.customer) > ($1.total, $0.customer) }.prefix(3)
-    console.out("imapUnordered over \(counted(answers.customers.count, "customer"))"
-        + (top.isEmpty ? "" : ": the biggest spenders are"))
+    console.out(
+        "imapUnordered over \(counted(answers.customers.count, "customer"))"
+            + (top.isEmpty ? "" : ": the biggest spenders are"))
     for customer in top {
         console.out("  customer \(customer.customer): \(counted(customer.orders, "order")), \(money(customer.total))")
     }
     let uses = run.connectionsClosed.sorted { $0.worker < $1.worker }
         .map { "\($0.worker) ran \(counted($0.queries, "query", "queries"))" }
-    console.out("Connections: \(run.connectionsOpened) opened by the initializer, \(run.connectionsClosed.count) "
-        + "closed by the finalizer (\(uses.joined(separator: ", ")))")
+    console.out(
+        "Connections: \(run.connectionsOpened) opened by the initializer, \(run.connectionsClosed.count) "
+            + "closed by the finalizer (\(uses.joined(separator: ", ")))")
 }
 
 /// Cents as "1,234.56".

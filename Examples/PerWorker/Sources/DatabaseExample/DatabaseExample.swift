@@ -96,9 +96,11 @@ public struct QueryRun: Sendable {
 public func queryWithPerWorkerConnections(path: String, threads: Int?, rangeSize: Int) throws -> QueryRun {
     let connections = Connections(path: path)
     let (answers, elapsed) = try timed {
-        try withThreadPool(threads: threads, name: "db",
-                           initializer: { try connections.openForThisWorker() },
-                           finalizer: { connections.closeForThisWorker() }) { pool in
+        try withThreadPool(
+            threads: threads, name: "db",
+            initializer: { try connections.openForThisWorker() },
+            finalizer: { connections.closeForThisWorker() }
+        ) { pool in
             let shape = try pool.apply { try connections.current.shape() }
             let ranges = try pool.map(shape.idRanges(size: rangeSize)) { ids in
                 try connections.current.summary(of: ids)
@@ -112,8 +114,9 @@ public func queryWithPerWorkerConnections(path: String, threads: Int?, rangeSize
             return DatabaseAnswers(shape: shape, ranges: ranges, customers: customers)
         }
     }
-    return QueryRun(answers: answers, elapsed: elapsed, connectionsOpened: connections.opened,
-                    connectionsClosed: connections.closed)
+    return QueryRun(
+        answers: answers, elapsed: elapsed, connectionsOpened: connections.opened,
+        connectionsClosed: connections.closed)
 }
 
 /// The same work without worker state: every task opens a connection, prepares its query, runs it
@@ -135,6 +138,7 @@ public func queryWithConnectionPerTask(path: String, threads: Int?, rangeSize: I
             return DatabaseAnswers(shape: shape, ranges: ranges, customers: customers)
         }
     }
-    return QueryRun(answers: answers, elapsed: elapsed, connectionsOpened: connections.opened,
-                    connectionsClosed: connections.closed)
+    return QueryRun(
+        answers: answers, elapsed: elapsed, connectionsOpened: connections.opened,
+        connectionsClosed: connections.closed)
 }

@@ -21,10 +21,12 @@ public struct Console {
     /// Standard output and standard error (written with write(2): the C `stderr` global is shared
     /// mutable state that Swift 6 does not let nonisolated code touch).
     public static var standard: Console {
-        Console(out: { print($0) }, err: { line in
-            let text = line + "\n"
-            _ = text.withCString { write(2, $0, strlen($0)) }
-        })
+        Console(
+            out: { print($0) },
+            err: { line in
+                let text = line + "\n"
+                _ = text.withCString { write(2, $0, strlen($0)) }
+            })
     }
 }
 
@@ -71,10 +73,12 @@ public struct Arguments {
     }
 
     /// The integer value of `--name`, or `defaultValue` when it is not given.
-    public func integer(_ name: String, default defaultValue: Int, in range: ClosedRange<Int>) throws(UsageError) -> Int {
+    public func integer(_ name: String, default defaultValue: Int, in range: ClosedRange<Int>) throws(UsageError) -> Int
+    {
         guard let text = options[name] else { return defaultValue }
         guard let value = Int(text), range.contains(value) else {
-            throw UsageError("--\(name) must be a whole number in \(range.lowerBound)...\(range.upperBound), not \"\(text)\"")
+            throw UsageError(
+                "--\(name) must be a whole number in \(range.lowerBound)...\(range.upperBound), not \"\(text)\"")
         }
         return value
     }

@@ -5,8 +5,9 @@ import ThreadPoolKit
 
 @Suite("An actor per worker, owning that worker's SQLite connection")
 struct PerWorkerActorTests {
-    @Test("1,000 concurrent tasks query the actors: the answers of a direct query, each actor on its worker",
-          arguments: [1, 2, 3])
+    @Test(
+        "1,000 concurrent tasks query the actors: the answers of a direct query, each actor on its worker",
+        arguments: [1, 2, 3])
     func actorsAnswerLikeOneConnection(threads: Int) async throws {
         let (directory, path) = try PerWorkerDatabaseTests.makeDatabase()
         defer { directory.remove() }
@@ -22,7 +23,8 @@ struct PerWorkerActorTests {
         }
         // Every range once, then every customer (several times over).
         #expect(Set(run.answers.compactMap { if case .range(let r) = $0 { r.ids } else { nil } }).count == 25)
-        #expect(Set(run.answers.compactMap { if case .customer(let c) = $0 { c.customer } else { nil } }).count
+        #expect(
+            Set(run.answers.compactMap { if case .customer(let c) = $0 { c.customer } else { nil } }).count
                 == PerWorkerDatabaseTests.customers)
         // One connection per worker, opened by the initializer and closed by the finalizer, and every
         // query ran on one of them; each worker's actor ran only on that worker.

@@ -7,18 +7,22 @@ import ThreadPoolKit
 @Suite("PerWorkerCompression")
 struct PerWorkerCompressionTests {
     /// Compresses `input` one of the two ways into memory.
-    static func gzip(_ input: [UInt8], perWorker: Bool, blockSize: Int, threads: Int,
-                     level: Int32 = 6) throws -> (output: [UInt8], run: CompressionRun) {
+    static func gzip(
+        _ input: [UInt8], perWorker: Bool, blockSize: Int, threads: Int,
+        level: Int32 = 6
+    ) throws -> (output: [UInt8], run: CompressionRun) {
         var output: [UInt8] = []
         let append = { (bytes: UnsafeRawBufferPointer) in output.append(contentsOf: bytes) }
-        let run = perWorker
+        let run =
+            perWorker
             ? try gzipWithPerWorkerStreams(input, blockSize: blockSize, threads: threads, level: level, write: append)
             : try gzipWithStreamPerTask(input, blockSize: blockSize, threads: threads, level: level, write: append)
         return (output, run)
     }
 
-    @Test("one stream per worker: decompresses byte for byte; exactly `threads` streams made and ended",
-          arguments: [1, 2, 3, 5])
+    @Test(
+        "one stream per worker: decompresses byte for byte; exactly `threads` streams made and ended",
+        arguments: [1, 2, 3, 5])
     func perWorkerStreams(threads: Int) throws {
         let input = generateLogText(count: 1_000_003)
         let blockSize = 8 * 1024
@@ -46,8 +50,9 @@ struct PerWorkerCompressionTests {
         #expect(perTask.run.streamMemory > perWorker.run.streamMemory * 10)
     }
 
-    @Test("edge sizes and levels: empty, one byte, exactly a block, a block and a byte",
-          arguments: [0, 1, 4096, 4097], [0, 1, 9])
+    @Test(
+        "edge sizes and levels: empty, one byte, exactly a block, a block and a byte",
+        arguments: [0, 1, 4096, 4097], [0, 1, 9])
     func edgeSizes(count: Int, level: Int) throws {
         let input = generateLogText(count: count)
         let (output, run) = try Self.gzip(input, perWorker: true, blockSize: 4096, threads: 2, level: Int32(level))
@@ -100,8 +105,9 @@ struct PerWorkerCompressionTests {
         try file.close()
         let gzPath = directory.file("input.txt.gz")
         let captured = CapturedConsole()
-        let status = runCompressionExample(arguments: ["--threads", "3", "--input", inputPath, "--block-kib", "32", gzPath],
-                                           console: captured.console)
+        let status = runCompressionExample(
+            arguments: ["--threads", "3", "--input", inputPath, "--block-kib", "32", gzPath],
+            console: captured.console)
         #expect(status == 0, "\(captured.err)")
         #expect(captured.out.contains("3 made by the initializer"))
         #expect(captured.out.contains("3 ended by the finalizer"))
@@ -116,7 +122,10 @@ struct PerWorkerCompressionTests {
     func badInput() {
         let missing = "/nonexistent-\(getpid())"
         let cases: [([String], Int32, String)] = [
-            (["--megabytes", "1", "\(missing)/out.gz"], 1, "error: cannot write \(missing)/out.gz: No such file or directory\n"),
+            (
+                ["--megabytes", "1", "\(missing)/out.gz"], 1,
+                "error: cannot write \(missing)/out.gz: No such file or directory\n"
+            ),
             (["--input", "\(missing)/in.txt"], 1, "error: cannot read \(missing)/in.txt: No such file or directory\n"),
             (["--level", "10"], 2, "error: --level must be a whole number in 0...9, not \"10\""),
             (["--input", "x", "--megabytes", "1"], 2, "error: give --input or --megabytes, not both"),
@@ -129,8 +138,10 @@ struct PerWorkerCompressionTests {
         }
     }
 
-    @Test("the built program exits 1 with the message on an unwritable output, without crashing",
-          .enabled(if: builtProduct("PerWorkerCompression") != nil, "build the executables first: swift build --build-tests"))
+    @Test(
+        "the built program exits 1 with the message on an unwritable output, without crashing",
+        .enabled(
+            if: builtProduct("PerWorkerCompression") != nil, "build the executables first: swift build --build-tests"))
     func builtProgram() throws {
         let path = "/nonexistent-\(getpid())/out.gz"
         let result = try runProgram(builtProduct("PerWorkerCompression")!, ["--megabytes", "1", path])

@@ -31,8 +31,9 @@ struct PerWorkerDatabaseTests {
         #expect(reference.ranges.reduce(0) { $0 + $1.total } == reference.customers.reduce(0) { $0 + $1.total })
     }
 
-    @Test("one connection per worker: the answers of a single connection; exactly `threads` opened and closed",
-          arguments: [1, 2, 3, 5])
+    @Test(
+        "one connection per worker: the answers of a single connection; exactly `threads` opened and closed",
+        arguments: [1, 2, 3, 5])
     func perWorkerConnections(threads: Int) throws {
         let (directory, path) = try Self.makeDatabase()
         defer { directory.remove() }
@@ -65,8 +66,9 @@ struct PerWorkerDatabaseTests {
         defer { directory.remove() }
         let path = directory.file("orders.sqlite")
         let captured = CapturedConsole()
-        let status = runDatabaseExample(arguments: ["--threads", "2", "--orders", "5000", path],
-                                        console: captured.console)
+        let status = runDatabaseExample(
+            arguments: ["--threads", "2", "--orders", "5000", path],
+            console: captured.console)
         #expect(status == 0, "\(captured.err)")
         #expect(captured.out.contains("Created \(path): 5,000 orders"))
         #expect(captured.out.contains("2 opened by the initializer, 2 closed by the finalizer"))
@@ -112,9 +114,11 @@ struct PerWorkerDatabaseTests {
         } catch ThreadPoolError.initializerFailed(let worker, let underlying) {
             #expect((0..<2).contains(worker))
             #expect(underlying is DatabaseError)
-            let message = describeDatabaseError(ThreadPoolError.initializerFailed(worker: worker, underlying: underlying))
-            #expect(message == "worker \(worker + 1) could not open its connection: "
-                + "cannot open the database \(path): unable to open database file")
+            let message = describeDatabaseError(
+                ThreadPoolError.initializerFailed(worker: worker, underlying: underlying))
+            #expect(
+                message == "worker \(worker + 1) could not open its connection: "
+                    + "cannot open the database \(path): unable to open database file")
         }
     }
 
@@ -134,7 +138,9 @@ struct PerWorkerDatabaseTests {
 
     @Test("usage errors: exit 2 with the usage")
     func usageErrors() {
-        for arguments in [["--threads", "0"], ["--threads"], ["--bogus"], ["a.sqlite", "b.sqlite"], ["--orders", "x"]] {
+        for arguments in [
+            ["--threads", "0"], ["--threads"], ["--bogus"], ["a.sqlite", "b.sqlite"], ["--orders", "x"],
+        ] {
             let captured = CapturedConsole()
             #expect(runDatabaseExample(arguments: arguments, console: captured.console) == 2, "\(arguments)")
             #expect(captured.err.contains("usage: PerWorkerDatabase"))
@@ -144,8 +150,10 @@ struct PerWorkerDatabaseTests {
         #expect(help.out.hasPrefix("usage: PerWorkerDatabase"))
     }
 
-    @Test("the built program exits 1 with the message on a missing directory, without crashing",
-          .enabled(if: builtProduct("PerWorkerDatabase") != nil, "build the executables first: swift build --build-tests"))
+    @Test(
+        "the built program exits 1 with the message on a missing directory, without crashing",
+        .enabled(if: builtProduct("PerWorkerDatabase") != nil, "build the executables first: swift build --build-tests")
+    )
     func builtProgram() throws {
         let path = "/nonexistent-\(getpid())/orders.sqlite"
         let result = try runProgram(builtProduct("PerWorkerDatabase")!, [path])

@@ -45,12 +45,16 @@ func onPath(_ name: String) -> String? {
 func builtProduct(_ name: String) -> String? {
     var candidates: [URL] = []
     // Linux: the test runner is the .xctest executable itself, in the products directory.
-    if let first = CommandLine.arguments.first { candidates.append(URL(fileURLWithPath: first).deletingLastPathComponent()) }
+    if let first = CommandLine.arguments.first {
+        candidates.append(URL(fileURLWithPath: first).deletingLastPathComponent())
+    }
     #if canImport(Darwin)
     // macOS: xctest loads the .xctest bundle, which sits in the products directory.
     for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
         candidates.append(bundle.bundleURL.deletingLastPathComponent())
     }
     #endif
-    return candidates.map { $0.appendingPathComponent(name).path }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    return candidates.map { $0.appendingPathComponent(name).path }.first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
 }
