@@ -20,39 +20,28 @@ func registerElasticBlocking() {
     let n = blockingTasks
     let sleep = blockingMicroseconds
 
-    Benchmark("W10 elastic blocking ThreadPoolKit.applyAsync w2...64", configuration: elasticConfig()) { benchmark in
-        var configuration = ThreadPool.Configuration()
-        configuration.threads = 2
-        configuration.maxThreads = 64
-        let pool = try ThreadPool(configuration)
-        let counter = Countdown(n)
-        try measure(benchmark, tasks: n) {
-            for _ in 0..<n {
-                _ = try pool.applyAsync {
-                    usleep(sleep)
-                    counter.hit()
+    var elastic = ThreadPool.Configuration()
+    elastic.threads = 2
+    elastic.maxThreads = 64
+    var fixed = ThreadPool.Configuration()
+    fixed.threads = 8
+    for (shape, configuration) in [("w2...64", elastic), ("w8 fixed", fixed)] {
+        Benchmark("W10 elastic blocking ThreadPoolKit.applyAsync \(shape)", configuration: elasticConfig()) {
+            benchmark in
+            let pool = try ThreadPool(configuration)
+            let counter = Countdown(n)
+            try measure(benchmark, tasks: n) {
+                for _ in 0..<n {
+                    _ = try pool.applyAsync {
+                        usleep(sleep)
+                        counter.hit()
+                    }
                 }
+                counter.wait()
             }
-            counter.wait()
+            pool.close()
+            try pool.join()
         }
-        pool.close()
-        try pool.join()
-    }
-
-    Benchmark("W10 elastic blocking ThreadPoolKit.applyAsync w8 fixed", configuration: elasticConfig()) { benchmark in
-        let pool = try ThreadPool(threads: 8)
-        let counter = Countdown(n)
-        try measure(benchmark, tasks: n) {
-            for _ in 0..<n {
-                _ = try pool.applyAsync {
-                    usleep(sleep)
-                    counter.hit()
-                }
-            }
-            counter.wait()
-        }
-        pool.close()
-        try pool.join()
     }
 
     Benchmark("W10 elastic blocking Dispatch.concurrentQueue+group", configuration: elasticConfig()) { benchmark in
