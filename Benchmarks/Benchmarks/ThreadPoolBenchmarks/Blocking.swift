@@ -66,8 +66,16 @@ func registerBlocking() {
         try pool.syncShutdownGracefully()
     }
 
-    Benchmark("W5 blocking Dispatch.concurrentQueue+group", configuration: blockingConfig()) { benchmark in
-        let queue = DispatchQueue(label: "bench.concurrent", attributes: .concurrent)
+    registerBlockingPeers("W5 blocking", configuration: blockingConfig())
+}
+
+/// The peers that take no worker count, for W5 and W10: `n` tasks that each block `sleep` µs on
+/// Dispatch's concurrent queue and in a TaskGroup on the cooperative pool.
+func registerBlockingPeers(_ prefix: String, configuration: Benchmark.Configuration) {
+    let n = blockingTasks
+    let sleep = blockingMicroseconds
+    Benchmark("\(prefix) Dispatch.concurrentQueue+group", configuration: configuration) { benchmark in
+        let queue = DispatchQueue(label: "bench.blocking", attributes: .concurrent)
         measure(benchmark, tasks: n) {
             let group = DispatchGroup()
             for _ in 0..<n {
@@ -77,7 +85,7 @@ func registerBlocking() {
         }
     }
 
-    Benchmark("W5 blocking withTaskGroup", configuration: blockingConfig()) { benchmark async in
+    Benchmark("\(prefix) withTaskGroup", configuration: configuration) { benchmark async in
         await measureAsync(benchmark, tasks: n) {
             await withTaskGroup(of: Void.self) { group in
                 for _ in 0..<n {

@@ -44,25 +44,5 @@ func registerElasticBlocking() {
         }
     }
 
-    Benchmark("W10 elastic blocking Dispatch.concurrentQueue+group", configuration: elasticConfig()) { benchmark in
-        let queue = DispatchQueue(label: "bench.elastic", attributes: .concurrent)
-        measure(benchmark, tasks: n) {
-            let group = DispatchGroup()
-            for _ in 0..<n {
-                queue.async(group: group) { usleep(sleep) }
-            }
-            group.wait()
-        }
-    }
-
-    Benchmark("W10 elastic blocking withTaskGroup", configuration: elasticConfig()) { benchmark async in
-        await measureAsync(benchmark, tasks: n) {
-            await withTaskGroup(of: Void.self) { group in
-                for _ in 0..<n {
-                    group.addTask { usleep(sleep) }
-                }
-                await group.waitForAll()
-            }
-        }
-    }
+    registerBlockingPeers("W10 elastic blocking", configuration: elasticConfig())
 }
