@@ -216,7 +216,15 @@ static void test_durations(void) {
     pass("observer: a task's run duration covers its run");
 }
 
-/* The second task waits for the first: its wait covers the first one's run. */
+/* Waits for its gate, then runs for at least 2 ms. */
+static void gated_busy_task(void *arg, int status) {
+    gate_pass(arg);
+    busy_task(NULL, status);
+}
+
+/* The second task waits for the first: its wait covers the first one's run. The first one starts
+ * its 2 ms only after the second is queued (queued while the first already ran, it would wait
+ * less). */
 static atomic_ullong second_wait_ns;
 static atomic_int started_calls;
 static void on_started_second(void *context, unsigned long long wait_ns) {
@@ -232,10 +240,14 @@ static void test_wait_duration(void) {
     options.observer = &observer;
     ctp_pool *pool;
     CHECK_EQ(ctp_pool_create(&options, &pool), 0);
+    gate g;
+    gate_init(&g);
+    CHECK_EQ(ctp_pool_submit(pool, gated_busy_task, &g), 0);
     CHECK_EQ(ctp_pool_submit(pool, busy_task, NULL), 0);
-    CHECK_EQ(ctp_pool_submit(pool, busy_task, NULL), 0);
+    gate_open(&g);
     CHECK_EQ(ctp_pool_close(pool), 0);
     CHECK_EQ(ctp_pool_join(pool), 0);
+    gate_destroy(&g);
     CHECK_EQ(atomic_load(&started_calls), 2);
     CHECK(atomic_load(&second_wait_ns) >= 2000000ull);
     ctp_pool_destroy(pool);

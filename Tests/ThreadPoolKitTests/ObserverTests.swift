@@ -244,8 +244,15 @@ struct ObserverTests {
             let start = ContinuousClock.now
             while ContinuousClock.now - start < .milliseconds(5) {}
         }
-        try pool.execute(spin)
+        // The first task starts its 5 ms only after the second is queued, so the second waits at
+        // least that long (queued while the first already ran, it would wait less).
+        let gate = Gate()
+        try pool.execute {
+            gate.pass()
+            spin()
+        }
         try pool.execute(spin) // waits behind the first one on the only worker
+        gate.open()
         pool.close()
         try await pool.join()
         #expect(observer.longestRun.load(ordering: .relaxed) >= 5_000_000)
