@@ -96,8 +96,23 @@ extension ThreadPool {
     /// - Throws: the task's error, `CancellationError`, ``ThreadPoolError/notRunning`` after
     ///   ``close()``, ``ThreadPoolError/cancelled`` if ``terminate()`` dropped the task's turn,
     ///   ``ThreadPoolError/queueFull`` (``FullQueuePolicy/fail``).
+    @inlinable
     public func run<T: Sendable>(
         priority: TaskPriority? = nil,
+        _ body: @escaping @Sendable () throws -> T
+    ) async throws -> T {
+        // The common call (the task's own priority, an unbounded queue): specialized in the caller,
+        // with no table entry to set up.
+        guard priority == nil, queueCapacity == nil else { return try await runWithSetup(priority: priority, body) }
+        try Task.checkCancellation()
+        guard isRunning else { throw ThreadPoolError.notRunning }
+        return try await runMovingOntoWorker(body)
+    }
+
+    /// `run` with a priority of its own or a bounded queue: the task's job takes them from a table.
+    @usableFromInline
+    func runWithSetup<T: Sendable>(
+        priority: TaskPriority?,
         _ body: @escaping @Sendable () throws -> T
     ) async throws -> T {
         try Task.checkCancellation()
@@ -114,7 +129,7 @@ extension ThreadPool {
         }
         let priority = priority.flatMap { $0 != Task.currentPriority ? $0 : nil }
         guard priority != nil || reserved, let task = JobPriorities.currentTask else {
-            return try await withTaskExecutorPreference(self) { () throws -> T in try runOnWorker(body) }
+            return try await runMovingOntoWorker(body)
         }
         // The task's job, enqueued as the task moves onto the pool, takes `priority` and the reserved
         // slot from here. If the task was on a worker already, no enqueue took them: the slot is given back.
@@ -122,17 +137,27 @@ extension ThreadPool {
         defer {
             if jobPriorities.remove(forJobOf: task)?.reserved == true { cPool.releaseReserved(1) }
         }
-        return try await withTaskExecutorPreference(self) { () throws -> T in try runOnWorker(body) }
+        return try await runMovingOntoWorker(body)
     }
 
-    /// `run`'s body, on the worker its job was queued for.
-    private func runOnWorker<T>(_ body: () throws -> T) throws -> T {
-        // A job the pool did not take (closed meanwhile) or dropped (terminated) runs elsewhere.
+    /// Runs `body` in the calling task, moved onto a worker for it: the pool is the task's executor
+    /// preference for the call.
+    @inlinable
+    func runMovingOntoWorker<T>(_ body: () throws -> T) async throws -> T {
+        try await withTaskExecutorPreference(self) { () throws -> T in
+            try checkOnWorker()
+            return try body()
+        }
+    }
+
+    /// Before `run`'s body, on the worker its job was queued for: a job the pool did not take (closed
+    /// meanwhile) or dropped (terminated) runs elsewhere, and a task cancelled meanwhile stops here.
+    @usableFromInline
+    func checkOnWorker() throws {
         guard isCurrentWorker else {
             throw isTerminated ? ThreadPoolError.cancelled : ThreadPoolError.notRunning
         }
         try Task.checkCancellation()
-        return try body()
     }
 }
 
