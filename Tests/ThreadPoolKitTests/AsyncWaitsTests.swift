@@ -148,4 +148,34 @@ struct RunContextTests {
         await #expect(throws: ThreadPoolError.self) { try await pool.run { ran.increment() } }
         #expect(ran.value == 0)
     }
+
+    @Test("after run returns the caller is off the pool; inside a preference scope each body runs where the task is")
+    func callerAfterRun() async throws {
+        let pool = try ThreadPool(threads: 2)
+        let onWorkerAfter = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<8 {
+                group.addTask { try await runsThenCountsOnWorker(pool, calls: 100) }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(onWorkerAfter == 0)
+        let inScope = try await withTaskExecutorPreference(pool) {
+            try await runsThenCountsOnWorker(pool, calls: 100)
+        }
+        #expect(inScope == 100)
+        pool.close()
+        try await pool.join()
+    }
+}
+
+/// Calls `run` `calls` times from a nonisolated async function; counts the returns that found the
+/// caller on one of the pool's workers.
+nonisolated private func runsThenCountsOnWorker(_ pool: ThreadPool, calls: Int) async throws -> Int {
+    var onWorker = 0
+    for _ in 0..<calls {
+        let ranOnWorker = try await pool.run { ThreadPool.currentWorker != nil }
+        #expect(ranOnWorker)
+        if ThreadPool.currentWorker != nil { onWorker += 1 }
+    }
+    return onWorker
 }

@@ -73,10 +73,11 @@ extension ThreadPool {
     /// logger's metadata), `Task.isCancelled` there is the caller's, and no result object is made: a
     /// loop of `run` calls from a task already on a worker runs each body at once. If the task is
     /// cancelled before `body` starts (before the call, or while it waits in the queue), `body` never
-    /// runs and this throws `CancellationError` once the task reaches a worker. A nonisolated caller
-    /// goes on running on the worker after `run` returns, until its next suspension (an actor-isolated
-    /// caller hops back to its actor); use ``applyAsync(_:callback:errorCallback:)`` and `value` to
-    /// stay off the pool.
+    /// runs and this throws `CancellationError` once the task reaches a worker. When `run` returns,
+    /// the caller is back where it was: the Swift runtime switches the task back to the global
+    /// concurrent executor (or the caller's actor) as the pool stops being its executor preference.
+    /// That second switch is part of what a call costs from off the pool; inside
+    /// `withTaskExecutorPreference(pool) { ... }` neither switch happens.
     ///
     /// `priority` is the priority `body` waits in the queue with (see
     /// ``applyAsync(priority:_:callback:errorCallback:)`` for the order it gives). Nil, the default,
