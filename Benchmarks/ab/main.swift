@@ -114,8 +114,9 @@ final class Counter: Sendable {
     func hit() { count.wrappingAdd(1, ordering: .relaxed) }
 }
 
-/// W7's async offload: 64 tasks x 2,000 awaits of a tiny closure, 2 workers, through `offload`.
-func offload(_ name: String, _ offload: @escaping @Sendable (Counter) async -> Void) async {
+/// W7's async offload: 64 tasks x 2,000 awaits of a tiny closure, 2 workers, through `offload`; with
+/// `onPool`, each task's loop runs inside `withTaskExecutorPreference(onPool)`.
+func offload(_ name: String, onPool: ThreadPool? = nil, _ offload: @escaping @Sendable (Counter) async -> Void) async {
     let tasks = 64
     let calls = 2000
     let total = tasks * calls
@@ -129,7 +130,9 @@ func offload(_ name: String, _ offload: @escaping @Sendable (Counter) async -> V
         let start = nanoseconds()
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<tasks {
-                group.addTask { for _ in 0..<calls { await offload(counter) } }
+                group.addTask {
+                    await withTaskExecutorPreference(onPool) { for _ in 0..<calls { await offload(counter) } }
+                }
             }
         }
         walls.append(Double(nanoseconds() - start) / Double(total))
@@ -148,6 +151,8 @@ func offloads(_ which: String) async {
     let queue = DispatchQueue(label: "ab", attributes: .concurrent)
     if which == "run" {
         await offload("run") { counter in try! await pool.run { counter.hit() } }
+    } else if which == "run-in-scope" {
+        await offload("run from tasks on the pool", onPool: pool) { counter in try! await pool.run { counter.hit() } }
     } else if which == "preference" {
         await offload("withTaskExecutorPreference") { counter in
             await withTaskExecutorPreference(pool) { counter.hit() }
@@ -183,7 +188,9 @@ nonisolated func main() async {
     case "wake": idleWake(waitForResult: false)
     case let other where other.hasPrefix("offload-"): await offloads(String(other.dropFirst("offload-".count)))
     default:
-        print("usage: ab blocking|idle|wake|wake-get|offload-run|offload-preference|offload-execute|offload-dispatch")
+        print(
+            "usage: ab blocking|idle|wake|wake-get|offload-run|offload-run-in-scope|offload-preference|offload-execute|offload-dispatch"
+        )
     }
 }
 

@@ -97,13 +97,13 @@ extension ThreadPool {
     /// - Throws: the task's error, `CancellationError`, ``ThreadPoolError/notRunning`` after
     ///   ``close()``, ``ThreadPoolError/cancelled`` if ``terminate()`` dropped the task's turn,
     ///   ``ThreadPoolError/queueFull`` (``FullQueuePolicy/fail``).
-    @inlinable
+    @inlinable @inline(__always)
     public func run<T: Sendable>(
         priority: TaskPriority? = nil,
         _ body: @escaping @Sendable () throws -> T
     ) async throws -> T {
-        // The common call (the task's own priority, an unbounded queue): specialized in the caller,
-        // with no table entry to set up.
+        // The common call (the task's own priority, an unbounded queue): inlined in the caller, so
+        // that its frame is the caller's, with no table entry to set up.
         guard priority == nil, queueCapacity == nil else { return try await runWithSetup(priority: priority, body) }
         try Task.checkCancellation()
         guard isRunning else { throw ThreadPoolError.notRunning }
@@ -143,7 +143,7 @@ extension ThreadPool {
 
     /// Runs `body` in the calling task, moved onto a worker for it: the pool is the task's executor
     /// preference for the call.
-    @inlinable
+    @inlinable @inline(__always)
     func runMovingOntoWorker<T>(_ body: () throws -> T) async throws -> T {
         try await withTaskExecutorPreference(self) { () throws -> T in
             try checkOnWorker()
