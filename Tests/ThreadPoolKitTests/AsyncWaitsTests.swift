@@ -149,7 +149,9 @@ struct RunContextTests {
         #expect(ran.value == 0)
     }
 
-    @Test("after run returns the caller is off the pool; inside a preference scope each body runs where the task is")
+    @Test(
+        "after run returns the caller is off the pool (nonisolated or on its actor); inside a preference scope each body runs where the task is"
+    )
     func callerAfterRun() async throws {
         let pool = try ThreadPool(threads: 2)
         let onWorkerAfter = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -163,8 +165,31 @@ struct RunContextTests {
             try await runsThenCountsOnWorker(pool, calls: 100)
         }
         #expect(inScope == 100)
+        // Actor-isolated callers: each body on a worker, each return back on the actor (off the pool).
+        let actors = (0..<4).map { _ in OffloadingActor() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for actor in actors { group.addTask { try await actor.offload(pool, calls: 100) } }
+            try await group.waitForAll()
+        }
+        for actor in actors {
+            #expect(await actor.offloaded == 100)
+            #expect(await actor.onWorkerAfterReturn == 0)
+        }
         pool.close()
         try await pool.join()
+    }
+}
+
+/// A default actor that offloads through `run` and counts, in its own state, what it saw.
+actor OffloadingActor {
+    private(set) var offloaded = 0
+    private(set) var onWorkerAfterReturn = 0
+
+    func offload(_ pool: ThreadPool, calls: Int) async throws {
+        for _ in 0..<calls {
+            offloaded += try await pool.run { ThreadPool.currentWorker != nil ? 1 : 0 }
+            if ThreadPool.currentWorker != nil { onWorkerAfterReturn += 1 }
+        }
     }
 }
 
