@@ -22,24 +22,31 @@ private func blockingConfig() -> Benchmark.Configuration {
     throughputConfig(maxDuration: 4, quickIterations: 3, fullIterations: 30, mallocTolerance: .absolute(88))
 }
 
+/// W5's and W10's ThreadPoolKit body: the blocking tasks through `applyAsync`, results dropped, the
+/// iteration ending when the last one has run; then `pool` is closed and joined.
+func measureBlockingTasks(_ benchmark: Benchmark, on pool: ThreadPool) throws {
+    let n = blockingTasks
+    let sleep = blockingMicroseconds
+    let counter = Countdown(n)
+    try measure(benchmark, tasks: n) {
+        for _ in 0..<n {
+            _ = try pool.applyAsync {
+                usleep(sleep)
+                counter.hit()
+            }
+        }
+        counter.wait()
+    }
+    pool.close()
+    try pool.join()
+}
+
 func registerBlocking() {
     let n = blockingTasks
     let sleep = blockingMicroseconds
 
     Benchmark("W5 blocking ThreadPoolKit.applyAsync w8", configuration: blockingConfig()) { benchmark in
-        let pool = try ThreadPool(threads: blockingWorkers)
-        let counter = Countdown(n)
-        try measure(benchmark, tasks: n) {
-            for _ in 0..<n {
-                _ = try pool.applyAsync {
-                    usleep(sleep)
-                    counter.hit()
-                }
-            }
-            counter.wait()
-        }
-        pool.close()
-        try pool.join()
+        try measureBlockingTasks(benchmark, on: ThreadPool(threads: blockingWorkers))
     }
 
     Benchmark("W5 blocking CThreadPool.ctp_pool_submit w8", configuration: blockingConfig()) { benchmark in

@@ -1,10 +1,5 @@
 import Benchmark
-import Dispatch
 import ThreadPoolKit
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Workload 10: the 64 tasks of W5 that each block 10 ms, on an elastic pool of 2...64 workers
 /// (`Configuration.maxThreads`), which starts a worker whenever a task is queued and none is idle:
@@ -17,9 +12,6 @@ private func elasticConfig() -> Benchmark.Configuration {
 }
 
 func registerElasticBlocking() {
-    let n = blockingTasks
-    let sleep = blockingMicroseconds
-
     var elastic = ThreadPool.Configuration()
     elastic.threads = 2
     elastic.maxThreads = 64
@@ -28,19 +20,7 @@ func registerElasticBlocking() {
     for (shape, configuration) in [("w2...64", elastic), ("w8 fixed", fixed)] {
         Benchmark("W10 elastic blocking ThreadPoolKit.applyAsync \(shape)", configuration: elasticConfig()) {
             benchmark in
-            let pool = try ThreadPool(configuration)
-            let counter = Countdown(n)
-            try measure(benchmark, tasks: n) {
-                for _ in 0..<n {
-                    _ = try pool.applyAsync {
-                        usleep(sleep)
-                        counter.hit()
-                    }
-                }
-                counter.wait()
-            }
-            pool.close()
-            try pool.join()
+            try measureBlockingTasks(benchmark, on: ThreadPool(configuration))
         }
     }
 
